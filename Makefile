@@ -1,0 +1,89 @@
+# LWOO-assistent — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.10 (Rasa 3.6 needs < 3.11): the pyenv shim when it resolves, else pyenv's install.
+PYTHON310 ?= $(shell (python3.10 -c 'import sys' >/dev/null 2>&1 && echo python3.10) || \
+	ls -d $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 2>/dev/null | tail -n 1)
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+MODEL := models/lwoo.tar.gz
+DEMO_CSV := bot/demo/leerlingen.csv
+QUICK ?=
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_ENABLE_ONEDNN_OPTS ?= 0
+export TF_INTRA_OP_PARALLELISM_THREADS ?= 1
+export TF_INTER_OP_PARALLELISM_THREADS ?= 1
+export PYTHONDONTWRITEBYTECODE := 1
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export RASA_TELEMETRY_ENABLED := false
+
+TRAINING_FILES := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null | sort)
+
+.PHONY: help setup run shell actions train test lint typecheck validate pytest \
+	test-conversations test-nlu check-content bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (Rasa 3.6 needs < 3.11); install it, e.g. with pyenv." >&2; exit 1; }
+	@echo "==> creating $(VENV) with $(PYTHON310) and installing the pinned packages"
+	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip 'setuptools<70' wheel
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+var/spacy/.ready: $(VENV)/.installed bot/nlp.py
+	@mkdir -p var/spacy
+	$(PY) -m bot spacy-setup
+	touch $@
+
+var/.pupils-loaded: var/spacy/.ready $(DEMO_CSV) actions/records.py
+	$(PY) -m bot import-pupils $(DEMO_CSV)
+	touch $@
+
+setup: $(VENV)/.installed var/spacy/.ready var/.pupils-loaded ## venv, packages, spaCy pipeline, demo pupils
+
+$(MODEL): $(TRAINING_FILES) var/spacy/.ready bot/nlp.py
+	@mkdir -p models
+	@echo "==> training (data, domain or config changed)"
+	$(RASA) train --config config.yml --domain domain.yml --data data --out models \
+		--fixed-model-name lwoo --quiet
+	@touch $@
+
+train: setup $(MODEL) ## train the model if the data changed
+
+run: setup $(MODEL) ## start the action server and Rasa (REST on $$PORT, default 5005)
+	$(PY) -m bot run
+
+shell: setup $(MODEL) ## chat in the terminal (rasa shell on 127.0.0.1, with the action server)
+	$(PY) -m bot shell
+
+lint: $(VENV)/.installed ## ruff
+	$(VENV)/bin/ruff check bot actions tests bench
+
+typecheck: $(VENV)/.installed ## mypy on bot/ and actions/
+	$(VENV)/bin/mypy
+
+validate: $(VENV)/.installed ## rasa data validate --fail-on-warning
+	$(RASA) data validate --config config.yml --domain domain.yml --data data --fail-on-warning --quiet
+
+pytest: setup $(MODEL) ## pytest (unit, channels, end-to-end over HTTP)
+	$(PY) -m pytest -q
+
+test-conversations: setup $(MODEL) ## rasa test on tests/conversations
+	$(RASA) test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors \
+		--out var/results/core --quiet
+
+test-nlu: setup $(MODEL) ## NLU evaluation on tests/nlu (fails below 95 %)
+	$(PY) -m bot nlu-eval --model $(MODEL) --data tests/nlu --min-intent 0.95 --min-faq 0.95 \
+		--out var/results/nlu
+
+test: setup $(MODEL) validate lint typecheck pytest test-conversations test-nlu ## everything CI runs
+	@echo "==> all tests passed"
+
+clean: ## remove models and runtime state (keeps the venv)
+	rm -rf models var/results var/.pupils-loaded

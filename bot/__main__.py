@@ -1,0 +1,107 @@
+"""``python -m bot <command>`` — the project's operational commands.
+
+Each command imports only what it needs, so ``--help`` and the light commands stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _spacy_setup(args: argparse.Namespace) -> int:
+    from bot.nlp import setup
+
+    print(setup(try_download=not args.no_download), flush=True)
+    return 0
+
+
+def _import_pupils(args: argparse.Namespace) -> int:
+    from bot.admin import import_pupils_command
+
+    return import_pupils_command(args.file, dry_run=args.dry_run)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from bot.admin import audit_command
+
+    return audit_command(args.since)
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from bot.admin import purge_command
+
+    return purge_command(args.older_than)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.run import run_command
+
+    return run_command(shell=False)
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from bot.run import run_command
+
+    return run_command(shell=True)
+
+
+def _actions(args: argparse.Namespace) -> int:
+    from bot.run import serve_actions
+
+    serve_actions()
+    return 0
+
+
+def _nlu_eval(args: argparse.Namespace) -> int:
+    from bot.nlu_eval import nlu_eval_command
+
+    return nlu_eval_command(
+        model=args.model, data=args.data, out=args.out,
+        min_intent=args.min_intent, min_faq=args.min_faq,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="LWOO-assistent commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("spacy-setup", _spacy_setup, "install nl_core_news_sm or build the Dutch base pipeline")
+    p.add_argument("--no-download", action="store_true", help="do not try to install nl_core_news_sm")
+
+    p = add("import-pupils", _import_pupils, "import the school's pupil export (semicolon CSV)")
+    p.add_argument("file")
+    p.add_argument("--dry-run", action="store_true", help="validate only, change nothing")
+
+    p = add("audit", _audit, "print the verification audit trail")
+    p.add_argument("--since", default="7d", help="period, e.g. 7d, 24h (default 7d)")
+
+    p = add("purge", _purge, "delete old conversations and codes")
+    p.add_argument("--older-than", default="30d", help="age, e.g. 30d (default 30d)")
+
+    add("run", _run, "start the action server and Rasa (what `make run` does)")
+    add("shell", _shell, "start the action server and rasa shell on 127.0.0.1")
+    add("actions", _actions, "start only the action server on ACTIONS_HOST:ACTIONS_PORT")
+
+    p = add("nlu-eval", _nlu_eval, "evaluate the NLU model on a held-out test set")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", default="var/results/nlu")
+    p.add_argument("--min-intent", type=float, default=0.95)
+    p.add_argument("--min-faq", type=float, default=0.95)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

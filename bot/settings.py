@@ -1,0 +1,119 @@
+"""All configuration, read from environment variables (see the README's table).
+
+Secrets only ever come from the environment. Defaults give the embedded set-up:
+SQLite files and a mail outbox under ``var/``, servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str = "") -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from exc
+
+
+def _env_list(name: str, default: str = "") -> tuple[str, ...]:
+    return tuple(part.strip() for part in _env(name, default).split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build with :func:`get_settings`."""
+
+    var_dir: Path
+    bind_host: str
+    port: int
+    actions_host: str
+    actions_port: int
+    records_db_url: str
+    tracker_db_path: Path
+    outbox_dir: Path
+    smtp_host: str
+    smtp_port: int
+    smtp_user: str
+    smtp_password: str = field(repr=False)
+    smtp_from: str
+    smtp_starttls: bool
+    smtp_timeout: float
+    hash_secret: str = field(repr=False)
+    portal_jwt_secret: str = field(repr=False)
+    portal_jwt_public_key: str = field(repr=False)
+    portal_jwt_audience: str
+    portal_jwt_issuer: str
+    allowed_origins: tuple[str, ...]
+    action_timeout: float
+    school_contact: str
+    log_level: str
+
+    @property
+    def uses_smtp(self) -> bool:
+        return bool(self.smtp_host)
+
+
+def _hash_secret(var_dir: Path) -> str:
+    """HASH_SECRET from env; for the embedded default a random key kept in var/."""
+    from_env = _env("HASH_SECRET")
+    if from_env:
+        return from_env
+    key_file = var_dir / "hash_secret.key"
+    if key_file.exists():
+        return key_file.read_text(encoding="utf-8").strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once per process."""
+    var_dir = Path(_env("VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+    return Settings(
+        var_dir=var_dir,
+        bind_host=_env("BIND_HOST", "127.0.0.1"),
+        port=_env_int("PORT", 5005),
+        actions_host=_env("ACTIONS_HOST", "127.0.0.1"),
+        actions_port=_env_int("ACTIONS_PORT", 5055),
+        records_db_url=_env("RECORDS_DB_URL", f"sqlite:///{var_dir / 'records.db'}"),
+        tracker_db_path=Path(_env("TRACKER_DB_PATH", str(var_dir / "conversations.db"))),
+        outbox_dir=Path(_env("MAIL_OUTBOX_DIR", str(var_dir / "outbox"))),
+        smtp_host=_env("SMTP_HOST"),
+        smtp_port=_env_int("SMTP_PORT", 587),
+        smtp_user=_env("SMTP_USER"),
+        smtp_password=_env("SMTP_PASSWORD"),
+        smtp_from=_env("SMTP_FROM", "LWOO-assistent <noreply@compaen.example>"),
+        smtp_starttls=_env("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
+        smtp_timeout=float(_env("SMTP_TIMEOUT", "3")),
+        hash_secret=_hash_secret(var_dir),
+        portal_jwt_secret=_env("PORTAL_JWT_SECRET"),
+        portal_jwt_public_key=_env("PORTAL_JWT_PUBLIC_KEY"),
+        portal_jwt_audience=_env("PORTAL_JWT_AUDIENCE", "lwoo-assistent"),
+        portal_jwt_issuer=_env("PORTAL_JWT_ISSUER", "compaen-ouderportaal"),
+        allowed_origins=_env_list(
+            "ALLOWED_ORIGINS", "http://127.0.0.1:5005,http://localhost:5005"
+        ),
+        action_timeout=float(_env("ACTION_TIMEOUT", "4")),
+        school_contact=_env(
+            "SCHOOL_CONTACT",
+            "de administratie van Compaen vmbo (075 - 000 00 00, administratie@compaen.example)",
+        ),
+        log_level=_env("LOG_LEVEL", "INFO"),
+    )
