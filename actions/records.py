@@ -1,0 +1,685 @@
+"""The school's records: pupils, the verification state and the audit trail.
+
+A typed store on SQLAlchemy Core (1.4, 2.0-style API). Everything that leaves this
+module is a frozen dataclass; every database fault becomes :class:`StoreUnavailable`,
+whose message never contains data.
+
+The engine is created lazily on first use (never at import), from
+``settings.records_db_url``: a SQLite file under ``var/`` by default, PostgreSQL via
+``RECORDS_DB_URL``. Tables are created on first use when they do not exist yet.
+
+Conversation ids are never stored: the verifier hands in an HMAC of them
+(``conversation_hash``), because on WhatsApp or Telegram the conversation id is a phone
+number or account id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateSchema, DropSchema
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DB_TIMEOUT_S = 3.0
+_CHUNK = 500
+
+
+class StoreUnavailable(Exception):
+    """The records database is down, too slow or failed; the message holds no data."""
+
+
+class LwooStatus(str, enum.Enum):
+    """The status words of the school's export."""
+
+    NOT_REQUESTED = "niet_aangevraagd"
+    UNDER_INVESTIGATION = "in_onderzoek"
+    RETEST_PLANNED = "hertoets_gepland"
+    REQUESTED = "aangevraagd"
+    GRANTED = "toegekend"
+    REJECTED = "afgewezen"
+
+
+class AttemptState(str, enum.Enum):
+    """Life cycle of a verification attempt (one code request)."""
+
+    PENDING = "pending"
+    VERIFIED = "verified"
+    LOCKED = "locked"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+
+
+class VerificationMethod(str, enum.Enum):
+    """How a conversation got verified."""
+
+    CODE = "code"
+    PORTAL = "portal"
+
+
+@dataclass(frozen=True, repr=False)
+class Pupil:
+    """One pupil as in the school's export. ``repr`` hides all personal data."""
+
+    pupil_number: str
+    first_name: str
+    last_name: str
+    birth_date: date
+    class_name: str
+    track: str
+    lwoo_status: LwooStatus
+    status_date: date | None = None
+    retest_date: date | None = None
+    nio_score: int | None = None
+    delay_technical_reading: int | None = None
+    delay_reading_comprehension: int | None = None
+    delay_spelling: int | None = None
+    delay_arithmetic: int | None = None
+    parent_email: str | None = None
+    parent_phone: str | None = None
+    mentor: str | None = None
+
+    def __repr__(self) -> str:
+        return "Pupil(<redacted>)"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the append-only audit trail."""
+
+    time: datetime
+    channel: str
+    sender_hash: str
+    pupil_number: str | None
+    outcome: str
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One code request. ``code_hash`` is None when the data did not match."""
+
+    id: int
+    conversation_hash: str
+    pupil_number: str
+    code_hash: str | None
+    created_at: datetime
+    expires_at: datetime
+    failed_tries: int
+    state: AttemptState
+
+
+@dataclass(frozen=True)
+class SessionGrant:
+    """Pupils a conversation may see, until ``expires_at``."""
+
+    conversation_hash: str
+    pupil_numbers: tuple[str, ...]
+    method: VerificationMethod
+    created_at: datetime
+    expires_at: datetime
+    parent_ref_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """Result of :meth:`RecordsStore.upsert_pupils`."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    """Rows deleted by :meth:`RecordsStore.purge`."""
+
+    attempts: int
+    sessions: int
+    audit_events: int
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """Timezone-aware UTC datetimes in Python, naive UTC in every database."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not accepted; use UTC-aware ones")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+metadata = sa.MetaData()
+
+pupils = sa.Table(
+    "pupils",
+    metadata,
+    sa.Column("pupil_number", sa.String(6), primary_key=True),
+    sa.Column("first_name", sa.String(100), nullable=False),
+    sa.Column("last_name", sa.String(100), nullable=False),
+    sa.Column("birth_date", sa.Date, nullable=False),
+    sa.Column("class_name", sa.String(20), nullable=False),
+    sa.Column("track", sa.String(20), nullable=False),
+    sa.Column("lwoo_status", sa.String(20), nullable=False),
+    sa.Column("status_date", sa.Date),
+    sa.Column("retest_date", sa.Date),
+    sa.Column("nio_score", sa.Integer),
+    sa.Column("delay_technical_reading", sa.Integer),
+    sa.Column("delay_reading_comprehension", sa.Integer),
+    sa.Column("delay_spelling", sa.Integer),
+    sa.Column("delay_arithmetic", sa.Integer),
+    sa.Column("parent_email", sa.String(254)),
+    sa.Column("parent_phone", sa.String(32)),
+    sa.Column("mentor", sa.String(100)),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", UtcDateTime, nullable=False, index=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("sender_hash", sa.String(64), nullable=False),
+    sa.Column("pupil_number", sa.String(32)),
+    sa.Column("outcome", sa.String(32), nullable=False),
+)
+
+verification_attempts = sa.Table(
+    "verification_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("conversation_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("pupil_number", sa.String(6), nullable=False, index=True),
+    sa.Column("code_hash", sa.String(64)),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("failed_tries", sa.Integer, nullable=False, default=0),
+    sa.Column("state", sa.String(16), nullable=False),
+)
+
+verified_sessions = sa.Table(
+    "verified_sessions",
+    metadata,
+    sa.Column("conversation_hash", sa.String(64), primary_key=True),
+    sa.Column("pupil_number", sa.String(6), primary_key=True),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("parent_ref_hash", sa.String(64)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+# Rasa 3.6's SQLTrackerStore table; only the columns the purge needs.
+tracker_events = sa.Table(
+    "events",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sender_id", sa.String(255)),
+    sa.Column("timestamp", sa.Float),
+)
+
+
+@contextmanager
+def _unavailable_on_error(operation: str) -> Iterator[None]:
+    """Turn any database fault into StoreUnavailable, without chaining the original.
+
+    Driver messages can quote row values (e.g. a duplicate key), so only the exception
+    class names are logged and the cause is not attached.
+    """
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        cause = type(getattr(exc, "orig", None) or exc).__name__
+        logger.warning("records store: %s failed (%s)", operation, cause)
+        raise StoreUnavailable(f"records store unavailable ({operation})") from None
+
+
+def _prepare_sqlite_file(database: str | None) -> None:
+    """Create the parent directory and an owner-only database file."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def create_store_engine(url: str, *, timeout_s: float = DB_TIMEOUT_S) -> Engine:
+    """An engine with short timeouts: SQLite busy timeout, PostgreSQL connect/statement."""
+    parsed = make_url(url)
+    options: dict[str, Any] = {"future": True, "hide_parameters": True, "pool_pre_ping": True}
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        _prepare_sqlite_file(parsed.database)
+        options["connect_args"] = {"timeout": timeout_s}
+    elif backend == "postgresql":
+        millis = int(timeout_s * 1000)
+        options["pool_timeout"] = timeout_s
+        options["connect_args"] = {
+            "connect_timeout": max(1, round(timeout_s)),
+            "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+        }
+    return sa.create_engine(parsed, **options)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _pupil_from_row(row: Any) -> Pupil:
+    values = dict(row._mapping)
+    values["lwoo_status"] = LwooStatus(values["lwoo_status"])
+    return Pupil(**values)
+
+
+def _pupil_values(pupil: Pupil) -> dict[str, Any]:
+    values = dataclasses.asdict(pupil)
+    values["lwoo_status"] = pupil.lwoo_status.value
+    return values
+
+
+def _attempt_from_row(row: Any) -> Attempt:
+    values = dict(row._mapping)
+    values["state"] = AttemptState(values["state"])
+    return Attempt(**values)
+
+
+def _audit_from_row(row: Any) -> AuditEvent:
+    return AuditEvent(**dict(row._mapping))
+
+
+class RecordsStore:
+    """Typed access to the records database. Thread-safe; the engine is made lazily.
+
+    Every public method raises :class:`StoreUnavailable` when the database fails.
+    Datetimes in and out are timezone-aware UTC.
+    """
+
+    def __init__(
+        self, url: str, *, schema: str | None = None, timeout_s: float = DB_TIMEOUT_S
+    ) -> None:
+        """``schema``: a PostgreSQL schema to put the tables in (tests use a unique one)."""
+        self._url = url
+        self._schema = schema
+        self._timeout_s = timeout_s
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RecordsStore:
+        """The store at ``settings.records_db_url``."""
+        return cls(settings.records_db_url)
+
+    # -- engine and schema -------------------------------------------------------------
+
+    def _get_engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                engine = create_store_engine(self._url, timeout_s=self._timeout_s)
+                if self._schema:
+                    engine = engine.execution_options(schema_translate_map={None: self._schema})
+                try:
+                    self._create_tables(engine)
+                except BaseException:
+                    engine.dispose()
+                    raise
+                self._engine = engine
+            return self._engine
+
+    def _create_tables(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            if self._schema and self._schema not in sa.inspect(conn).get_schema_names():
+                conn.execute(CreateSchema(self._schema))
+            metadata.create_all(conn, checkfirst=True)
+
+    @contextmanager
+    def _transaction(self, operation: str) -> Iterator[Connection]:
+        with _unavailable_on_error(operation), self._get_engine().begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        """Check the database answers (and create the tables if needed)."""
+        with self._transaction("ping") as conn:
+            conn.execute(sa.select(sa.literal(1)))
+
+    def dispose(self) -> None:
+        """Close all pooled connections; the next call reconnects."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    def drop_all(self) -> None:
+        """Drop every table (and the schema given to the constructor). For tests."""
+        with self._transaction("drop_all") as conn:
+            metadata.drop_all(conn, checkfirst=True)
+            if self._schema:
+                conn.execute(DropSchema(self._schema, cascade=True))
+        self.dispose()
+
+    # -- pupils ------------------------------------------------------------------------
+
+    def get_pupil(self, pupil_number: str) -> Pupil | None:
+        """The pupil with this number, or None."""
+        query = sa.select(pupils).where(pupils.c.pupil_number == pupil_number)
+        with self._transaction("get_pupil") as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _pupil_from_row(row)
+
+    def get_pupils(self, pupil_numbers: Collection[str]) -> list[Pupil]:
+        """The pupils with these numbers that exist, by first name."""
+        query = (
+            sa.select(pupils)
+            .where(pupils.c.pupil_number.in_(sorted(set(pupil_numbers))))
+            .order_by(pupils.c.first_name, pupils.c.pupil_number)
+        )
+        with self._transaction("get_pupils") as conn:
+            return [_pupil_from_row(row) for row in conn.execute(query)]
+
+    def pupils_with_parent_email(self, email: str) -> list[Pupil]:
+        """All pupils whose parent e-mail equals ``email`` (case-insensitive): siblings."""
+        query = (
+            sa.select(pupils)
+            .where(sa.func.lower(pupils.c.parent_email) == email.strip().lower())
+            .order_by(pupils.c.first_name, pupils.c.pupil_number)
+        )
+        with self._transaction("pupils_with_parent_email") as conn:
+            return [_pupil_from_row(row) for row in conn.execute(query)]
+
+    def count_pupils(self) -> int:
+        """Number of pupils in the store."""
+        with self._transaction("count_pupils") as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(pupils)).scalar_one())
+
+    def upsert_pupils(self, new_pupils: Sequence[Pupil]) -> UpsertCounts:
+        """Insert or update pupils by number, in ONE transaction (all or nothing).
+
+        Rows that are already identical are not touched, so a repeated import changes
+        nothing. Pupils missing from ``new_pupils`` are kept.
+        """
+        inserted = updated = unchanged = 0
+        with self._transaction("upsert_pupils") as conn:
+            existing = self._existing(conn, [pupil.pupil_number for pupil in new_pupils])
+            for pupil in new_pupils:
+                old = existing.get(pupil.pupil_number)
+                if old is None:
+                    conn.execute(pupils.insert().values(**_pupil_values(pupil)))
+                    inserted += 1
+                elif old != pupil:
+                    where = pupils.c.pupil_number == pupil.pupil_number
+                    conn.execute(pupils.update().where(where).values(**_pupil_values(pupil)))
+                    updated += 1
+                else:
+                    unchanged += 1
+        return UpsertCounts(inserted=inserted, updated=updated, unchanged=unchanged)
+
+    @staticmethod
+    def _existing(conn: Connection, numbers: Sequence[str]) -> dict[str, Pupil]:
+        found: dict[str, Pupil] = {}
+        for chunk in _chunks(numbers):
+            query = sa.select(pupils).where(pupils.c.pupil_number.in_(chunk))
+            found.update((row.pupil_number, _pupil_from_row(row)) for row in conn.execute(query))
+        return found
+
+    # -- audit (append-only) -----------------------------------------------------------
+
+    def append_audit(self, event: AuditEvent) -> None:
+        """Append one audit row. Audit rows are never updated."""
+        values = {
+            "time": event.time,
+            "channel": event.channel[:32],
+            "sender_hash": event.sender_hash[:64],
+            "pupil_number": None if event.pupil_number is None else event.pupil_number[:32],
+            "outcome": event.outcome[:32],
+        }
+        with self._transaction("append_audit") as conn:
+            conn.execute(audit_events.insert().values(**values))
+
+    def audit_since(self, since: datetime) -> list[AuditEvent]:
+        """Audit rows from ``since`` on, oldest first."""
+        query = (
+            sa.select(audit_events)
+            .where(audit_events.c.time >= since)
+            .order_by(audit_events.c.time, audit_events.c.id)
+        )
+        with self._transaction("audit_since") as conn:
+            return [_audit_from_row(row) for row in conn.execute(query)]
+
+    # -- verification attempts ---------------------------------------------------------
+
+    def start_attempt(
+        self,
+        conversation_hash: str,
+        pupil_number: str,
+        code_hash: str | None,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> Attempt:
+        """Record a code request; earlier pending attempts of the conversation end."""
+        insert = verification_attempts.insert().values(
+            conversation_hash=conversation_hash,
+            pupil_number=pupil_number,
+            code_hash=code_hash,
+            created_at=created_at,
+            expires_at=expires_at,
+            failed_tries=0,
+            state=AttemptState.PENDING.value,
+        )
+        with self._transaction("start_attempt") as conn:
+            self._supersede_pending(conn, conversation_hash)
+            attempt_id = int(conn.execute(insert).inserted_primary_key[0])
+        return Attempt(
+            id=attempt_id,
+            conversation_hash=conversation_hash,
+            pupil_number=pupil_number,
+            code_hash=code_hash,
+            created_at=created_at,
+            expires_at=expires_at,
+            failed_tries=0,
+            state=AttemptState.PENDING,
+        )
+
+    @staticmethod
+    def _supersede_pending(conn: Connection, conversation_hash: str) -> None:
+        table = verification_attempts
+        conn.execute(
+            table.update()
+            .where(table.c.conversation_hash == conversation_hash)
+            .where(table.c.state == AttemptState.PENDING.value)
+            .values(state=AttemptState.SUPERSEDED.value)
+        )
+
+    def latest_attempt(self, conversation_hash: str) -> Attempt | None:
+        """The conversation's most recent attempt, whatever its state."""
+        table = verification_attempts
+        query = (
+            sa.select(table)
+            .where(table.c.conversation_hash == conversation_hash)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        with self._transaction("latest_attempt") as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _attempt_from_row(row)
+
+    def record_failed_try(self, attempt_id: int, max_tries: int) -> Attempt | None:
+        """Count a wrong code atomically; the attempt locks at ``max_tries``.
+
+        Returns the updated attempt, or None when it was no longer pending.
+        """
+        table = verification_attempts
+        tries = table.c.failed_tries + 1
+        locked = sa.case((tries >= max_tries, AttemptState.LOCKED.value), else_=table.c.state)
+        update = (
+            table.update()
+            .where(table.c.id == attempt_id)
+            .where(table.c.state == AttemptState.PENDING.value)
+            .values(failed_tries=tries, state=locked)
+        )
+        with self._transaction("record_failed_try") as conn:
+            if conn.execute(update).rowcount != 1:
+                return None
+            row = conn.execute(sa.select(table).where(table.c.id == attempt_id)).one()
+        return _attempt_from_row(row)
+
+    def end_attempt(self, attempt_id: int, state: AttemptState) -> bool:
+        """Move a pending attempt to ``state``; False when it was not pending any more."""
+        with self._transaction("end_attempt") as conn:
+            return self._end_attempt(conn, attempt_id, state)
+
+    @staticmethod
+    def _end_attempt(conn: Connection, attempt_id: int, state: AttemptState) -> bool:
+        table = verification_attempts
+        update = (
+            table.update()
+            .where(table.c.id == attempt_id)
+            .where(table.c.state == AttemptState.PENDING.value)
+            .values(state=state.value)
+        )
+        return bool(conn.execute(update).rowcount == 1)
+
+    def count_attempts(
+        self,
+        since: datetime,
+        *,
+        conversation_hash: str | None = None,
+        pupil_number: str | None = None,
+    ) -> int:
+        """Code requests since ``since``, for a conversation and/or a typed pupil number."""
+        table = verification_attempts
+        query = sa.select(sa.func.count()).select_from(table).where(table.c.created_at >= since)
+        if conversation_hash is not None:
+            query = query.where(table.c.conversation_hash == conversation_hash)
+        if pupil_number is not None:
+            query = query.where(table.c.pupil_number == pupil_number)
+        with self._transaction("count_attempts") as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def failed_tries_for_pupil(self, pupil_number: str, since: datetime) -> int:
+        """Wrong codes for this typed pupil number across all conversations."""
+        table = verification_attempts
+        query = (
+            sa.select(sa.func.coalesce(sa.func.sum(table.c.failed_tries), 0))
+            .where(table.c.pupil_number == pupil_number)
+            .where(table.c.created_at >= since)
+        )
+        with self._transaction("failed_tries_for_pupil") as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- verified sessions -------------------------------------------------------------
+
+    def complete_verification(self, attempt_id: int, grant: SessionGrant) -> bool:
+        """Mark the attempt verified and store the grant, in one transaction.
+
+        Returns False (and changes nothing) when the attempt was no longer pending, so
+        a code can be used only once.
+        """
+        with self._transaction("complete_verification") as conn:
+            if not self._end_attempt(conn, attempt_id, AttemptState.VERIFIED):
+                return False
+            self._replace_grant(conn, grant)
+        return True
+
+    def grant_session(self, grant: SessionGrant) -> None:
+        """Replace what the conversation may see by ``grant``."""
+        with self._transaction("grant_session") as conn:
+            self._replace_grant(conn, grant)
+
+    @staticmethod
+    def _replace_grant(conn: Connection, grant: SessionGrant) -> None:
+        table = verified_sessions
+        conn.execute(table.delete().where(table.c.conversation_hash == grant.conversation_hash))
+        rows = [
+            {
+                "conversation_hash": grant.conversation_hash,
+                "pupil_number": number,
+                "method": grant.method.value,
+                "parent_ref_hash": grant.parent_ref_hash,
+                "created_at": grant.created_at,
+                "expires_at": grant.expires_at,
+            }
+            for number in sorted(set(grant.pupil_numbers))
+        ]
+        if rows:
+            conn.execute(table.insert(), rows)
+
+    def verified_pupils(self, conversation_hash: str, now: datetime) -> list[Pupil]:
+        """Pupils the conversation is verified for at ``now``, by first name."""
+        sessions = verified_sessions
+        query = (
+            sa.select(pupils)
+            .join(sessions, sessions.c.pupil_number == pupils.c.pupil_number)
+            .where(sessions.c.conversation_hash == conversation_hash)
+            .where(sessions.c.expires_at > now)
+            .order_by(pupils.c.first_name, pupils.c.pupil_number)
+        )
+        with self._transaction("verified_pupils") as conn:
+            return [_pupil_from_row(row) for row in conn.execute(query)]
+
+    def clear_conversation(self, conversation_hash: str) -> None:
+        """Forget the conversation's verification and end its pending attempt."""
+        sessions = verified_sessions
+        with self._transaction("clear_conversation") as conn:
+            conn.execute(sessions.delete().where(sessions.c.conversation_hash == conversation_hash))
+            self._supersede_pending(conn, conversation_hash)
+
+    # -- retention ---------------------------------------------------------------------
+
+    def purge(self, cutoff: datetime, now: datetime) -> PurgeCounts:
+        """Delete attempts and audit rows older than ``cutoff``, and sessions that were
+        created before ``cutoff`` or have expired at ``now``. Nothing younger than the
+        cut-off is deleted except expired sessions, which nobody can use any more."""
+        attempts_q = verification_attempts.delete().where(
+            verification_attempts.c.created_at < cutoff
+        )
+        sessions_q = verified_sessions.delete().where(
+            sa.or_(verified_sessions.c.created_at < cutoff, verified_sessions.c.expires_at <= now)
+        )
+        audit_q = audit_events.delete().where(audit_events.c.time < cutoff)
+        with self._transaction("purge") as conn:
+            return PurgeCounts(
+                attempts=conn.execute(attempts_q).rowcount,
+                sessions=conn.execute(sessions_q).rowcount,
+                audit_events=conn.execute(audit_q).rowcount,
+            )
+
+
+def purge_tracker_events(url: str, cutoff: datetime) -> int:
+    """Delete Rasa tracker events older than ``cutoff`` at ``url``; 0 without the table.
+
+    Raises StoreUnavailable when the tracker database fails.
+    """
+    engine = create_store_engine(url)
+    try:
+        with _unavailable_on_error("purge_tracker_events"), engine.begin() as conn:
+            if not sa.inspect(conn).has_table(tracker_events.name):
+                return 0
+            delete = tracker_events.delete().where(
+                tracker_events.c.timestamp < cutoff.timestamp()
+            )
+            return int(conn.execute(delete).rowcount)
+    finally:
+        engine.dispose()
