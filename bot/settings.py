@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def _env(name: str, default: str = "") -> str:
     value = os.environ.get(name)
-    return value if value not in (None, "") else default
+    return value if value else default
 
 
 def _env_int(name: str, default: int) -> int:
@@ -25,7 +25,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from exc
+        raise ValueError(
+            f"environment variable {name} must be a whole number, got {raw!r}"
+        ) from exc
 
 
 def _env_list(name: str, default: str = "") -> tuple[str, ...]:
