@@ -1,0 +1,219 @@
+"""Sending the one-time code by e-mail.
+
+``get_mailer(settings)`` gives :class:`SmtpMailer` when ``SMTP_HOST`` is set, otherwise
+:class:`OutboxMailer`, the embedded default that writes ``.eml`` files to
+``var/outbox/``. Both raise :class:`MailUnavailable` (message without addresses or codes)
+when a message cannot be handed over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CODE_VALIDITY_MINUTES = 10
+_SMTPS_PORT = 465
+
+_CODE_MAIL = """\
+Geachte ouder of verzorger,
+
+U heeft via de LWOO-assistent van Compaen vmbo gevraagd om de lwoo-status van uw kind
+te mogen bekijken. Uw code is:
+
+    {code}
+
+Typt u deze code in het gesprek met de LWOO-assistent. De code is {minutes} minuten
+geldig en werkt maar één keer.
+
+Heeft u dit niet zelf aangevraagd? Dan hoeft u niets te doen: zonder deze code kan
+niemand de gegevens van uw kind bekijken. Geef de code aan niemand door; ook de school
+vraagt u daar nooit om.
+
+Met vriendelijke groet,
+Compaen vmbo
+
+Dit is een automatisch bericht; u kunt er niet op antwoorden.
+"""
+
+
+class MailUnavailable(Exception):
+    """The mail server or the outbox cannot take a message now."""
+
+
+class Mailer(Protocol):
+    """What the verifier needs from a mail transport."""
+
+    def check_available(self) -> None:
+        """Raise MailUnavailable unless a message could be sent right now."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand the message over; raise MailUnavailable on failure."""
+
+
+def code_message(
+    *, sender: str, recipient: str, code: str, valid_minutes: int = CODE_VALIDITY_MINUTES
+) -> EmailMessage:
+    """The Dutch e-mail (u-vorm) with the one-time code and how long it is valid."""
+    message = EmailMessage(policy=policy.SMTP)
+    message["Subject"] = "Uw code voor de LWOO-assistent van Compaen vmbo"
+    message["From"] = sender
+    message["To"] = recipient
+    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message["Message-ID"] = make_msgid(domain=_domain_of(sender))
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(_CODE_MAIL.format(code=code, minutes=valid_minutes))
+    return message
+
+
+def _domain_of(address: str) -> str:
+    """The domain of an address, without DNS lookups (make_msgid would do one)."""
+    _, email_address = parseaddr(address)
+    return email_address.rpartition("@")[2] or "localhost"
+
+
+class SmtpMailer:
+    """SMTP with a timeout on every socket operation; STARTTLS when configured."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        user: str = "",
+        password: str = "",
+        starttls: bool = True,
+        timeout: float = 3.0,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._user = user
+        self._password = password
+        self._starttls = starttls
+        self._timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpMailer:
+        """An SMTP mailer from the ``SMTP_*`` settings."""
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout,
+        )
+
+    def check_available(self) -> None:
+        """Open a connection (with TLS and login as configured) and close it again."""
+        with self._session() as smtp:
+            smtp.noop()
+
+    def send(self, message: EmailMessage) -> None:
+        """Send one message over a fresh connection."""
+        with self._session() as smtp:
+            smtp.send_message(message)
+
+    @property
+    def _implicit_tls(self) -> bool:
+        return self._port == _SMTPS_PORT
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._implicit_tls:
+            return smtplib.SMTP_SSL(
+                self._host, self._port, timeout=self._timeout,
+                context=ssl.create_default_context(),
+            )
+        return smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+
+    @contextmanager
+    def _session(self) -> Iterator[smtplib.SMTP]:
+        try:
+            smtp = self._connect()
+            try:
+                if self._starttls and not self._implicit_tls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self._user:
+                    smtp.login(self._user, self._password)
+                yield smtp
+            finally:
+                _close(smtp)
+        except (OSError, smtplib.SMTPException) as exc:
+            # SMTP errors can quote the recipient: log the class name only.
+            logger.warning("mail server unavailable (%s)", type(exc).__name__)
+            raise MailUnavailable("mail server unavailable") from None
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
+
+
+class OutboxMailer:
+    """Writes each message as an RFC 822 ``.eml`` file (mode 0600), atomically."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboxMailer:
+        """An outbox mailer writing to ``settings.outbox_dir``."""
+        return cls(settings.outbox_dir)
+
+    @property
+    def directory(self) -> Path:
+        """Where the ``.eml`` files go."""
+        return self._directory
+
+    def check_available(self) -> None:
+        """Create the outbox directory (0700) and check it is writable."""
+        try:
+            self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            raise MailUnavailable("outbox cannot be created") from None
+        if not os.access(self._directory, os.W_OK | os.X_OK):
+            raise MailUnavailable("outbox is not writable")
+
+    def send(self, message: EmailMessage) -> None:
+        """Write to a temporary file, fsync, then rename: readers never see half a file."""
+        self.check_available()
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex}.eml"
+        try:
+            handle, temp_name = tempfile.mkstemp(dir=self._directory, prefix=".", suffix=".tmp")
+        except OSError:
+            raise MailUnavailable("outbox is not writable") from None
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(message.as_bytes(policy=policy.SMTP))
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temp_name, 0o600)
+            os.replace(temp_name, self._directory / name)
+        except OSError:
+            Path(temp_name).unlink(missing_ok=True)
+            raise MailUnavailable("outbox write failed") from None
+
+
+def get_mailer(settings: Settings) -> Mailer:
+    """SMTP when ``SMTP_HOST`` is set, else the ``.eml`` outbox."""
+    if settings.uses_smtp:
+        return SmtpMailer.from_settings(settings)
+    return OutboxMailer.from_settings(settings)

@@ -1,0 +1,104 @@
+"""Portal tokens: the parent portal vouches for a parent and the pupils they may see.
+
+The widget inside the school's parent portal gets a short-lived JWT, signed with
+``PORTAL_JWT_SECRET`` (HS256) or with the private key matching ``PORTAL_JWT_PUBLIC_KEY``
+(RS256; takes precedence when both are set). Exactly one algorithm is accepted, so
+``alg: none`` and algorithm confusion (an HS256 token signed with the public key) fail.
+``exp``, ``aud``, ``iss`` and ``sub`` are required; ``pupils`` is a list of 6-digit pupil
+numbers. Anything wrong raises :class:`InvalidPortalToken`, with no detail on purpose.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import jwt
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+MAX_TOKEN_LENGTH = 4096
+MAX_PUPILS = 20
+MAX_PARENT_REF_LENGTH = 200
+LEEWAY_S = 10
+_PUPIL_NUMBER = re.compile(r"\d{6}")
+
+
+class InvalidPortalToken(Exception):
+    """The portal token is missing, malformed, expired, forged or not for us."""
+
+
+@dataclass(frozen=True)
+class PortalClaims:
+    """What a valid portal token says."""
+
+    parent_ref: str
+    pupil_numbers: tuple[str, ...]
+    expires_at: datetime
+
+
+def _key_and_algorithm(settings: Settings) -> tuple[str, str]:
+    if settings.portal_jwt_public_key:
+        # A PEM key in one environment line usually has literal "\n" sequences.
+        return settings.portal_jwt_public_key.replace("\\n", "\n"), "RS256"
+    if settings.portal_jwt_secret:
+        return settings.portal_jwt_secret, "HS256"
+    raise InvalidPortalToken("portal tokens are not configured")
+
+
+def _decode(token: str, settings: Settings) -> dict[str, Any]:
+    key, algorithm = _key_and_algorithm(settings)
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=settings.portal_jwt_audience,
+            issuer=settings.portal_jwt_issuer,
+            leeway=LEEWAY_S,
+            options={
+                "require": ["exp", "aud", "iss", "sub"],
+                "enforce_minimum_key_length": True,
+            },
+        )
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise InvalidPortalToken("invalid portal token") from None
+
+
+def _pupil_numbers(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_PUPILS:
+        raise InvalidPortalToken("invalid pupils claim")
+    if not all(isinstance(item, str) and _PUPIL_NUMBER.fullmatch(item) for item in value):
+        raise InvalidPortalToken("invalid pupils claim")
+    return tuple(dict.fromkeys(value))
+
+
+def _parent_ref(value: object) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_PARENT_REF_LENGTH:
+        raise InvalidPortalToken("invalid sub claim")
+    return value
+
+
+def _claims(payload: Mapping[str, Any]) -> PortalClaims:
+    expires = payload["exp"]
+    if not isinstance(expires, int | float) or isinstance(expires, bool):
+        raise InvalidPortalToken("invalid exp claim")
+    return PortalClaims(
+        parent_ref=_parent_ref(payload["sub"]),
+        pupil_numbers=_pupil_numbers(payload.get("pupils")),
+        expires_at=datetime.fromtimestamp(expires, tz=timezone.utc),
+    )
+
+
+def verify_portal_token(token: str, settings: Settings) -> PortalClaims:
+    """Check signature, algorithm, ``exp``, ``aud`` and ``iss``; return the claims.
+
+    Raises InvalidPortalToken on anything wrong (including no key configured).
+    """
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+        raise InvalidPortalToken("invalid portal token")
+    return _claims(_decode(token, settings))

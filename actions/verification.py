@@ -1,0 +1,537 @@
+"""Who may see a child's lwoo status: one-time e-mail codes and portal grants.
+
+API summary (for ``actions/status.py``)
+---------------------------------------
+``get_verifier() -> Verifier``
+    The process-wide verifier built from the settings (lazily; nothing at import).
+
+``Verifier.request_code(conversation_id, channel, pupil_number, birth_date) -> RequestResult``
+    ``pupil_number`` and ``birth_date`` are the texts the parent typed.
+    ``CODE_REQUESTED``: the SAME value whether a code was mailed, the data did not match,
+    or the pupil has no parent e-mail on record; reply identically ("if the data is
+    right, a code is on its way; no e-mail? contact the school").
+    ``INVALID_INPUT``: not 6 digits / not a date (nothing was looked up).
+    ``RATE_LIMITED``: too many requests from this conversation or for this pupil number.
+    Raises ``MailUnavailable`` (checked before any lookup) or ``StoreUnavailable``.
+
+``Verifier.check_code(conversation_id, channel, code) -> CodeCheck(result, tries_left)``
+    ``CheckResult``: ``VERIFIED``, ``WRONG_CODE`` (``tries_left`` > 0), ``LOCKED`` (5 wrong:
+    the attempt is over), ``EXPIRED`` (after 10 minutes), ``NO_ATTEMPT``, ``INVALID_INPUT``
+    (not 6 digits; no try counted), ``RATE_LIMITED`` (too many wrong codes for this pupil
+    number across conversations). Raises ``StoreUnavailable``.
+
+``Verifier.grant_portal(conversation_id, pupil_numbers, parent_ref, expires_at, channel)``
+    After ``actions.portal.verify_portal_token``: the conversation may see those pupils.
+
+``Verifier.verified_pupils(conversation_id) -> list[Pupil]``  (siblings: choose one)
+``Verifier.verified_pupil(conversation_id, pupil_number, channel) -> Pupil | None``
+    The pupil when the conversation is verified for it; audited as a disclosure.
+``Verifier.clear(conversation_id)``  on session start and on "stop".
+
+``status_text(pupil) -> str``: the Dutch status message (never test scores).
+
+Everything is synchronous (SQLAlchemy, smtplib, with 3 s timeouts). From an async
+Rasa action use ``await asyncio.wait_for(asyncio.to_thread(...), timeout)`` and answer
+``utter_technical_problem`` on ``StoreUnavailable``, ``MailUnavailable`` or a timeout.
+Only the conversation id's HMAC is stored; no method logs personal data.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from actions.formats import dutch_date, normalize_code, normalize_pupil_number, parse_date
+from actions.messaging import Mailer, MailUnavailable, code_message, get_mailer
+from actions.records import (
+    Attempt,
+    AttemptState,
+    AuditEvent,
+    LwooStatus,
+    Pupil,
+    RecordsStore,
+    SessionGrant,
+    StoreUnavailable,
+    VerificationMethod,
+)
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+__all__ = [
+    "AuditOutcome",
+    "CheckResult",
+    "CodeCheck",
+    "Limits",
+    "MailUnavailable",
+    "RequestResult",
+    "StoreUnavailable",
+    "Verifier",
+    "get_verifier",
+    "new_code",
+    "normalize_code",
+    "normalize_pupil_number",
+    "parse_date",
+    "run_in_background",
+    "run_inline",
+    "status_text",
+]
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Job = Callable[[], None]
+Dispatcher = Callable[[Job], None]
+
+_NO_CODE_HASH = "-" * 64  # never equal to a hex digest
+
+
+class RequestResult(str, enum.Enum):
+    """Outcome of a code request as the parent may learn it."""
+
+    CODE_REQUESTED = "code_requested"
+    INVALID_INPUT = "invalid_input"
+    RATE_LIMITED = "rate_limited"
+
+
+class CheckResult(str, enum.Enum):
+    """Outcome of entering a code."""
+
+    VERIFIED = "verified"
+    WRONG_CODE = "wrong_code"
+    LOCKED = "locked"
+    EXPIRED = "expired"
+    NO_ATTEMPT = "no_attempt"
+    INVALID_INPUT = "invalid_input"
+    RATE_LIMITED = "rate_limited"
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """Result of :meth:`Verifier.check_code`; ``tries_left`` for the current code."""
+
+    result: CheckResult
+    tries_left: int = 0
+
+
+class AuditOutcome(str, enum.Enum):
+    """Outcomes in the audit trail (for staff; finer than what the parent sees)."""
+
+    CODE_SENT = "code_sent"
+    NO_MATCH = "no_match"
+    NO_EMAIL = "no_email"
+    INVALID_INPUT = "invalid_input"
+    LIMIT_SENDER = "rate_limited_sender"
+    LIMIT_PUPIL = "rate_limited_pupil"
+    MAIL_UNAVAILABLE = "mail_unavailable"
+    MAIL_FAILED = "mail_failed"
+    VERIFIED = "verified"
+    WRONG_CODE = "wrong_code"
+    LOCKED = "locked"
+    EXPIRED = "expired"
+    NO_ATTEMPT = "no_attempt"
+    INVALID_CODE = "invalid_code"
+    PORTAL_GRANTED = "portal_granted"
+    STATUS_SHOWN = "status_shown"
+    STATUS_REFUSED = "status_refused"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Validity periods and rate limits (per ``window``)."""
+
+    code_ttl: timedelta = timedelta(minutes=10)
+    session_ttl: timedelta = timedelta(minutes=60)
+    max_wrong_per_attempt: int = 5
+    window: timedelta = timedelta(hours=1)
+    requests_per_sender: int = 3
+    requests_per_pupil: int = 5
+    wrong_per_pupil: int = 10
+
+
+def utc_now() -> datetime:
+    """The default clock."""
+    return datetime.now(timezone.utc)
+
+
+def new_code() -> str:
+    """A uniformly random 6-digit code."""
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def run_inline(job: Job) -> None:
+    """Dispatcher that runs the job now (tests, CLI)."""
+    job()
+
+
+@lru_cache(maxsize=1)
+def _mail_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="code-mail")
+
+
+def _log_failure(future: Future[None]) -> None:
+    error = future.exception()
+    if error is not None:
+        logger.error("background mail job failed (%s)", type(error).__name__)
+
+
+def run_in_background(job: Job) -> None:
+    """Default dispatcher: send mail off the request path, so the reply takes as long
+    whether or not the data matched (no timing side channel)."""
+    _mail_executor().submit(job).add_done_callback(_log_failure)
+
+
+def _audit_number(text: str) -> str | None:
+    """What goes into the audit's pupil column: typed digits only, never free text."""
+    compact = "".join(text.split())
+    return compact[:12] if compact.isdigit() else None
+
+
+def _recipient(pupil: Pupil | None, birth_date: date) -> tuple[str | None, AuditOutcome]:
+    if pupil is None or pupil.birth_date != birth_date:
+        return None, AuditOutcome.NO_MATCH
+    if not pupil.parent_email:
+        return None, AuditOutcome.NO_EMAIL
+    return pupil.parent_email, AuditOutcome.CODE_SENT
+
+
+class Verifier:
+    """Verification of parents, on a :class:`RecordsStore` and a :class:`Mailer`.
+
+    Inject ``clock``, ``code_factory`` and ``dispatch=run_inline`` in tests.
+    """
+
+    def __init__(
+        self,
+        store: RecordsStore,
+        mailer: Mailer,
+        hash_secret: str,
+        *,
+        mail_from: str,
+        clock: Clock = utc_now,
+        limits: Limits | None = None,
+        code_factory: Callable[[], str] = new_code,
+        dispatch: Dispatcher = run_in_background,
+    ) -> None:
+        if not hash_secret:
+            raise ValueError("hash_secret must not be empty")
+        self._store = store
+        self._mailer = mailer
+        self._secret = hash_secret.encode("utf-8")
+        self._mail_from = mail_from
+        self._clock = clock
+        self._limits = limits or Limits()
+        self._code_factory = code_factory
+        self._dispatch = dispatch
+
+    # -- hashing -----------------------------------------------------------------------
+
+    def _hmac(self, purpose: str, value: str) -> str:
+        message = f"{purpose}\x00{value}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def sender_hash(self, conversation_id: str) -> str:
+        """The HMAC that stands for a conversation in the store and the audit trail."""
+        return self._hmac("conversation", conversation_id)
+
+    def _code_hash(self, sender: str, code: str) -> str:
+        return self._hmac("code", f"{sender}\x00{code}")
+
+    # -- audit -------------------------------------------------------------------------
+
+    def _audit(self, channel: str, sender: str, number: str | None, outcome: AuditOutcome) -> None:
+        event = AuditEvent(
+            time=self._clock(), channel=channel, sender_hash=sender,
+            pupil_number=number, outcome=outcome.value,
+        )
+        self._store.append_audit(event)
+
+    # -- code requests -----------------------------------------------------------------
+
+    def request_code(
+        self, conversation_id: str, channel: str, pupil_number: str, birth_date: str
+    ) -> RequestResult:
+        """Send a code if the data matches a pupil with a parent e-mail; see module doc."""
+        sender = self.sender_hash(conversation_id)
+        number = normalize_pupil_number(pupil_number)
+        born = parse_date(birth_date)
+        if number is None or born is None:
+            self._audit(channel, sender, _audit_number(pupil_number), AuditOutcome.INVALID_INPUT)
+            return RequestResult.INVALID_INPUT
+        now = self._clock()
+        limit = self._request_limit(sender, number, now)
+        if limit is not None:
+            self._audit(channel, sender, number, limit)
+            return RequestResult.RATE_LIMITED
+        self._check_mail(channel, sender, number)
+        recipient, outcome = _recipient(self._store.get_pupil(number), born)
+        code = self._code_factory()
+        code_hash = self._code_hash(sender, code) if recipient else None
+        self._store.start_attempt(sender, number, code_hash, now, now + self._limits.code_ttl)
+        self._audit(channel, sender, number, outcome)
+        if recipient:
+            self._dispatch(lambda: self._deliver(recipient, code, channel, sender, number))
+        return RequestResult.CODE_REQUESTED
+
+    def _request_limit(self, sender: str, number: str, now: datetime) -> AuditOutcome | None:
+        since = now - self._limits.window
+        if self._store.count_attempts(since, conversation_hash=sender) >= (
+            self._limits.requests_per_sender
+        ):
+            return AuditOutcome.LIMIT_SENDER
+        if self._store.count_attempts(since, pupil_number=number) >= (
+            self._limits.requests_per_pupil
+        ) or self._pupil_locked(number, now):
+            return AuditOutcome.LIMIT_PUPIL
+        return None
+
+    def _pupil_locked(self, number: str, now: datetime) -> bool:
+        since = now - self._limits.window
+        return self._store.failed_tries_for_pupil(number, since) >= self._limits.wrong_per_pupil
+
+    def _check_mail(self, channel: str, sender: str, number: str) -> None:
+        try:
+            self._mailer.check_available()
+        except MailUnavailable:
+            self._audit(channel, sender, number, AuditOutcome.MAIL_UNAVAILABLE)
+            raise
+
+    def _deliver(self, recipient: str, code: str, channel: str, sender: str, number: str) -> None:
+        minutes = int(self._limits.code_ttl.total_seconds() // 60)
+        message = code_message(
+            sender=self._mail_from, recipient=recipient, code=code, valid_minutes=minutes
+        )
+        try:
+            self._mailer.send(message)
+        except MailUnavailable:
+            logger.warning("code e-mail could not be delivered")
+            self._audit_quietly(channel, sender, number, AuditOutcome.MAIL_FAILED)
+
+    def _audit_quietly(
+        self, channel: str, sender: str, number: str, outcome: AuditOutcome
+    ) -> None:
+        try:
+            self._audit(channel, sender, number, outcome)
+        except StoreUnavailable:
+            logger.warning("audit row could not be written")
+
+    # -- code checks -------------------------------------------------------------------
+
+    def check_code(self, conversation_id: str, channel: str, code: str) -> CodeCheck:
+        """Check the code the parent typed against the conversation's latest attempt."""
+        sender = self.sender_hash(conversation_id)
+        attempt = self._store.latest_attempt(sender)
+        number = attempt.pupil_number if attempt else None
+        check = self._evaluate(attempt, sender, code, self._clock())
+        self._audit(channel, sender, number, _CHECK_AUDIT[check.result])
+        return check
+
+    def _evaluate(
+        self, attempt: Attempt | None, sender: str, code: str, now: datetime
+    ) -> CodeCheck:
+        if attempt is None or attempt.state not in (AttemptState.PENDING, AttemptState.LOCKED):
+            return CodeCheck(CheckResult.NO_ATTEMPT)
+        if attempt.state is AttemptState.LOCKED:
+            return CodeCheck(CheckResult.LOCKED)
+        if attempt.expires_at <= now:
+            self._store.end_attempt(attempt.id, AttemptState.EXPIRED)
+            return CodeCheck(CheckResult.EXPIRED)
+        tries_left = self._limits.max_wrong_per_attempt - attempt.failed_tries
+        candidate = normalize_code(code)
+        if candidate is None:
+            return CodeCheck(CheckResult.INVALID_INPUT, tries_left)
+        if self._pupil_locked(attempt.pupil_number, now):
+            return CodeCheck(CheckResult.RATE_LIMITED)
+        if self._code_matches(attempt, sender, candidate):
+            return self._complete(attempt, sender, now)
+        return self._wrong_code(attempt)
+
+    def _code_matches(self, attempt: Attempt, sender: str, candidate: str) -> bool:
+        expected = attempt.code_hash or _NO_CODE_HASH
+        matches = hmac.compare_digest(self._code_hash(sender, candidate), expected)
+        return matches and attempt.code_hash is not None
+
+    def _wrong_code(self, attempt: Attempt) -> CodeCheck:
+        updated = self._store.record_failed_try(attempt.id, self._limits.max_wrong_per_attempt)
+        if updated is None:
+            return CodeCheck(CheckResult.NO_ATTEMPT)
+        if updated.state is AttemptState.LOCKED:
+            return CodeCheck(CheckResult.LOCKED)
+        return CodeCheck(
+            CheckResult.WRONG_CODE, self._limits.max_wrong_per_attempt - updated.failed_tries
+        )
+
+    def _complete(self, attempt: Attempt, sender: str, now: datetime) -> CodeCheck:
+        pupil = self._store.get_pupil(attempt.pupil_number)
+        email = pupil.parent_email if pupil else None
+        family = self._store.pupils_with_parent_email(email) if email else []
+        grant = SessionGrant(
+            conversation_hash=sender,
+            pupil_numbers=tuple(member.pupil_number for member in family),
+            method=VerificationMethod.CODE,
+            created_at=now,
+            expires_at=now + self._limits.session_ttl,
+            parent_ref_hash=self._hmac("parent", email.lower()) if email else None,
+        )
+        if not self._store.complete_verification(attempt.id, grant):
+            return CodeCheck(CheckResult.NO_ATTEMPT)
+        return CodeCheck(CheckResult.VERIFIED)
+
+    # -- portal, sessions --------------------------------------------------------------
+
+    def grant_portal(
+        self,
+        conversation_id: str,
+        pupil_numbers: Iterable[str],
+        parent_ref: str,
+        expires_at: datetime,
+        channel: str = "portal",
+    ) -> None:
+        """Verify the conversation for the pupils a valid portal token names.
+
+        The grant ends at the token's expiry or after the session time, whichever is
+        first. Only call this with claims from ``verify_portal_token``.
+        """
+        sender = self.sender_hash(conversation_id)
+        now = self._clock()
+        numbers = tuple(n for n in map(normalize_pupil_number, pupil_numbers) if n is not None)
+        grant = SessionGrant(
+            conversation_hash=sender,
+            pupil_numbers=numbers,
+            method=VerificationMethod.PORTAL,
+            created_at=now,
+            expires_at=min(expires_at, now + self._limits.session_ttl),
+            parent_ref_hash=self._hmac("parent", parent_ref),
+        )
+        self._store.grant_session(grant)
+        for number in numbers:
+            self._audit(channel, sender, number, AuditOutcome.PORTAL_GRANTED)
+
+    def verified_pupils(self, conversation_id: str) -> list[Pupil]:
+        """The pupils this conversation may see now (several for siblings)."""
+        return self._store.verified_pupils(self.sender_hash(conversation_id), self._clock())
+
+    def verified_pupil(
+        self, conversation_id: str, pupil_number: str, channel: str
+    ) -> Pupil | None:
+        """The pupil if the conversation is verified for it, else None. Audited."""
+        sender = self.sender_hash(conversation_id)
+        wanted = normalize_pupil_number(pupil_number)
+        found = next(
+            (p for p in self.verified_pupils(conversation_id) if p.pupil_number == wanted), None
+        )
+        outcome = AuditOutcome.STATUS_SHOWN if found else AuditOutcome.STATUS_REFUSED
+        self._audit(channel, sender, wanted or _audit_number(pupil_number), outcome)
+        return found
+
+    def clear(self, conversation_id: str) -> None:
+        """Forget the conversation's verification and pending code (new session, stop)."""
+        self._store.clear_conversation(self.sender_hash(conversation_id))
+
+
+_CHECK_AUDIT: dict[CheckResult, AuditOutcome] = {
+    CheckResult.VERIFIED: AuditOutcome.VERIFIED,
+    CheckResult.WRONG_CODE: AuditOutcome.WRONG_CODE,
+    CheckResult.LOCKED: AuditOutcome.LOCKED,
+    CheckResult.EXPIRED: AuditOutcome.EXPIRED,
+    CheckResult.NO_ATTEMPT: AuditOutcome.NO_ATTEMPT,
+    CheckResult.INVALID_INPUT: AuditOutcome.INVALID_CODE,
+    CheckResult.RATE_LIMITED: AuditOutcome.LIMIT_PUPIL,
+}
+
+
+def build_verifier(settings: Settings) -> Verifier:
+    """A verifier on the configured records store and mailer."""
+    return Verifier(
+        RecordsStore.from_settings(settings),
+        get_mailer(settings),
+        settings.hash_secret,
+        mail_from=settings.smtp_from,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_verifier() -> Verifier:
+    """The process-wide verifier (built on first call, never at import)."""
+    from bot.settings import get_settings
+
+    return build_verifier(get_settings())
+
+
+# -- the status message -----------------------------------------------------------------
+
+_STATUS_LINES: dict[LwooStatus, tuple[str, str]] = {
+    LwooStatus.NOT_REQUESTED: (
+        "lwoo is niet aangevraagd",
+        "De school vraagt op dit moment geen lwoo aan voor {name}. Denkt u dat {name} "
+        "extra ondersteuning nodig heeft? Bespreek dat dan met school.",
+    ),
+    LwooStatus.UNDER_INVESTIGATION: (
+        "in onderzoek",
+        "De school onderzoekt of {name} in aanmerking komt voor lwoo. Als het onderzoek "
+        "klaar is, hoort u van school of lwoo wordt aangevraagd.",
+    ),
+    LwooStatus.RETEST_PLANNED: (
+        "hertoets gepland",
+        "Na de hertoets bekijkt de school of lwoo voor {name} kan worden aangevraagd. "
+        "U hoort de uitkomst van school.",
+    ),
+    LwooStatus.REQUESTED: (
+        "lwoo is aangevraagd",
+        "De school heeft lwoo aangevraagd bij het samenwerkingsverband. Nu wachten we op "
+        "het besluit; zodra dat er is, hoort u het van school.",
+    ),
+    LwooStatus.GRANTED: (
+        "lwoo is toegekend",
+        "{name} krijgt extra ondersteuning op school. In het handelingsplan staat welke "
+        "ondersteuning dat is.",
+    ),
+    LwooStatus.REJECTED: (
+        "lwoo is afgewezen",
+        "{name} krijgt dus geen lwoo. Wilt u weten waarom, of welke andere ondersteuning "
+        "de school kan bieden? Dat bespreekt de school graag met u.",
+    ),
+}
+
+
+def _status_headline(pupil: Pupil, label: str) -> str:
+    if pupil.lwoo_status is LwooStatus.RETEST_PLANNED:
+        when = f" op {dutch_date(pupil.retest_date)}" if pupil.retest_date else ""
+        headline = f"Status van {pupil.first_name}: {label}{when}."
+        if pupil.status_date:
+            headline += f" (Bijgewerkt op {dutch_date(pupil.status_date)}.)"
+        return headline
+    since = f" (sinds {dutch_date(pupil.status_date)})" if pupil.status_date else ""
+    return f"Status van {pupil.first_name}: {label}{since}."
+
+
+def _contact_line(pupil: Pupil) -> str:
+    if pupil.mentor:
+        who = f"de mentor van {pupil.first_name}, {pupil.mentor}"
+    else:
+        who = "de zorgcoördinator van school"
+    return f"Voor vragen, ook over toetsuitslagen, kunt u terecht bij {who}."
+
+
+def status_text(pupil: Pupil) -> str:
+    """The Dutch status message: status, date, next step, whom to contact.
+
+    Uses only the first name, status, dates and mentor: never test scores or delays.
+    """
+    label, next_step = _STATUS_LINES[pupil.lwoo_status]
+    return " ".join(
+        (
+            _status_headline(pupil, label),
+            next_step.format(name=pupil.first_name),
+            _contact_line(pupil),
+        )
+    )
