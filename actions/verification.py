@@ -469,49 +469,59 @@ def get_verifier() -> Verifier:
 
 # -- the status message -----------------------------------------------------------------
 
-_STATUS_LINES: dict[LwooStatus, tuple[str, str]] = {
-    LwooStatus.NOT_REQUESTED: (
+@dataclass(frozen=True)
+class _Wording:
+    label: str
+    dated: str  # how the status date is added, with {date}
+    next_step: str  # with {name}
+
+
+_WORDING: dict[LwooStatus, _Wording] = {
+    LwooStatus.NOT_REQUESTED: _Wording(
         "lwoo is niet aangevraagd",
+        " (stand van {date})",
         "De school vraagt op dit moment geen lwoo aan voor {name}. Denkt u dat {name} "
         "extra ondersteuning nodig heeft? Bespreek dat dan met school.",
     ),
-    LwooStatus.UNDER_INVESTIGATION: (
+    LwooStatus.UNDER_INVESTIGATION: _Wording(
         "in onderzoek",
+        " sinds {date}",
         "De school onderzoekt of {name} in aanmerking komt voor lwoo. Als het onderzoek "
         "klaar is, hoort u van school of lwoo wordt aangevraagd.",
     ),
-    LwooStatus.RETEST_PLANNED: (
+    LwooStatus.RETEST_PLANNED: _Wording(
         "hertoets gepland",
+        " (ingepland op {date})",
         "Na de hertoets bekijkt de school of lwoo voor {name} kan worden aangevraagd. "
         "U hoort de uitkomst van school.",
     ),
-    LwooStatus.REQUESTED: (
+    LwooStatus.REQUESTED: _Wording(
         "lwoo is aangevraagd",
+        " op {date}",
         "De school heeft lwoo aangevraagd bij het samenwerkingsverband. Nu wachten we op "
         "het besluit; zodra dat er is, hoort u het van school.",
     ),
-    LwooStatus.GRANTED: (
+    LwooStatus.GRANTED: _Wording(
         "lwoo is toegekend",
+        " op {date}",
         "{name} krijgt extra ondersteuning op school. In het handelingsplan staat welke "
         "ondersteuning dat is.",
     ),
-    LwooStatus.REJECTED: (
+    LwooStatus.REJECTED: _Wording(
         "lwoo is afgewezen",
+        " op {date}",
         "{name} krijgt dus geen lwoo. Wilt u weten waarom, of welke andere ondersteuning "
         "de school kan bieden? Dat bespreekt de school graag met u.",
     ),
 }
 
 
-def _status_headline(pupil: Pupil, label: str) -> str:
-    if pupil.lwoo_status is LwooStatus.RETEST_PLANNED:
-        when = f" op {dutch_date(pupil.retest_date)}" if pupil.retest_date else ""
-        headline = f"Status van {pupil.first_name}: {label}{when}."
-        if pupil.status_date:
-            headline += f" (Bijgewerkt op {dutch_date(pupil.status_date)}.)"
-        return headline
-    since = f" (sinds {dutch_date(pupil.status_date)})" if pupil.status_date else ""
-    return f"Status van {pupil.first_name}: {label}{since}."
+def _status_headline(pupil: Pupil, wording: _Wording) -> str:
+    retest = ""
+    if pupil.lwoo_status is LwooStatus.RETEST_PLANNED and pupil.retest_date:
+        retest = f" op {dutch_date(pupil.retest_date)}"
+    dated = wording.dated.format(date=dutch_date(pupil.status_date)) if pupil.status_date else ""
+    return f"Status van {pupil.first_name}: {wording.label}{retest}{dated}."
 
 
 def _contact_line(pupil: Pupil) -> str:
@@ -527,11 +537,11 @@ def status_text(pupil: Pupil) -> str:
 
     Uses only the first name, status, dates and mentor: never test scores or delays.
     """
-    label, next_step = _STATUS_LINES[pupil.lwoo_status]
+    wording = _WORDING[pupil.lwoo_status]
     return " ".join(
         (
-            _status_headline(pupil, label),
-            next_step.format(name=pupil.first_name),
+            _status_headline(pupil, wording),
+            wording.next_step.format(name=pupil.first_name),
             _contact_line(pupil),
         )
     )

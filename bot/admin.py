@@ -1,0 +1,196 @@
+"""Operational commands behind ``python -m bot import-pupils | audit | purge``.
+
+Exit codes: 0 ok; 1 rows rejected (import); 2 file unreadable or bad argument;
+3 database not reachable. Output is Dutch, for school staff, and never shows the
+content of a pupil row.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from actions.importer import ParsedExport, UnreadableFile, import_export, read_export
+from actions.records import (
+    AuditEvent,
+    PurgeCounts,
+    RecordsStore,
+    StoreUnavailable,
+    purge_tracker_events,
+)
+from bot.settings import Settings, get_settings
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_UNREADABLE = 2
+EXIT_STORE_DOWN = 3
+
+_DURATION = re.compile(r"(\d{1,5})\s*([hdw])")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_STORE_DOWN = "De database is niet bereikbaar; er is niets gewijzigd. Probeer het later opnieuw."
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _error(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``7d``, ``24h`` or ``2w`` as a timedelta; ValueError with a Dutch message."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"Ongeldige periode {text!r}: gebruik bijvoorbeeld 7d, 24h of 2w.")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+# -- import-pupils ----------------------------------------------------------------------
+
+
+def _report_parsed(parsed: ParsedExport) -> None:
+    print(f"Bestand gelezen ({parsed.encoding}): {parsed.rows} leerlingregels.")
+    if parsed.ignored_columns:
+        print("Genegeerde kolommen: " + ", ".join(parsed.ignored_columns))
+    for error in parsed.errors:
+        print(f"  Afgekeurd: {error}")
+
+
+def import_pupils_command(
+    path: str, dry_run: bool = False, *, store: RecordsStore | None = None
+) -> int:
+    """Validate the export and, unless ``dry_run``, import it in one transaction."""
+    try:
+        parsed = read_export(Path(path))
+    except UnreadableFile as exc:
+        _error(f"Het bestand {path} kan niet worden ingelezen: {exc}.")
+        return EXIT_UNREADABLE
+    _report_parsed(parsed)
+    if parsed.errors:
+        lines = len({error.line for error in parsed.errors})
+        print(f"{lines} regel(s) afgekeurd. Er is niets opgeslagen; verbeter het bestand.")
+        return EXIT_REJECTED
+    if dry_run:
+        print(f"Controle geslaagd: alle {len(parsed.pupils)} regels zijn goed. "
+              "Er is niets opgeslagen (--dry-run).")
+        return EXIT_OK
+    try:
+        counts = import_export(parsed, store or RecordsStore.from_settings(get_settings()))
+    except StoreUnavailable:
+        _error(_STORE_DOWN)
+        return EXIT_STORE_DOWN
+    print(f"Import klaar: {counts.inserted} nieuw, {counts.updated} gewijzigd, "
+          f"{counts.unchanged} ongewijzigd.")
+    return EXIT_OK
+
+
+# -- audit ------------------------------------------------------------------------------
+
+_AUDIT_HEADER = ("tijd (UTC)", "kanaal", "afzender (hash)", "leerling", "uitkomst")
+
+
+def _audit_row(event: AuditEvent) -> tuple[str, ...]:
+    return (
+        f"{event.time:%Y-%m-%d %H:%M:%S}",
+        event.channel,
+        event.sender_hash[:12],
+        event.pupil_number or "-",
+        event.outcome,
+    )
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain text table with aligned columns."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(header), line(["-" * width for width in widths])]
+                     + [line(row) for row in rows])
+
+
+def audit_command(
+    since: str, *, store: RecordsStore | None = None, now: datetime | None = None
+) -> int:
+    """Print the audit trail of the last period (e.g. ``7d``) as a table."""
+    try:
+        start = (now or _utc_now()) - parse_duration(since)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_UNREADABLE
+    try:
+        events = (store or RecordsStore.from_settings(get_settings())).audit_since(start)
+    except StoreUnavailable:
+        _error("De database is niet bereikbaar. Probeer het later opnieuw.")
+        return EXIT_STORE_DOWN
+    if not events:
+        print(f"Geen audit-regels sinds {start:%Y-%m-%d %H:%M} UTC.")
+        return EXIT_OK
+    print(format_table(_AUDIT_HEADER, [_audit_row(event) for event in events]))
+    print(f"{len(events)} regel(s) sinds {start:%Y-%m-%d %H:%M} UTC.")
+    return EXIT_OK
+
+
+# -- purge ------------------------------------------------------------------------------
+
+
+def _tracker_urls(settings: Settings) -> list[str]:
+    """The SQLite tracker file (if it exists) and TRACKER_DB_URL (if set)."""
+    urls = []
+    if settings.tracker_db_path.is_file():
+        urls.append(f"sqlite:///{settings.tracker_db_path}")
+    if os.environ.get("TRACKER_DB_URL"):
+        urls.append(os.environ["TRACKER_DB_URL"])
+    return urls
+
+
+def _purge_outbox(outbox: Path, cutoff: datetime) -> int:
+    """Delete ``.eml`` files (they hold codes) last written before ``cutoff``."""
+    if not outbox.is_dir():
+        return 0
+    removed = 0
+    for message in outbox.glob("*.eml"):
+        if message.stat().st_mtime < cutoff.timestamp():
+            message.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _print_purged(counts: PurgeCounts, events: int, mails: int, cutoff: datetime) -> None:
+    print(f"Verwijderd van voor {cutoff:%Y-%m-%d %H:%M} UTC: "
+          f"{counts.attempts} code-aanvragen, {counts.sessions} verificaties, "
+          f"{counts.audit_events} audit-regels, {events} gespreksgebeurtenissen, "
+          f"{mails} e-mails uit de outbox.")
+
+
+def purge_command(
+    older_than: str,
+    *,
+    store: RecordsStore | None = None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Delete codes, verifications, audit rows and conversations older than the period."""
+    current = now or _utc_now()
+    try:
+        cutoff = current - parse_duration(older_than)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_UNREADABLE
+    settings = settings or get_settings()
+    try:
+        counts = (store or RecordsStore.from_settings(settings)).purge(cutoff, current)
+        events = sum(purge_tracker_events(url, cutoff) for url in _tracker_urls(settings))
+    except StoreUnavailable:
+        _error("De database is niet bereikbaar; het opruimen is niet (helemaal) gelukt. "
+               "Probeer het later opnieuw.")
+        return EXIT_STORE_DOWN
+    _print_purged(counts, events, _purge_outbox(settings.outbox_dir, cutoff), cutoff)
+    return EXIT_OK
