@@ -7,6 +7,7 @@ accept exactly the same spellings.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 DUTCH_MONTHS: tuple[str, ...] = (
@@ -14,17 +15,23 @@ DUTCH_MONTHS: tuple[str, ...] = (
     "juli", "augustus", "september", "oktober", "november", "december",
 )
 
-_PUPIL_NUMBER = re.compile(r"\d{6}")
-_CODE = re.compile(r"\d{6}")
-_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_DMY_DATE = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
-_DUTCH_DATE = re.compile(r"(\d{1,2})\s+([a-z]+)\s+(\d{4})")
-_SPACES = re.compile(r"[\s\u00a0]+")
+# re.ASCII: \d means 0-9 only, not every Unicode digit.
+_PUPIL_NUMBER = re.compile(r"\d{6}", re.ASCII)
+_CODE = re.compile(r"\d{6}", re.ASCII)
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
+_DMY_DATE = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})", re.ASCII)
+_DUTCH_DATE = re.compile(r"(\d{1,2}) ([a-z]+) (\d{4})", re.ASCII)
+_SPACES = re.compile(r"\s+")
+
+
+def _normalize(text: str) -> str:
+    """NFKC (full-width digits become 0-9, no-break spaces become spaces)."""
+    return unicodedata.normalize("NFKC", text)
 
 
 def _compact(text: str) -> str:
-    """Remove all whitespace (also non-breaking spaces)."""
-    return _SPACES.sub("", text)
+    """Remove all whitespace."""
+    return _SPACES.sub("", _normalize(text))
 
 
 def normalize_pupil_number(text: str) -> str | None:
@@ -51,7 +58,7 @@ def parse_date(text: str) -> date | None:
 
     Returns None for anything else, including impossible dates like 31-02-2013.
     """
-    value = _SPACES.sub(" ", text).strip().lower()
+    value = _SPACES.sub(" ", _normalize(text)).strip().lower()
     if match := _ISO_DATE.fullmatch(value):
         year, month, day = (int(part) for part in match.groups())
         return _safe_date(year, month, day)

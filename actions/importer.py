@@ -38,7 +38,7 @@ EARLIEST_BIRTH_DATE = date(1990, 1, 1)
 
 _EMAIL = re.compile(r"[^@\s;,<>\"']+@[^@\s;,<>\"']+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+?[0-9][0-9 ()-]{5,19}")
-_INTEGER = re.compile(r"\d{1,3}")
+_INTEGER = re.compile(r"[0-9]{1,3}")
 _DATE_HINT = "geen geldige datum (gebruik JJJJ-MM-DD of DD-MM-JJJJ)"
 
 

@@ -34,17 +34,17 @@ _SMTPS_PORT = 465
 _CODE_MAIL = """\
 Geachte ouder of verzorger,
 
-U heeft via de LWOO-assistent van Compaen vmbo gevraagd om de lwoo-status van uw kind
-te mogen bekijken. Uw code is:
+U heeft via de LWOO-assistent van Compaen vmbo gevraagd om de
+lwoo-status van uw kind te mogen bekijken. Uw code is:
 
     {code}
 
-Typt u deze code in het gesprek met de LWOO-assistent. De code is {minutes} minuten
-geldig en werkt maar één keer.
+Typt u deze code in het gesprek met de LWOO-assistent.
+De code is {minutes} minuten geldig en werkt maar één keer.
 
-Heeft u dit niet zelf aangevraagd? Dan hoeft u niets te doen: zonder deze code kan
-niemand de gegevens van uw kind bekijken. Geef de code aan niemand door; ook de school
-vraagt u daar nooit om.
+Heeft u dit niet zelf aangevraagd? Dan hoeft u niets te doen: zonder
+deze code kan niemand de gegevens van uw kind bekijken. Geef de code
+aan niemand door; ook de school vraagt u daar nooit om.
 
 Met vriendelijke groet,
 Compaen vmbo
@@ -78,7 +78,10 @@ def code_message(
     message["Date"] = format_datetime(datetime.now(timezone.utc))
     message["Message-ID"] = make_msgid(domain=_domain_of(sender))
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_CODE_MAIL.format(code=code, minutes=valid_minutes))
+    # quoted-printable keeps the code and the text readable in the raw .eml
+    message.set_content(
+        _CODE_MAIL.format(code=code, minutes=valid_minutes), cte="quoted-printable"
+    )
     return message
 
 

@@ -25,7 +25,7 @@ MAX_TOKEN_LENGTH = 4096
 MAX_PUPILS = 20
 MAX_PARENT_REF_LENGTH = 200
 LEEWAY_S = 10
-_PUPIL_NUMBER = re.compile(r"\d{6}")
+_PUPIL_NUMBER = re.compile(r"[0-9]{6}")
 
 
 class InvalidPortalToken(Exception):

@@ -275,13 +275,19 @@ def create_store_engine(url: str, *, timeout_s: float = DB_TIMEOUT_S) -> Engine:
         _prepare_sqlite_file(parsed.database)
         options["connect_args"] = {"timeout": timeout_s}
     elif backend == "postgresql":
-        millis = int(timeout_s * 1000)
         options["pool_timeout"] = timeout_s
         options["connect_args"] = {
             "connect_timeout": max(1, round(timeout_s)),
-            "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+            "options": _postgres_options(parsed.query.get("options"), timeout_s),
         }
     return sa.create_engine(parsed, **options)
+
+
+def _postgres_options(from_url: object, timeout_s: float) -> str:
+    """libpq ``options``: the URL's own (e.g. a search_path) plus the timeouts."""
+    millis = int(timeout_s * 1000)
+    timeouts = f"-c statement_timeout={millis} -c lock_timeout={millis}"
+    return f"{from_url} {timeouts}" if isinstance(from_url, str) and from_url else timeouts
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:

@@ -193,7 +193,7 @@ def run_in_background(job: Job) -> None:
 def _audit_number(text: str) -> str | None:
     """What goes into the audit's pupil column: typed digits only, never free text."""
     compact = "".join(text.split())
-    return compact[:12] if compact.isdigit() else None
+    return compact[:12] if compact.isascii() and compact.isdigit() else None
 
 
 def _recipient(pupil: Pupil | None, birth_date: date) -> tuple[str | None, AuditOutcome]:

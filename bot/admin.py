@@ -29,7 +29,7 @@ EXIT_REJECTED = 1
 EXIT_UNREADABLE = 2
 EXIT_STORE_DOWN = 3
 
-_DURATION = re.compile(r"(\d{1,5})\s*([hdw])")
+_DURATION = re.compile(r"(\d{1,5})\s*([hdw])", re.ASCII)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 _STORE_DOWN = "De database is niet bereikbaar; er is niets gewijzigd. Probeer het later opnieuw."
 

@@ -1,0 +1,77 @@
+"""Fixtures for the unit tests of the records store, import and verification."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from unit_helpers import HASH_SECRET, MAIL_FROM, FakeClock, canary_pupil, demo_pupils
+
+from actions.messaging import OutboxMailer
+from actions.records import RecordsStore
+from actions.verification import Verifier, run_inline
+from bot.settings import Settings, get_settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings from a clean environment, everything under ``tmp_path``."""
+    for name in ("RECORDS_DB_URL", "TRACKER_DB_PATH", "TRACKER_DB_URL", "MAIL_OUTBOX_DIR",
+                 "SMTP_HOST", "PORTAL_JWT_SECRET", "PORTAL_JWT_PUBLIC_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("HASH_SECRET", HASH_SECRET)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def _new_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> RecordsStore:
+    if kind == "sqlite":
+        return RecordsStore(f"sqlite:///{tmp_path / 'var' / 'records.db'}")
+    url = request.getfixturevalue("postgres_url")
+    return RecordsStore(url, schema=f"unit_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordsStore]:
+    """An empty records store: a SQLite temp file, and PostgreSQL in its own schema."""
+    records = _new_store(request.param, request, tmp_path)
+    yield records
+    records.drop_all()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[RecordsStore]:
+    """An empty SQLite records store (for tests about files, output or encodings)."""
+    records = RecordsStore(f"sqlite:///{tmp_path / 'var' / 'records.db'}")
+    yield records
+    records.dispose()
+
+
+@pytest.fixture
+def seeded_store(store: RecordsStore) -> RecordsStore:
+    """The store with the demo pupils and the canary pupil."""
+    store.upsert_pupils([*demo_pupils(), canary_pupil()])
+    return store
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def outbox_dir(tmp_path: Path) -> Path:
+    return tmp_path / "outbox"
+
+
+@pytest.fixture
+def verifier(seeded_store: RecordsStore, outbox_dir: Path, clock: FakeClock) -> Verifier:
+    """A verifier on the seeded store, writing mail to the outbox synchronously."""
+    return Verifier(
+        seeded_store, OutboxMailer(outbox_dir), HASH_SECRET,
+        mail_from=MAIL_FROM, clock=clock, dispatch=run_inline,
+    )

@@ -1,0 +1,69 @@
+"""The Dutch status message per status; never test scores."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from unit_helpers import CANARY_FIRST, CANARY_LAST, canary_pupil
+
+from actions.formats import dutch_date
+from actions.records import LwooStatus
+from actions.verification import status_text
+
+EXPECTED = {
+    LwooStatus.NOT_REQUESTED: ("lwoo is niet aangevraagd", "Bespreek dat dan met school"),
+    LwooStatus.UNDER_INVESTIGATION: ("in onderzoek sinds 2 oktober 2026",
+                                     "Als het onderzoek klaar is"),
+    LwooStatus.RETEST_PLANNED: ("hertoets gepland op 8 december 2026",
+                                "Na de hertoets bekijkt de school"),
+    LwooStatus.REQUESTED: ("lwoo is aangevraagd op 2 oktober 2026",
+                           "wachten we op het besluit"),
+    LwooStatus.GRANTED: ("lwoo is toegekend op 2 oktober 2026", "handelingsplan"),
+    LwooStatus.REJECTED: ("lwoo is afgewezen op 2 oktober 2026", "geen lwoo"),
+}
+
+
+@pytest.mark.parametrize("status", list(LwooStatus))
+def test_each_status_in_plain_dutch(status: LwooStatus) -> None:
+    pupil = canary_pupil(lwoo_status=status, retest_date=date(2026, 12, 8))
+    text = status_text(pupil)
+    headline, next_step = EXPECTED[status]
+    assert text.startswith(f"Status van {CANARY_FIRST}: ")
+    assert headline in text and next_step in text
+    assert "de mentor van Canarytestkind, mevr. Jansen" in text
+    assert "_" not in text  # no raw status words like hertoets_gepland
+
+
+@pytest.mark.parametrize("status", list(LwooStatus))
+def test_canary_never_scores_or_last_name(status: LwooStatus) -> None:
+    text = status_text(canary_pupil(lwoo_status=status, retest_date=date(2026, 12, 8)))
+    for secret in ("173", "61", "62", "63", "64", CANARY_LAST, "%", "nio", "IQ"):
+        assert secret not in text
+    assert not re.search(r"\b(?:1[0-9]{2}|[0-9]{2})\b(?! (?:januari|februari|maart|april|mei|"
+                         r"juni|juli|augustus|september|oktober|november|december))",
+                         text.replace("2026", ""))
+
+
+def test_without_mentor_the_zorgcoordinator() -> None:
+    text = status_text(canary_pupil(mentor=None))
+    assert "zorgcoördinator" in text and "mentor" not in text
+
+
+def test_without_status_date() -> None:
+    text = status_text(canary_pupil(lwoo_status=LwooStatus.NOT_REQUESTED, status_date=None))
+    assert text.startswith(f"Status van {CANARY_FIRST}: lwoo is niet aangevraagd. ")
+
+
+def test_retest_shows_both_dates() -> None:
+    pupil = canary_pupil(lwoo_status=LwooStatus.RETEST_PLANNED, status_date=date(2026, 9, 1),
+                         retest_date=date(2026, 12, 10))
+    assert "hertoets gepland op 10 december 2026 (ingepland op 1 september 2026)" in (
+        status_text(pupil)
+    )
+
+
+def test_dutch_date() -> None:
+    assert dutch_date(date(2026, 10, 2)) == "2 oktober 2026"
+    assert dutch_date(date(2013, 3, 14)) == "14 maart 2013"

@@ -1,0 +1,106 @@
+"""Helpers for the unit tests: canary data, a fake clock, reading the outbox."""
+
+from __future__ import annotations
+
+import email
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
+from email import policy
+from pathlib import Path
+
+from actions.importer import read_export
+from actions.records import LwooStatus, Pupil
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
+HASH_SECRET = "unit-test-hash-secret-0123456789abcdef"
+MAIL_FROM = "LWOO-assistent <noreply@compaen.example>"
+START = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+
+# Canary values: they must never show up in logs, errors or output.
+CANARY_NUMBER = "987654"
+CANARY_FIRST = "Canarytestkind"
+CANARY_LAST = "Canaryachternaam"
+CANARY_EMAIL = "canary@example.invalid"
+CANARY_PHONE = "+31699999999"
+CANARY_BIRTH = date(2012, 7, 19)
+CANARY_STRINGS = (
+    CANARY_NUMBER, CANARY_FIRST, CANARY_LAST, CANARY_EMAIL, CANARY_PHONE, "2012-07-19", "19-07-2012"
+)
+
+
+def canary_pupil(**changes: object) -> Pupil:
+    """The canary pupil; nio and delays are values no date or text contains."""
+    pupil = Pupil(
+        pupil_number=CANARY_NUMBER,
+        first_name=CANARY_FIRST,
+        last_name=CANARY_LAST,
+        birth_date=CANARY_BIRTH,
+        class_name="1B",
+        track="BB",
+        lwoo_status=LwooStatus.GRANTED,
+        status_date=date(2026, 10, 2),
+        retest_date=None,
+        nio_score=173,
+        delay_technical_reading=61,
+        delay_reading_comprehension=62,
+        delay_spelling=63,
+        delay_arithmetic=64,
+        parent_email=CANARY_EMAIL,
+        parent_phone=CANARY_PHONE,
+        mentor="mevr. Jansen",
+    )
+    return replace(pupil, **changes)  # type: ignore[arg-type]
+
+
+def assert_no_canary(text: str) -> None:
+    """Fail when any canary value appears in ``text``."""
+    for value in CANARY_STRINGS:
+        assert value not in text, f"personal data ({value!r}) leaked"
+
+
+@dataclass
+class FakeClock:
+    """An injectable clock that only moves when told to."""
+
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass(frozen=True)
+class SentMail:
+    path: Path
+    to: str
+    subject: str
+    body: str
+
+    @property
+    def code(self) -> str:
+        match = re.search(r"^\s+(\d{6})\s*$", self.body, re.MULTILINE)
+        assert match, "no 6-digit code in the e-mail"
+        return match.group(1)
+
+
+def read_outbox(directory: Path) -> list[SentMail]:
+    """The ``.eml`` files in the outbox, oldest first."""
+    mails = []
+    for path in sorted(directory.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        mails.append(SentMail(path, str(message["To"]), str(message["Subject"]),
+                              body.get_content()))
+    return mails
+
+
+def demo_pupils() -> tuple[Pupil, ...]:
+    """The fictitious demo pupils of bot/demo/leerlingen.csv."""
+    parsed = read_export(DEMO_CSV, today=date(2026, 11, 27))
+    assert not parsed.errors
+    return parsed.pupils
