@@ -30,6 +30,12 @@ API summary (for ``actions/status.py``)
 
 ``status_text(pupil) -> str``: the Dutch status message (never test scores).
 
+Defaults (:class:`Limits`): codes live 10 minutes, 5 wrong codes lock an attempt; per
+hour at most 3 code requests per conversation, 5 per typed pupil number (across all
+conversations, whether the number exists or not) and 10 wrong codes per pupil number;
+a verification lasts 60 minutes. The e-mail is sent in a background thread, so the
+reply takes as long whether or not the data matched.
+
 Everything is synchronous (SQLAlchemy, smtplib, with 3 s timeouts). From an async
 Rasa action use ``await asyncio.wait_for(asyncio.to_thread(...), timeout)`` and answer
 ``utter_technical_problem`` on ``StoreUnavailable``, ``MailUnavailable`` or a timeout.
