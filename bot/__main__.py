@@ -38,13 +38,13 @@ def _purge(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from bot.run import run_command
 
-    return run_command(shell=False)
+    return run_command(in_terminal=False)
 
 
 def _shell(args: argparse.Namespace) -> int:
     from bot.run import run_command
 
-    return run_command(shell=True)
+    return run_command(in_terminal=True)
 
 
 def _actions(args: argparse.Namespace) -> int:
@@ -67,13 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="LWOO-assistent commands")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
         return p
 
-    p = add("spacy-setup", _spacy_setup, "install nl_core_news_sm or build the Dutch base pipeline")
-    p.add_argument("--no-download", action="store_true", help="do not try to install nl_core_news_sm")
+    p = add("spacy-setup", _spacy_setup,
+            "install nl_core_news_sm or build the Dutch base pipeline")
+    p.add_argument("--no-download", action="store_true",
+                   help="do not try to install nl_core_news_sm")
 
     p = add("import-pupils", _import_pupils, "import the school's pupil export (semicolon CSV)")
     p.add_argument("file")

@@ -28,7 +28,8 @@ FALLBACK_NAME = "nl_lwoo_base"
 
 def fallback_dir() -> Path:
     """Where the project-built Dutch base pipeline lives (a build product, not committed)."""
-    return Path(os.environ.get("SPACY_FALLBACK_DIR", PROJECT_ROOT / "var" / "spacy" / FALLBACK_NAME))
+    default = PROJECT_ROOT / "var" / "spacy" / FALLBACK_NAME
+    return Path(os.environ.get("SPACY_FALLBACK_DIR", default))
 
 
 def trained_pipeline_installed() -> bool:
@@ -56,7 +57,9 @@ def resolve_pipeline() -> tuple[str, str]:
             f"No Dutch spaCy pipeline: {TRAINED_PIPELINE} is not installed and the Dutch base "
             f"pipeline is missing at {path}. Run `make setup` (python -m bot spacy-setup)."
         )
-    return str(path), f"the project's Dutch base pipeline {FALLBACK_NAME} (blank nl + lookup lemmas)"
+    return str(path), (
+        f"the project's Dutch base pipeline {FALLBACK_NAME} (blank nl + lookup lemmas)"
+    )
 
 
 def build_fallback(target: Path | None = None) -> Path:

@@ -112,7 +112,7 @@ def get_settings() -> Settings:
         allowed_origins=_env_list(
             "ALLOWED_ORIGINS", "http://127.0.0.1:5005,http://localhost:5005"
         ),
-        action_timeout=float(_env("ACTION_TIMEOUT", "4")),
+        action_timeout=float(_env("ACTION_TIMEOUT", "3")),
         school_contact=_env(
             "SCHOOL_CONTACT",
             "de administratie van Compaen vmbo (075 - 000 00 00, administratie@compaen.example)",

@@ -1,0 +1,142 @@
+"""FAQ answers and the "Bedoelt u …?" clarification.
+
+Follow-ups ("waarom?", "wie beslist dat?") are rules conditioned on the ``faq_topic``
+slot this action sets (data/rules/followups.yml).
+
+Rasa's FallbackClassifier looks only at the intent confidence, not at which FAQ answer
+the ResponseSelector picked (rasa#9723), so :class:`ActionAnswerFaq` checks the answer's
+confidence too and asks instead of guessing. A second miss in a row offers contact with
+the school instead of asking again (no fallback loops).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+# topic -> readable Dutch button title
+FAQ_TOPICS: dict[str, str] = {
+    "wat_is_lwoo": "Wat is lwoo?",
+    "regering": "Bepaalt de regering hoe lwoo werkt?",
+    "rugzak": "Is lwoo een rugzak?",
+    "budget": "Waarvoor is het lwoo-budget?",
+    "hertoets": "Waarom opnieuw toetsen na de zomer?",
+    "handelingsplan": "Wat is een handelingsplan?",
+}
+# non-FAQ intents worth offering in a clarification, with their button
+OTHER_CHOICES: dict[str, tuple[str, str]] = {
+    "ask_status": ("De lwoo-status van mijn kind", "/ask_status"),
+    "request_human": ("Contact met iemand van school", "/request_human"),
+}
+ANSWER_CONFIDENCE_THRESHOLD = 0.5
+SOMETHING_ELSE = {"title": "Iets anders", "payload": "/deny"}
+
+def topic_button(topic: str) -> dict[str, str]:
+    return {"title": FAQ_TOPICS[topic], "payload": f'/faq{{"faq_topic": "{topic}"}}'}
+
+
+def _topic_of(response_key: str | None) -> str | None:
+    """'faq/budget' -> 'budget' (only known topics)."""
+    if not response_key or "/" not in response_key:
+        return None
+    topic = response_key.split("/", 1)[1]
+    return topic if topic in FAQ_TOPICS else None
+
+
+def selected_answer(parse_data: dict[str, Any]) -> tuple[str | None, float]:
+    """The FAQ topic the ResponseSelector chose and its confidence."""
+    selector = (parse_data.get("response_selector") or {}).get("faq") or {}
+    response = selector.get("response") or {}
+    return _topic_of(response.get("intent_response_key")), float(response.get("confidence") or 0)
+
+
+def candidate_buttons(parse_data: dict[str, Any], limit: int = 2) -> list[dict[str, str]]:
+    """The best guesses for an unclear message, as readable buttons."""
+    buttons: list[dict[str, str]] = []
+    seen: set[str] = set()
+    faq_ranking = ((parse_data.get("response_selector") or {}).get("faq") or {}).get(
+        "ranking"
+    ) or []
+    faq_topics = [t for t in (_topic_of(r.get("intent_response_key")) for r in faq_ranking) if t]
+    for entry in parse_data.get("intent_ranking") or []:
+        name = entry.get("name")
+        if name == "faq":
+            for topic in faq_topics[:limit]:
+                if topic not in seen:
+                    seen.add(topic)
+                    buttons.append(topic_button(topic))
+        elif name in OTHER_CHOICES and name not in seen:
+            seen.add(name)
+            title, payload = OTHER_CHOICES[name]
+            buttons.append({"title": title, "payload": payload})
+        if len(buttons) >= limit:
+            break
+    if not buttons:
+        buttons = [topic_button(t) for t in faq_topics[:limit]] or [topic_button("wat_is_lwoo")]
+    return buttons[:limit]
+
+
+def clarify(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """First miss: ask "Bedoelt u …?"; second miss in a row: offer contact, reset."""
+    misses = int(tracker.get_slot("fallback_count") or 0)
+    if misses >= 1:
+        dispatcher.utter_message(response="utter_offer_contact")
+        return [SlotSet("fallback_count", 0)]
+    buttons = candidate_buttons(tracker.latest_message or {}) + [SOMETHING_ELSE]
+    dispatcher.utter_message(
+        text="Ik weet niet zeker wat u bedoelt. Bedoelt u een van deze vragen?",
+        buttons=buttons,
+    )
+    return [SlotSet("fallback_count", misses + 1)]
+
+
+class ActionAnswerFaq(Action):
+    """Answer an FAQ question (typed, or chosen with a button) when the answer is sure."""
+
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        latest = tracker.latest_message or {}
+        chosen = next(tracker.get_latest_entity_values("faq_topic"), None)
+        if chosen is not None:  # a button: /faq{"faq_topic": "..."}
+            if chosen not in FAQ_TOPICS:
+                dispatcher.utter_message(response="utter_which_topic")
+                return []
+            topic = chosen
+        else:
+            topic, confidence = selected_answer(latest)
+            if topic is None or confidence < ANSWER_CONFIDENCE_THRESHOLD:
+                return clarify(dispatcher, tracker)
+        dispatcher.utter_message(response=f"utter_faq/{topic}")
+        return [SlotSet("faq_topic", topic), SlotSet("fallback_count", 0)]
+
+
+class ActionClarify(Action):
+    """Rasa's nlu_fallback: the intent itself was unclear."""
+
+    def name(self) -> str:
+        return "action_clarify"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return clarify(dispatcher, tracker)
+
+
+class ActionSomethingElse(Action):
+    """The parent pressed "Iets anders" (or said no) under a clarification."""
+
+    def name(self) -> str:
+        return "action_something_else"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_ask_rephrase")
+        return []

@@ -1,0 +1,373 @@
+"""Shared plumbing for the messaging channels (WhatsApp via Twilio, Telegram).
+
+* :func:`conversation_id`: the Rasa sender id is an HMAC of the provider's user id, so
+  phone numbers and chat ids never reach the tracker store or the logs.
+* :func:`split_message`: long answers are cut at paragraph, sentence or word boundaries.
+* :class:`TtlStore`: "seen this delivery?" (duplicates are processed once) and "which
+  buttons did I just offer?" (numbered replies). In memory for one instance; with
+  ``REDIS_URL`` set, in Redis so that several instances share it (a cluster *must* use
+  Redis, or a retried delivery that lands on another instance is processed twice).
+* :class:`ProviderHttp`: one aiohttp session with timeouts for the provider APIs. Its log
+  lines name the provider and the HTTP status only: never a URL (the Telegram URL holds
+  the bot token), a phone number or a message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+MEDIA_REPLY = (
+    "Ik kan alleen tekstberichten lezen, geen foto's, spraakberichten, locaties, stickers "
+    "of bestanden. Wilt u uw vraag typen?"
+)
+EDITED_REPLY = (
+    "Ik kan aangepaste berichten niet verwerken. Wilt u uw vraag opnieuw sturen als "
+    "nieuw bericht?"
+)
+NO_ANSWER = (
+    "Er ging iets mis aan mijn kant, sorry. Probeert u het over een paar minuten opnieuw, "
+    "of neem contact op met de administratie van school."
+)
+CHOICE_HINT = "Typ het nummer van uw keuze."
+
+DEDUPE_TTL = 24 * 3600  # providers retry for hours at most
+BUTTONS_TTL = 3600
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def conversation_id(prefix: str, provider_user_id: str, secret: str) -> str:
+    """Stable, non-reversible Rasa sender id for a provider user (``wa-…``, ``tg-…``)."""
+    digest = hmac.new(
+        secret.encode("utf-8"),
+        f"channel-sender:{prefix}:{provider_user_id}".encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    return f"{prefix}-{digest[:32]}"
+
+
+def hash_secret() -> str:
+    """The project's HMAC key (HASH_SECRET, or the key kept in var/)."""
+    from bot.settings import get_settings
+
+    return get_settings().hash_secret
+
+
+# --------------------------------------------------------------------------- text
+
+
+def utf16_len(text: str) -> int:
+    """Length as WhatsApp and Telegram count it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+_SENTENCE_END = re.compile(r"[.!?…:;]\)?[\"']?\s")
+
+
+def _fitting_prefix(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    """The largest n such that ``measure(text[:n]) <= limit``."""
+    low, high = 0, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if measure(text[:mid]) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _cut_point(window: str) -> int:
+    """Where to cut ``window`` (the part that fits): the last paragraph break, line
+    break, sentence end or space in its second half; else its end."""
+    half = len(window) // 2
+    for finder in (
+        lambda w: w.rfind("\n\n"),
+        lambda w: w.rfind("\n"),
+        lambda w: max((m.end() - 1 for m in _SENTENCE_END.finditer(w)), default=-1),
+        lambda w: max(w.rfind(" "), w.rfind("\t")),
+    ):
+        position = finder(window)
+        if position >= half:
+            return position
+    return len(window)
+
+
+def split_message(
+    text: str, limit: int, measure: Callable[[str], int] = utf16_len
+) -> list[str]:
+    """Split ``text`` into parts of at most ``limit`` (as ``measure`` counts), at
+    paragraph, sentence or word boundaries when possible. Whitespace at the cuts is
+    dropped; nothing else is lost."""
+    if limit < 2:
+        raise ValueError("limit must be at least 2")
+    text = text.strip()
+    parts: list[str] = []
+    while text:
+        if measure(text) <= limit:
+            parts.append(text)
+            break
+        window = text[: _fitting_prefix(text, limit, measure)]
+        cut = max(_cut_point(window), 1)
+        part, text = text[:cut].rstrip(), text[cut:].lstrip()
+        if part:
+            parts.append(part)
+    return parts
+
+
+def numbered_options(text: str, titles: Sequence[str]) -> str:
+    """WhatsApp has no buttons: list them as ``1. …`` lines under the text."""
+    lines = [f"{index}. {title}" for index, title in enumerate(titles, start=1)]
+    return "\n\n".join(part for part in (text.strip(), "\n".join(lines), CHOICE_HINT) if part)
+
+
+_NUMBER_REPLY = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+def resolve_choice(text: str, offered: Sequence[tuple[str, str]]) -> str | None:
+    """The payload of the offered button the parent chose by typing its number (1..N) or
+    its exact title; None when ``text`` is not such a choice. Only the buttons offered in
+    the bot's previous turn count, so 6-digit pupil numbers, codes and dates never match."""
+    if not offered or not isinstance(text, str):
+        return None
+    match = _NUMBER_REPLY.match(text)
+    if match:
+        number = int(match.group(1))
+        if 1 <= number <= len(offered):
+            return offered[number - 1][1]
+        return None
+    wanted = text.strip().casefold()
+    for title, payload in offered:
+        if title.strip().casefold() == wanted:
+            return payload
+    return None
+
+
+def button_pairs(buttons: Sequence[Any]) -> list[tuple[str, str]]:
+    """(title, payload) for each well-formed Rasa button."""
+    pairs = []
+    for button in buttons:
+        if isinstance(button, dict):
+            title, payload = button.get("title"), button.get("payload")
+            if isinstance(title, str) and isinstance(payload, str) and title and payload:
+                pairs.append((title, payload))
+    return pairs
+
+
+# --------------------------------------------------------------------------- store
+
+
+class TtlStore(Protocol):
+    async def add(self, key: str, ttl: int) -> bool:
+        """Record ``key``; True when it was not there yet (first delivery)."""
+
+    async def put(self, key: str, value: str, ttl: int) -> None: ...
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def take(self, key: str) -> str | None:
+        """Get and delete."""
+
+
+class MemoryStore:
+    """Bounded in-process store with expiry (one instance only)."""
+
+    def __init__(self, max_entries: int = 50_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._data: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._max = max_entries
+        self._clock = clock
+
+    def _purge(self) -> None:
+        now = self._clock()
+        while self._data:
+            key, (expires, _) = next(iter(self._data.items()))
+            if expires > now and len(self._data) <= self._max:
+                break
+            del self._data[key]
+
+    def _live(self, key: str) -> str | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._data[key]
+            return None
+        return entry[1]
+
+    async def add(self, key: str, ttl: int) -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.put(key, "1", ttl)
+        return True
+
+    async def put(self, key: str, value: str, ttl: int) -> None:
+        self._data.pop(key, None)
+        self._data[key] = (self._clock() + ttl, value)  # newest last; TTLs are per kind
+        self._purge()
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def take(self, key: str) -> str | None:
+        value = self._live(key)
+        self._data.pop(key, None)
+        return value
+
+
+class RedisStore:
+    """Shared store for several instances. When Redis fails, falls back to memory (a
+    duplicate may then be answered twice, but no parent is left without an answer)."""
+
+    PREFIX = "lwoo:channels:"
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis  # type: ignore[import-untyped]
+
+        self._redis = aioredis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0,
+                                        decode_responses=True)
+        self._fallback = MemoryStore()
+
+    def _failed(self, exc: Exception) -> None:
+        logger.warning("redis unavailable for the channel store (%s); using memory",
+                       type(exc).__name__)
+
+    async def add(self, key: str, ttl: int) -> bool:
+        try:
+            return bool(await self._redis.set(self.PREFIX + key, "1", nx=True, ex=ttl))
+        except Exception as exc:  # noqa: BLE001 - any redis fault: fall back
+            self._failed(exc)
+            return await self._fallback.add(key, ttl)
+
+    async def put(self, key: str, value: str, ttl: int) -> None:
+        try:
+            await self._redis.set(self.PREFIX + key, value, ex=ttl)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            await self._fallback.put(key, value, ttl)
+
+    async def get(self, key: str) -> str | None:
+        try:
+            value = await self._redis.get(self.PREFIX + key)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            return await self._fallback.get(key)
+        return value if isinstance(value, str) else None
+
+    async def take(self, key: str) -> str | None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(self.PREFIX + key)
+                pipe.delete(self.PREFIX + key)
+                value, _ = await pipe.execute()
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            return await self._fallback.take(key)
+        return value if isinstance(value, str) else None
+
+
+_store: TtlStore | None = None
+
+
+def get_store() -> TtlStore:
+    """The process-wide store: Redis when REDIS_URL is set, else memory."""
+    global _store
+    if _store is None:
+        url = os.environ.get("REDIS_URL", "").strip()
+        _store = RedisStore(url) if url else MemoryStore()
+    return _store
+
+
+class ButtonMemory:
+    """The buttons offered in the bot's last turn, per conversation (server-side)."""
+
+    def __init__(self, channel: str, store: TtlStore) -> None:
+        self._channel = channel
+        self._store = store
+
+    def _key(self, conversation: str) -> str:
+        return f"buttons:{self._channel}:{conversation}"
+
+    async def remember(self, conversation: str, pairs: Sequence[tuple[str, str]]) -> None:
+        await self._store.put(self._key(conversation), json.dumps(list(pairs)), BUTTONS_TTL)
+
+    async def take(self, conversation: str) -> list[tuple[str, str]]:
+        raw = await self._store.take(self._key(conversation))
+        try:
+            loaded = json.loads(raw) if raw else []
+        except ValueError:
+            return []
+        return [(str(t), str(p)) for t, p in loaded if isinstance(t, str) and isinstance(p, str)]
+
+
+async def first_delivery(store: TtlStore, channel: str, delivery_id: str) -> bool:
+    """True the first time a provider delivery id is seen (within DEDUPE_TTL)."""
+    return await store.add(f"delivery:{channel}:{delivery_id}", DEDUPE_TTL)
+
+
+# --------------------------------------------------------------------------- http
+
+
+@dataclass
+class ProviderResponse:
+    status: int
+    body: Any
+
+
+class ProviderHttp:
+    """POSTs to a provider API with timeouts and one retry on 429/5xx/connection errors."""
+
+    def __init__(self, provider: str, timeout: float = 10.0, retry_delay: float = 1.0) -> None:
+        self._provider = provider
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
+        self._retry_delay = retry_delay
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def post(self, url: str, what: str, **kwargs: Any) -> ProviderResponse | None:
+        """POST and return the response, or None when it failed (logged without PII)."""
+        for attempt in (1, 2):
+            try:
+                async with self._get_session().post(url, **kwargs) as resp:
+                    text = await resp.text()
+                    try:
+                        body: Any = json.loads(text) if text else None
+                    except ValueError:
+                        body = None
+                    if resp.status < 400:
+                        return ProviderResponse(resp.status, body)
+                    logger.error("%s %s failed: HTTP %s", self._provider, what, resp.status)
+                    if resp.status != 429 and resp.status < 500:
+                        return ProviderResponse(resp.status, body)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                logger.error("%s %s failed: %s", self._provider, what, type(exc).__name__)
+            if attempt == 1:
+                await asyncio.sleep(self._retry_delay)
+        return None

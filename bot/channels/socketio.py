@@ -1,0 +1,505 @@
+"""Socket.io channel for the website chat widget (``bot/web``), plus the widget files.
+
+A subclass of Rasa 3.6's ``SocketIOInput`` that closes the stock channel's holes:
+
+* **The server decides the conversation id.** At connect a random id is made and kept in
+  the socket.io session; ``session_request`` and the ``session_id`` in messages are
+  ignored, so a client cannot join somebody else's conversation. A reconnecting client
+  (same tab, page reload) resumes only with the *resume token* the server gave it: the
+  conversation id, the time and an HMAC (key derived from ``HASH_SECRET``). It is valid
+  for ``RESUME_TTL_S`` after the last turn and refreshed after every turn.
+* **Origin allow-list.** The ``Origin`` header must be in ``ALLOWED_ORIGINS`` (or be this
+  server's own loopback origin, for ``/chat``); anything else, or no Origin, is refused at
+  connect. Only the WebSocket transport is accepted (browsers always send an Origin there).
+* **Portal JWT.** An optional ``portal_token`` in the connect ``auth`` payload is checked
+  with :func:`actions.portal.verify_portal_token`; when valid the conversation is granted
+  with ``get_verifier().grant_portal`` (claims stay on the server; the client only hears
+  that it worked). A bad, expired or unconfigured token does *not* refuse the
+  connection: the parent can still ask questions and gets a Dutch notice that the portal
+  login was not accepted (status questions then go through the e-mail code).
+* **Input hygiene.** Client metadata is ignored; text goes through
+  :func:`bot.channels.common.sanitize_text` and :func:`~bot.channels.common.check_message`;
+  at most ``RATE_LIMIT_MESSAGES`` per ``RATE_LIMIT_WINDOW_S`` per connection (Dutch reply);
+  frames over ``MAX_FRAME_BYTES`` close the connection. Message text is never logged.
+* **Always an answer.** A turn that yields no bot message gets :data:`NO_ANSWER`; after
+  every turn the server emits ``turn_done`` (with a fresh resume token) so the widget can
+  stop its typing indicator.
+
+It also serves the demo page ``/chat`` and the widget files under ``/widget/`` with a
+strict Content-Security-Policy (see docs/widget.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
+from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+from socketio.exceptions import ConnectionRefusedError as SocketRefused
+
+from bot.channels.common import check_message, sanitize_text
+from bot.channels.rest import NO_ANSWER
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+BUNDLE_PATH = WEB_DIR / "dist" / "lwoo-chat.js"
+STYLE_PATH = WEB_DIR / "src" / "lwoo-chat.css"
+DEMO_PAGE_PATH = WEB_DIR / "demo.html"
+
+RESUME_TTL_S = 30 * 60
+RATE_LIMIT_MESSAGES = 10
+RATE_LIMIT_WINDOW_S = 10.0
+MAX_FRAME_BYTES = 32 * 1024
+GRANT_TIMEOUT_S = 5.0
+CONVERSATION_PREFIX = "web-"
+_CONVERSATION_ID = re.compile(r"^web-[0-9a-f]{32}$")
+_HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
+TURN_DONE_EVT = "turn_done"
+END_SESSION_EVT = "end_session"
+
+RATE_LIMITED_REPLY = (
+    "U stuurt veel berichten kort na elkaar. Wacht u een paar seconden en stuur uw vraag "
+    "dan opnieuw."
+)
+PORTAL_REJECTED_NOTICE = (
+    "Uw inlog via het ouderportaal kon ik niet controleren (misschien is die verlopen). "
+    "U kunt gewoon uw vragen stellen. Wilt u de lwoo-status van uw kind weten, dan vraag "
+    "ik u eerst om een controlecode per e-mail. U kunt ook het ouderportaal opnieuw openen."
+)
+PORTAL_UNAVAILABLE_NOTICE = (
+    "Inloggen via het ouderportaal lukt op dit moment niet. U kunt wel gewoon uw vragen "
+    "stellen. Voor de lwoo-status van uw kind kunt u het later opnieuw proberen."
+)
+ORIGIN_REFUSED = "Deze website mag de LWOO-assistent niet gebruiken."
+WIDGET_NOT_BUILT = (
+    "De chat-widget is nog niet gebouwd. Voer op de server `make widget` uit."
+)
+
+
+# -- resume tokens ----------------------------------------------------------------------
+
+def _resume_key(secret: str) -> bytes:
+    return hmac.new(secret.encode("utf-8"), b"lwoo socket.io resume token v1",
+                    hashlib.sha256).digest()
+
+
+def new_conversation_id() -> str:
+    """A fresh, unguessable conversation id (the Rasa sender id)."""
+    return CONVERSATION_PREFIX + secrets.token_hex(16)
+
+
+def issue_resume_token(conversation_id: str, secret: str, now: float | None = None) -> str:
+    """``<conversation id>.<issued at>.<HMAC>``: lets this client, and only it, resume."""
+    issued = str(int(time.time() if now is None else now))
+    body = f"{conversation_id}.{issued}"
+    mac = hmac.new(_resume_key(secret), body.encode("ascii"), hashlib.sha256).hexdigest()
+    return f"{body}.{mac}"
+
+
+def read_resume_token(token: object, secret: str, now: float | None = None,
+                      ttl_s: float = RESUME_TTL_S) -> str | None:
+    """The conversation id of a valid, unexpired token that this server issued, else None."""
+    if not isinstance(token, str) or len(token) > 200:
+        return None
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    conversation_id, issued, mac = parts
+    if not _CONVERSATION_ID.match(conversation_id) or not issued.isdigit():
+        return None
+    body = f"{conversation_id}.{issued}"
+    expected = hmac.new(_resume_key(secret), body.encode("ascii"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, mac):
+        return None
+    age = (time.time() if now is None else now) - int(issued)
+    if age < -60 or age > ttl_s:
+        return None
+    return conversation_id
+
+
+# -- origins and rate limit -------------------------------------------------------------
+
+def normalize_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+def allowed_origins(configured: Iterable[str], bind_host: str, port: int) -> frozenset[str]:
+    """ALLOWED_ORIGINS plus this server's own loopback origin (the ``/chat`` demo page)."""
+    origins = {normalize_origin(o) for o in configured if o.strip()}
+    if bind_host in ("127.0.0.1", "localhost", "0.0.0.0"):  # noqa: S104 - a name, not a bind
+        origins |= {f"http://127.0.0.1:{port}", f"http://localhost:{port}"}
+    return frozenset(origins)
+
+
+class RateLimiter:
+    """At most ``limit`` accepted messages in any ``window_s`` seconds (sliding window)."""
+
+    def __init__(self, limit: int = RATE_LIMIT_MESSAGES,
+                 window_s: float = RATE_LIMIT_WINDOW_S) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+        self._told_until = 0.0
+
+    def allow(self, now: float) -> bool:
+        while self._times and now - self._times[0] >= self.window_s:
+            self._times.popleft()
+        if len(self._times) >= self.limit:
+            return False
+        self._times.append(now)
+        return True
+
+    def should_tell(self, now: float) -> bool:
+        """Reply to a refused message at most once per window (no reply flood)."""
+        if now < self._told_until:
+            return False
+        self._told_until = now + self.window_s
+        return True
+
+
+# -- output -----------------------------------------------------------------------------
+
+class WidgetOutput(SocketIOOutput):
+    """Rasa's socket.io output that counts what it sent and never crashes on custom JSON."""
+
+    def __init__(self, sio: AsyncServer, bot_message_evt: str) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.sent = 0
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        self.sent += 1
+        await super()._send_message(socket_id, response)
+
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any],
+                               **kwargs: Any) -> None:
+        # the stock version passes the JSON as keyword arguments to emit()
+        await self._send_message(recipient_id, {"custom": json_message})
+
+
+@dataclass
+class PortalGrant:
+    """Verified portal claims for one connection (kept server-side only)."""
+
+    pupil_numbers: tuple[str, ...]
+    parent_ref: str
+    expires_at: datetime
+
+
+# -- web files --------------------------------------------------------------------------
+
+def content_security_policy(host: str | None) -> str:
+    connect = ["'self'"]
+    if host and _HOST.match(host):
+        connect += [f"ws://{host}", f"wss://{host}"]
+    return "; ".join([
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src " + " ".join(connect),
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    ])
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+async def _file_response(path: Path, content_type: str, extra: dict[str, str]) -> HTTPResponse:
+    headers = {**SECURITY_HEADERS, **extra}
+    if not path.is_file():
+        return response.text(WIDGET_NOT_BUILT, status=503, headers=headers)
+    body = await asyncio.to_thread(path.read_bytes)
+    return response.raw(body, content_type=content_type, headers=headers)
+
+
+def add_web_routes(app: Sanic) -> None:
+    """``/chat`` (demo page) and ``/widget/lwoo-chat.{js,css}`` on the Rasa app."""
+
+    async def chat_page(request: Request) -> HTTPResponse:
+        return await _file_response(DEMO_PAGE_PATH, "text/html; charset=utf-8", {
+            "Content-Security-Policy": content_security_policy(request.host),
+            "X-Frame-Options": "DENY",
+            "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        })
+
+    async def widget_script(_: Request) -> HTTPResponse:
+        # loaded by <script src> from the school's pages, so cross-origin on purpose
+        return await _file_response(BUNDLE_PATH, "text/javascript; charset=utf-8",
+                                    {"Cross-Origin-Resource-Policy": "cross-origin"})
+
+    async def widget_style(_: Request) -> HTTPResponse:
+        return await _file_response(STYLE_PATH, "text/css; charset=utf-8",
+                                    {"Cross-Origin-Resource-Policy": "cross-origin"})
+
+    app.add_route(chat_page, "/chat", methods=["GET"], name="lwoo_chat_page")
+    app.add_route(widget_script, "/widget/lwoo-chat.js", methods=["GET"],
+                  name="lwoo_widget_js")
+    app.add_route(widget_style, "/widget/lwoo-chat.css", methods=["GET"],
+                  name="lwoo_widget_css")
+
+
+class WidgetBlueprint(SocketBlueprint):
+    """Attaches socket.io at ``socketio_path`` and the web routes at the app's root."""
+
+    def __init__(self, sio: AsyncServer, socketio_path: str,
+                 on_app: Callable[[Sanic], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(sio, socketio_path, *args, **kwargs)
+        self.ctx.on_app = on_app
+
+    def register(self, app: Sanic, options: dict[str, Any]) -> None:
+        self.ctx.on_app(app)
+        add_web_routes(app)
+        super().register(app, options)
+
+
+# -- the channel ------------------------------------------------------------------------
+
+class SocketIOInput(RasaSocketIOInput):
+    """Rasa's socket.io channel with server-side conversation ids (see module docstring)."""
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        credentials = credentials or {}
+        # jwt_key/jwt_method/metadata_key of the stock channel are deliberately not used
+        return cls(
+            credentials.get("user_message_evt", "user_uttered"),
+            credentials.get("bot_message_evt", "bot_uttered"),
+            None,
+            bool(credentials.get("session_persistence", True)),
+            credentials.get("socketio_path", "/socket.io"),
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from bot.settings import get_settings
+
+        settings = get_settings()
+        self._secret = settings.hash_secret
+        self._origins = allowed_origins(settings.allowed_origins, settings.bind_host,
+                                        settings.port)
+        self._limiters: dict[str, RateLimiter] = {}
+        self._app: Sanic | None = None
+
+    def get_output_channel(self) -> OutputChannel | None:
+        if self.sio is None:
+            return None
+        return WidgetOutput(self.sio, self.bot_message_evt)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def origin_allowed(self, environ: dict[str, Any]) -> bool:
+        origin = environ.get("HTTP_ORIGIN")
+        return isinstance(origin, str) and normalize_origin(origin) in self._origins
+
+    def _set_app(self, app: Sanic) -> None:
+        self._app = app
+
+    async def _start_session_and_grant(self, conversation_id: str, grant: PortalGrant,
+                                       output: OutputChannel, force: bool) -> bool:
+        """Grant the portal claims to the conversation, after Rasa's session start.
+
+        ``action_session_start`` clears verification, so a new (or expired) session is
+        started first; with ``force`` the grant is (re)written even when it was not.
+        Returns False when the grant could not be stored.
+        """
+        if grant.expires_at <= datetime.now(timezone.utc):
+            return True
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        processor = getattr(agent, "processor", None)
+        started = False
+        if agent is not None and processor is not None:
+            async with agent.lock_store.lock(conversation_id):
+                tracker = await processor.get_tracker(conversation_id)
+                if not tracker.applied_events() or processor._has_session_expired(tracker):
+                    await processor._update_tracker_session(tracker, output)
+                    await processor.save_tracker(tracker)
+                    started = True
+        if not (started or force):
+            return True
+        from actions.verification import get_verifier
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(
+                get_verifier().grant_portal, conversation_id, grant.pupil_numbers,
+                grant.parent_ref, grant.expires_at, "web"), GRANT_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - store down or slow: no grant, still chat
+            logger.error("portal grant failed: %s", type(exc).__name__)
+            return False
+        return True
+
+    def _portal_grant(self, auth: Any) -> tuple[PortalGrant | None, bool]:
+        """(grant, token_was_given) from the connect auth payload."""
+        token = auth.get("portal_token") if isinstance(auth, dict) else None
+        if not token:
+            return None, False
+        from actions.portal import InvalidPortalToken, verify_portal_token
+        from bot.settings import get_settings
+
+        try:
+            claims = verify_portal_token(token, get_settings())
+        except InvalidPortalToken:
+            logger.info("socket.io connect with an invalid portal token (no grant)")
+            return None, True
+        return PortalGrant(claims.pupil_numbers, claims.parent_ref, claims.expires_at), True
+
+    # -- the blueprint ------------------------------------------------------------------
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        sio = AsyncServer(
+            async_mode="sanic",
+            cors_allowed_origins=sorted(self._origins),
+            transports=["websocket"],
+            max_http_buffer_size=MAX_FRAME_BYTES,
+            logger=False,
+            engineio_logger=False,
+        )
+        bp = WidgetBlueprint(sio, self.socketio_path or "/socket.io", self._set_app,
+                             "socketio_webhook", __name__)
+        self.sio = sio
+        namespace = self.namespace
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=namespace)
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+            if not self.origin_allowed(environ):
+                logger.info("socket.io connect refused: origin not allowed")
+                raise SocketRefused(ORIGIN_REFUSED)
+            resume = auth.get("resume_token") if isinstance(auth, dict) else None
+            conversation_id = read_resume_token(resume, self._secret)
+            resumed = conversation_id is not None
+            if conversation_id is None:
+                conversation_id = new_conversation_id()
+            grant, token_given = self._portal_grant(auth)
+            notice = PORTAL_REJECTED_NOTICE if token_given and grant is None else None
+            if grant is not None:
+                output = WidgetOutput(sio, self.bot_message_evt)
+                if not await self._start_session_and_grant(conversation_id, grant, output,
+                                                           force=True):
+                    grant, notice = None, PORTAL_UNAVAILABLE_NOTICE
+            await sio.save_session(sid, {
+                "conversation_id": conversation_id,
+                "resumed": resumed,
+                "portal": grant,
+                "notice": notice,
+            }, namespace=namespace)
+            sio.enter_room(sid, conversation_id, namespace=namespace)
+            self._limiters[sid] = RateLimiter()
+            logger.debug("socket.io client connected (resumed=%s, portal=%s)",
+                         resumed, grant is not None)
+            return True
+
+        @sio.on("disconnect", namespace=namespace)
+        async def disconnect(sid: str) -> None:
+            self._limiters.pop(sid, None)
+
+        @sio.on("session_request", namespace=namespace)
+        async def session_request(sid: str, data: Any = None) -> None:
+            # ``data`` (a client-chosen session_id) is ignored on purpose
+            session = await sio.get_session(sid, namespace=namespace)
+            conversation_id = session.get("conversation_id")
+            if not conversation_id:
+                return
+            await sio.emit("session_confirm", {
+                "resume_token": issue_resume_token(conversation_id, self._secret),
+                "resumed": bool(session.get("resumed")),
+                "portal": session.get("portal") is not None,
+            }, room=sid, namespace=namespace)
+            notice = session.pop("notice", None)
+            if notice:
+                await sio.save_session(sid, session, namespace=namespace)
+                await sio.emit(self.bot_message_evt, {"text": notice}, room=sid,
+                               namespace=namespace)
+
+        async def reply(sid: str, text: str) -> None:
+            await sio.emit(self.bot_message_evt, {"text": text}, room=sid,
+                           namespace=namespace)
+
+        async def turn_done(sid: str, conversation_id: str) -> None:
+            await sio.emit(TURN_DONE_EVT,
+                           {"resume_token": issue_resume_token(conversation_id, self._secret)},
+                           room=sid, namespace=namespace)
+
+        @sio.on(self.user_message_evt, namespace=namespace)
+        async def handle_message(sid: str, data: Any = None) -> None:
+            session = await sio.get_session(sid, namespace=namespace)
+            conversation_id = session.get("conversation_id")
+            limiter = self._limiters.get(sid)
+            if not conversation_id or limiter is None:
+                return
+            now = time.monotonic()
+            if not limiter.allow(now):
+                if limiter.should_tell(now):
+                    await reply(sid, RATE_LIMITED_REPLY)
+                await turn_done(sid, conversation_id)
+                return
+            # only the text counts: session_id, metadata, customData are ignored
+            raw = data.get("message") if isinstance(data, dict) else None
+            text = sanitize_text(raw)
+            problem = check_message(text)
+            if problem:
+                await reply(sid, problem)
+                await turn_done(sid, conversation_id)
+                return
+            output = WidgetOutput(sio, self.bot_message_evt)
+            grant = session.get("portal")
+            try:
+                if isinstance(grant, PortalGrant):
+                    await self._start_session_and_grant(conversation_id, grant, output,
+                                                        force=False)
+                await on_new_message(UserMessage(
+                    text, output, conversation_id, input_channel=self.name(), metadata={},
+                ))
+            except Exception as exc:  # noqa: BLE001 - any failure must still answer
+                logger.error("socket.io turn failed: %s", type(exc).__name__)
+            if output.sent == 0 and not text.startswith("/feedback"):
+                # feedback needs no answer; everything else does
+                await sio.emit(self.bot_message_evt, {"text": NO_ANSWER},
+                               room=conversation_id, namespace=namespace)
+            await turn_done(sid, conversation_id)
+
+        @sio.on(END_SESSION_EVT, namespace=namespace)
+        async def end_session(sid: str, data: Any = None) -> None:
+            """"Gesprek wissen": forget this conversation's verification and disconnect."""
+            session = await sio.get_session(sid, namespace=namespace)
+            conversation_id = session.get("conversation_id")
+            if conversation_id:
+                from actions.verification import get_verifier
+
+                try:
+                    await asyncio.wait_for(asyncio.to_thread(
+                        get_verifier().clear, conversation_id), GRANT_TIMEOUT_S)
+                except Exception as exc:  # noqa: BLE001 - the grant also expires by itself
+                    logger.error("clearing verification failed: %s", type(exc).__name__)
+            await sio.disconnect(sid, namespace=namespace)
+
+        return bp

@@ -1,0 +1,187 @@
+"""Start the action server and Rasa together (``make run`` / ``make shell``).
+
+Both bind to 127.0.0.1 unless BIND_HOST / ACTIONS_HOST say otherwise. Rasa's HTTP API
+stays off (``--enable-api`` is how the Rasa 3.6 remote-code-execution advisory is
+reached); only the channels in credentials.yml are served.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+MODEL_PATH = PROJECT_ROOT / "models" / "lwoo.tar.gz"
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment for Rasa: every ${VAR} that endpoints.yml/credentials.yml use, defaulted."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    env.setdefault("ACTION_ENDPOINT_URL",
+                   f"http://{settings.actions_host}:{settings.actions_port}/webhook")
+    env.setdefault("TRACKER_DB_PATH", str(settings.tracker_db_path))
+    env.setdefault("TWILIO_ACCOUNT_SID", "")  # messaging channels: unset = off (403)
+    env.setdefault("TWILIO_AUTH_TOKEN", "")
+    env.setdefault("TWILIO_WHATSAPP_NUMBER", "")
+    env.setdefault("TWILIO_PUBLIC_URL", "")
+    env.setdefault("TELEGRAM_BOT_TOKEN", "")
+    env.setdefault("TELEGRAM_WEBHOOK_SECRET", "")
+    env.setdefault("TELEGRAM_BOT_NAME", "")
+    env.setdefault("TWILIO_API_BASE", "https://api.twilio.com")
+    env.setdefault("TELEGRAM_API_BASE", "https://api.telegram.org")
+    env["VAR_DIR"] = str(settings.var_dir)
+    return env
+
+
+def wait_until_up(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
+    """Poll ``url`` until it answers 200, the process exits, or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - local URL
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def rasa_command(settings: Settings, in_terminal: bool, model: Path = MODEL_PATH) -> list[str]:
+    rasa = str(Path(sys.executable).with_name("rasa"))
+    cmd = [rasa, "shell" if in_terminal else "run", "--model", str(model),
+           "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
+           "--interface", settings.bind_host, "--port", str(settings.port)]
+    if not in_terminal:
+        cmd += ["--credentials", str(PROJECT_ROOT / "credentials.yml")]
+    log_file = settings.var_dir / "logs" / "rasa.log"
+    cmd += ["--log-file", str(log_file)]
+    return cmd
+
+
+def run_command(in_terminal: bool) -> int:
+    """Start both servers, print a ready message, stop both on Ctrl-C or when one dies."""
+    settings = get_settings()
+    (settings.var_dir / "logs").mkdir(parents=True, exist_ok=True)
+    if not MODEL_PATH.exists():
+        print("Geen getraind model gevonden: draai eerst `make run` of `make train`.",
+              file=sys.stderr)
+        return 1
+    env = child_env(settings)
+    run_dir = settings.var_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    actions_log = open(settings.var_dir / "logs" / "actions.log", "ab")  # noqa: SIM115
+
+    def start_actions() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "bot", "actions"], env=env, cwd=PROJECT_ROOT,
+            stdout=actions_log, stderr=subprocess.STDOUT,
+        )
+        (run_dir / "actions.pid").write_text(str(proc.pid), encoding="utf-8")
+        return proc
+
+    actions = start_actions()
+    procs: list[subprocess.Popen[bytes]] = [actions]
+
+    def stop() -> None:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def on_sigterm(*_: object) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        health = f"http://{settings.actions_host}:{settings.actions_port}/health"
+        if not wait_until_up(health, 60, actions):
+            print(f"De action server start niet; zie {settings.var_dir}/logs/actions.log",
+                  file=sys.stderr)
+            return 1
+        print(f"Action server: http://{settings.actions_host}:{settings.actions_port} "
+              "(alleen intern)", flush=True)
+        if in_terminal:
+            shell = subprocess.Popen(  # noqa: S603 - fixed argv
+                rasa_command(settings, True), env=env, cwd=PROJECT_ROOT)
+            procs.append(shell)
+            return shell.wait()
+        rasa = subprocess.Popen(rasa_command(settings, False), env=env, cwd=PROJECT_ROOT)  # noqa: S603
+        procs.append(rasa)
+        base = f"http://{settings.bind_host}:{settings.port}"
+        if not wait_until_up(base + "/", 180, rasa):
+            print("Rasa start niet; zie var/logs/rasa.log", file=sys.stderr)
+            return 1
+        print(
+            "\nLWOO-assistent is klaar.\n"
+            f"  REST:  POST {base}/webhooks/rest/webhook  "
+            '{"sender": "ouder-1", "message": "Wat is lwoo?"}\n'
+            f"  Chat:  {base}/chat\n"
+            "  Stoppen: Ctrl-C\n",
+            flush=True,
+        )
+        (run_dir / "rasa.pid").write_text(str(rasa.pid), encoding="utf-8")
+        restarts: list[float] = []
+        while rasa.poll() is None:
+            time.sleep(0.5)
+            if procs[0].poll() is None:
+                continue
+            # The action server died: restart it (at most 5 times a minute). Meanwhile
+            # Rasa answers parents with utter_technical_problem (bot/rasa_patches.py).
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < 60] + [now]
+            if len(restarts) > 5:
+                print("De action server blijft stoppen; zie var/logs/actions.log",
+                      file=sys.stderr)
+                return 1
+            logger.warning("action server exited (%s); restarting", procs[0].returncode)
+            print("Action server gestopt; ik start hem opnieuw.", file=sys.stderr, flush=True)
+            procs[0] = start_actions()
+        print("Rasa is gestopt; ik stop de action server ook.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()
+        actions_log.close()
+
+
+def serve_actions() -> None:
+    """Run the rasa-sdk action server bound to ACTIONS_HOST (127.0.0.1 by default)."""
+    from rasa_sdk.endpoint import create_app
+    from sanic import response
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app("actions", cors_origins="")
+
+    @app.exception(Exception)
+    async def _no_pii_errors(request, exception):  # type: ignore[no-untyped-def]
+        # rasa-sdk's own handler echoes the request body (the tracker, with slots) in
+        # the response and the log; ours says only which kind of error happened.
+        logger.error("action server error: %s", type(exception).__name__)
+        return response.json({"error": "internal error"}, status=500)
+
+    app.run(host=settings.actions_host, port=settings.actions_port, workers=1,
+            access_log=False)

@@ -1,0 +1,164 @@
+"""End-to-end fixtures: the real action server + Rasa (``python -m bot run``) with the
+trained model, on free loopback ports, with runtime state in a temporary VAR_DIR that
+holds the demo pupils plus a canary pupil."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MODEL = PROJECT_ROOT / "models" / "lwoo.tar.gz"
+DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
+
+# A pupil whose every value is unique, so logs and responses can be searched for it.
+CANARY = {
+    "pupil_number": "999001",
+    "first_name": "Canarytestkind",
+    "last_name": "Kanariepietersz",
+    "birth_date": "2012-02-29",
+    "email": "canary.parent@example.invalid",
+    "phone": "+31699999001",
+    "mentor": "dhr. Canarymentor",
+}
+CANARY_ROW = (
+    f"{CANARY['pupil_number']};{CANARY['first_name']};{CANARY['last_name']};"
+    f"{CANARY['birth_date']};1B;BB;toegekend;2026-10-02;;77;41;42;43;44;"
+    f"{CANARY['email']};{CANARY['phone']};{CANARY['mentor']}"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class BotServer:
+    """A running bot; ``say`` talks to it over the REST channel."""
+
+    base_url: str
+    var_dir: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    actions_port: int
+    senders: int = field(default=0)
+
+    def new_sender(self, prefix: str = "test") -> str:
+        self.senders += 1
+        return f"{prefix}-{os.getpid()}-{self.senders}-{time.monotonic_ns() % 10**9}"
+
+    def post(self, payload: object, timeout: float = 30) -> tuple[int, object]:
+        data = json.dumps(payload).encode()
+        req = urllib.request.Request(
+            self.base_url + "/webhooks/rest/webhook", data=data,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def say(self, sender: str, text: str, timeout: float = 30) -> list[dict]:
+        status, body = self.post({"sender": sender, "message": text}, timeout)
+        assert status == 200, (status, body)
+        assert isinstance(body, list)
+        return body
+
+    @staticmethod
+    def texts(messages: list[dict]) -> str:
+        return "\n".join(m.get("text") or "" for m in messages)
+
+    def outbox_codes(self, address: str) -> list[str]:
+        """The one-time codes mailed to ``address`` (oldest first)."""
+        codes = []
+        outbox = self.var_dir / "outbox"
+        for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+            msg = email.message_from_bytes(path.read_bytes())
+            if address not in str(msg["To"]):
+                continue
+            body = msg.get_payload(decode=True)
+            if body is None and msg.is_multipart():
+                body = msg.get_payload(0).get_payload(decode=True)
+            found = re.search(r"\b(\d{6})\b", (body or b"").decode("utf-8", "replace"))
+            if found:
+                codes.append(found.group(1))
+        return codes
+
+    def all_logs(self) -> str:
+        logs = self.var_dir / "logs"
+        parts = [p.read_text(errors="replace") for p in logs.glob("*.log")]
+        parts.append(self.log_path.read_text(errors="replace"))
+        return "\n".join(parts)
+
+
+def start_bot(tmp: Path, extra_env: dict[str, str] | None = None) -> BotServer:
+    if not MODEL.exists():
+        pytest.fail("no trained model at models/lwoo.tar.gz: run `make train` first",
+                    pytrace=False)
+    var_dir = tmp / "var"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    port, actions_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "VAR_DIR": str(var_dir),
+        "PORT": str(port),
+        "ACTIONS_PORT": str(actions_port),
+        "HASH_SECRET": "e2e-test-secret",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "LOG_LEVEL": "INFO",
+        **(extra_env or {}),
+    }
+    env.pop("RECORDS_DB_URL", None) if "RECORDS_DB_URL" not in (extra_env or {}) else None
+    csv = tmp / "pupils.csv"
+    csv.write_text(DEMO_CSV.read_text(encoding="utf-8").rstrip("\n") + "\n" + CANARY_ROW + "\n",
+                   encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "bot", "import-pupils", str(csv)], env=env,
+                   cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=120)
+    log_path = tmp / "bot-run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=PROJECT_ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"bot exited early:\n{log_path.read_text()[-3000:]}", pytrace=False)
+        if "LWOO-assistent is klaar" in log_path.read_text(errors="replace"):
+            break
+        time.sleep(0.5)
+    else:
+        proc.terminate()
+        pytest.fail("bot did not become ready within 240 s", pytrace=False)
+    return BotServer(base, var_dir, env, proc, log_path, actions_port)
+
+
+def stop_bot(server: BotServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
+    """The bot as `make run` starts it, shared by the end-to-end tests."""
+    server = start_bot(tmp_path_factory.mktemp("bot"))
+    yield server
+    stop_bot(server)
