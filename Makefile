@@ -50,8 +50,9 @@ setup: $(VENV)/.installed var/spacy/.ready var/.pupils-loaded ## venv, packages,
 $(MODEL): $(TRAINING_FILES) var/spacy/.ready bot/nlp.py
 	@mkdir -p models
 	@echo "==> training (data, domain or config changed)"
+	TF_INTRA_OP_PARALLELISM_THREADS=2 TF_INTER_OP_PARALLELISM_THREADS=2 \
 	$(RASA) train --config config.yml --domain domain.yml --data data --out models \
-		--fixed-model-name lwoo --quiet
+		--fixed-model-name lwoo --force --quiet
 	@touch $@
 
 train: setup $(MODEL) ## train the model if the data changed
@@ -84,6 +85,26 @@ test-nlu: setup $(MODEL) ## NLU evaluation on tests/nlu (fails below 95 %)
 
 test: setup $(MODEL) validate lint typecheck pytest test-conversations test-nlu ## everything CI runs
 	@echo "==> all tests passed"
+
+# -- website chat widget (bot/web, docs/widget.md) and Chromium for its browser tests --
+WIDGET_BUNDLE := bot/web/dist/lwoo-chat.js
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: widget browser
+setup: widget
+pytest: browser
+test: browser
+
+$(WIDGET_BUNDLE): bot/web/package.json bot/web/package-lock.json $(wildcard bot/web/src/*.js)
+	cd bot/web && npm ci --no-audit --no-fund && npm run build
+
+widget: $(WIDGET_BUNDLE) ## build the chat widget: npm ci + esbuild bundle into bot/web/dist/
+
+browser: ## install Debian's chromium + chromium-driver (only when missing)
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "==> installing chromium and chromium-driver (browser tests)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+			-y -qq chromium chromium-driver fonts-noto-color-emoji; \
+	fi
 
 clean: ## remove models and runtime state (keeps the venv)
 	rm -rf models var/results var/.pupils-loaded

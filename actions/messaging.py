@@ -1,4 +1,4 @@
-"""Sending the one-time code by e-mail.
+"""Sending e-mail: the one-time code to parents, callback requests to the care desk.
 
 ``get_mailer(settings)`` gives :class:`SmtpMailer` when ``SMTP_HOST`` is set, otherwise
 :class:`OutboxMailer`, the embedded default that writes ``.eml`` files to
@@ -81,6 +81,66 @@ def code_message(
     # quoted-printable keeps the code and the text readable in the raw .eml
     message.set_content(
         _CODE_MAIL.format(code=code, minutes=valid_minutes), cte="quoted-printable"
+    )
+    return message
+
+
+_CALLBACK_MAIL = """\
+Beste collega van de zorg,
+
+Een ouder of verzorger vraagt via de LWOO-assistent ({channel}) om contact
+met iemand van school.
+
+Vraag van de ouder:
+{question}
+
+Gewenst contact: {method} {contact}
+De assistent heeft de ouder verteld dat er contact komt: {promise}.
+
+{transcript_intro}
+{transcript}
+
+Gegevens van andere kinderen (namen, leerlingnummers, geboortedata) zijn
+in dit bericht afgeschermd. Verzoeknummer: {request_id}.
+
+Dit is een automatisch bericht van de LWOO-assistent.
+"""
+
+
+def callback_message(
+    *,
+    sender: str,
+    recipient: str,
+    request_id: int | None,
+    channel: str,
+    question: str,
+    contact_method: str,
+    contact: str,
+    promise: str,
+    transcript: list[str],
+) -> EmailMessage:
+    """The Dutch e-mail to the care desk with a parent's callback request."""
+    message = EmailMessage(policy=policy.SMTP)
+    message["Subject"] = "Terugbelverzoek van een ouder via de LWOO-assistent"
+    message["From"] = sender
+    message["To"] = recipient
+    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message["Message-ID"] = make_msgid(domain=_domain_of(sender))
+    message["Auto-Submitted"] = "auto-generated"
+    method = "per e-mail:" if contact_method == "email" else "telefonisch:"
+    lines = transcript or ["(geen eerdere berichten)"]
+    message.set_content(
+        _CALLBACK_MAIL.format(
+            channel=channel,
+            question=question,
+            method=method,
+            contact=contact,
+            promise=promise,
+            transcript_intro=f"Het gesprek tot nu toe (laatste {len(transcript)} berichten):",
+            transcript="\n".join(lines),
+            request_id=request_id if request_id is not None else "niet opgeslagen",
+        ),
+        cte="quoted-printable",
     )
     return message
 

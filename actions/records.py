@@ -1,4 +1,5 @@
-"""The school's records: pupils, the verification state and the audit trail.
+"""The school's records: pupils, the verification state, the audit trail and the
+parents' callback requests (the hand-over to a person).
 
 A typed store on SQLAlchemy Core (1.4, 2.0-style API). Everything that leaves this
 module is a frozen dataclass; every database fault becomes :class:`StoreUnavailable`,
@@ -146,6 +147,31 @@ class UpsertCounts:
     unchanged: int
 
 
+class ContactMethod(str, enum.Enum):
+    """How a parent wants to be reached for a callback."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+@dataclass(frozen=True, repr=False)
+class CallbackRequest:
+    """A parent's request to be contacted by the school. ``repr`` hides the contents."""
+
+    created_at: datetime
+    channel: str
+    conversation_hash: str
+    question: str
+    contact_method: ContactMethod
+    contact: str
+    callback_date: date
+    mailed_at: datetime | None = None
+    id: int | None = None
+
+    def __repr__(self) -> str:
+        return f"CallbackRequest(id={self.id}, <redacted>)"
+
+
 @dataclass(frozen=True)
 class PurgeCounts:
     """Rows deleted by :meth:`RecordsStore.purge`."""
@@ -153,6 +179,7 @@ class PurgeCounts:
     attempts: int
     sessions: int
     audit_events: int
+    callback_requests: int = 0
 
 
 class UtcDateTime(sa.types.TypeDecorator):
@@ -229,6 +256,20 @@ verified_sessions = sa.Table(
     sa.Column("parent_ref_hash", sa.String(64)),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+callback_requests = sa.Table(
+    "callback_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("conversation_hash", sa.String(64), nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("contact_method", sa.String(8), nullable=False),
+    sa.Column("contact", sa.String(254), nullable=False),
+    sa.Column("callback_date", sa.Date, nullable=False),
+    sa.Column("mailed_at", UtcDateTime),
 )
 
 # Rasa 3.6's SQLTrackerStore table; only the columns the purge needs.
@@ -315,6 +356,12 @@ def _attempt_from_row(row: Any) -> Attempt:
 
 def _audit_from_row(row: Any) -> AuditEvent:
     return AuditEvent(**dict(row._mapping))
+
+
+def _callback_from_row(row: Any) -> CallbackRequest:
+    values = dict(row._mapping)
+    values["contact_method"] = ContactMethod(values["contact_method"])
+    return CallbackRequest(**values)
 
 
 class RecordsStore:
@@ -652,12 +699,62 @@ class RecordsStore:
             conn.execute(sessions.delete().where(sessions.c.conversation_hash == conversation_hash))
             self._supersede_pending(conn, conversation_hash)
 
+    def pupil_names(self) -> list[tuple[str, str]]:
+        """(first name, last name) of every pupil: for masking names in free text."""
+        query = sa.select(pupils.c.first_name, pupils.c.last_name)
+        with self._transaction("pupil_names") as conn:
+            return [(row.first_name, row.last_name) for row in conn.execute(query)]
+
+    # -- callback requests (hand-over to a person) -------------------------------------
+
+    def add_callback_request(self, request: CallbackRequest) -> CallbackRequest:
+        """Store a parent's callback request; returns it with its id."""
+        values = {
+            "created_at": request.created_at,
+            "channel": request.channel[:32],
+            "conversation_hash": request.conversation_hash[:64],
+            "question": request.question,
+            "contact_method": request.contact_method.value,
+            "contact": request.contact[:254],
+            "callback_date": request.callback_date,
+            "mailed_at": request.mailed_at,
+        }
+        with self._transaction("add_callback_request") as conn:
+            new_id = int(conn.execute(callback_requests.insert().values(**values))
+                         .inserted_primary_key[0])
+        return dataclasses.replace(request, id=new_id)
+
+    def mark_callback_mailed(self, request_id: int, mailed_at: datetime) -> bool:
+        """Record that the care desk was mailed; False when the request does not exist."""
+        update = (
+            callback_requests.update()
+            .where(callback_requests.c.id == request_id)
+            .values(mailed_at=mailed_at)
+        )
+        with self._transaction("mark_callback_mailed") as conn:
+            return bool(conn.execute(update).rowcount == 1)
+
+    def callback_requests(
+        self, since: datetime | None = None, *, unmailed_only: bool = False
+    ) -> list[CallbackRequest]:
+        """Callback requests (from ``since`` on), oldest first."""
+        query = sa.select(callback_requests).order_by(
+            callback_requests.c.created_at, callback_requests.c.id
+        )
+        if since is not None:
+            query = query.where(callback_requests.c.created_at >= since)
+        if unmailed_only:
+            query = query.where(callback_requests.c.mailed_at.is_(None))
+        with self._transaction("callback_requests") as conn:
+            return [_callback_from_row(row) for row in conn.execute(query)]
+
     # -- retention ---------------------------------------------------------------------
 
     def purge(self, cutoff: datetime, now: datetime) -> PurgeCounts:
-        """Delete attempts and audit rows older than ``cutoff``, and sessions that were
-        created before ``cutoff`` or have expired at ``now``. Nothing younger than the
-        cut-off is deleted except expired sessions, which nobody can use any more."""
+        """Delete attempts, audit rows and callback requests older than ``cutoff``, and
+        sessions that were created before ``cutoff`` or have expired at ``now``. Nothing
+        younger than the cut-off is deleted except expired sessions, which nobody can use
+        any more."""
         attempts_q = verification_attempts.delete().where(
             verification_attempts.c.created_at < cutoff
         )
@@ -665,11 +762,13 @@ class RecordsStore:
             sa.or_(verified_sessions.c.created_at < cutoff, verified_sessions.c.expires_at <= now)
         )
         audit_q = audit_events.delete().where(audit_events.c.time < cutoff)
+        callbacks_q = callback_requests.delete().where(callback_requests.c.created_at < cutoff)
         with self._transaction("purge") as conn:
             return PurgeCounts(
                 attempts=conn.execute(attempts_q).rowcount,
                 sessions=conn.execute(sessions_q).rowcount,
                 audit_events=conn.execute(audit_q).rowcount,
+                callback_requests=conn.execute(callbacks_q).rowcount,
             )
 
 

@@ -139,9 +139,9 @@ class ActionStatusStart(Action):
             dispatcher.utter_message(response="utter_technical_problem")
             return [SlotSet("needs_verification", False)]
         dispatcher.utter_message(response="utter_status_intro")
-        return [SlotSet(slot, None) for slot in FORM_SLOTS] + [
-            SlotSet("needs_verification", True)
-        ]
+        # (the form slots are already empty: the form's end and "stop" clear them, and
+        # setting them here would make the form validate empty values)
+        return [SlotSet("needs_verification", True)]
 
 
 class ValidateVerificationForm(FormValidationAction):
@@ -158,7 +158,9 @@ class ValidateVerificationForm(FormValidationAction):
     async def validate_pupil_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        number = normalize_pupil_number(str(value or ""))
+        if value is None:
+            return {"pupil_number": None}
+        number = normalize_pupil_number(str(value))
         if number is None:
             dispatcher.utter_message(text=BAD_NUMBER_TEXT)
             return {"pupil_number": None}
@@ -167,6 +169,8 @@ class ValidateVerificationForm(FormValidationAction):
     async def validate_birth_date(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value is None:
+            return {"birth_date": None}
         pupil_number = tracker.get_slot("pupil_number")
         if not pupil_number or pupil_number == MASKED:
             return self._end()
@@ -189,8 +193,8 @@ class ValidateVerificationForm(FormValidationAction):
     async def validate_otp_code(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value == ENDED:
-            return {"otp_code": ENDED}
+        if value is None or value == ENDED:
+            return {"otp_code": value}
         try:
             check = await call(get_verifier().check_code, tracker.sender_id,
                                channel_of(tracker), str(value or ""))

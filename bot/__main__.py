@@ -54,6 +54,12 @@ def _actions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    from bot.cluster import cluster_command
+
+    return cluster_command(args.action, demo_pupils=args.demo_pupils)
+
+
 def _nlu_eval(args: argparse.Namespace) -> int:
     from bot.nlu_eval import nlu_eval_command
 
@@ -92,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("run", _run, "start the action server and Rasa (what `make run` does)")
     add("shell", _shell, "start the action server and rasa shell on 127.0.0.1")
     add("actions", _actions, "start only the action server on ACTIONS_HOST:ACTIONS_PORT")
+
+    p = add("cluster", _cluster,
+            "cluster profile on loopback: N nodes + nginx (docs/cluster.md)")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--demo-pupils", action="store_true",
+                   help="start: import the demo pupils into the cluster's records database")
 
     p = add("nlu-eval", _nlu_eval, "evaluate the NLU model on a held-out test set")
     p.add_argument("--model", required=True)

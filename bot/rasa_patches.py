@@ -5,7 +5,9 @@
 2. Silence: when a custom action fails (action server down, slow or erroring), Rasa 3.6
    logs the error and says nothing to the user. We say ``utter_technical_problem`` in
    Dutch, end any active form (so the parent is not stuck in it), and the conversation
-   goes on.
+   goes on. After a failure the action server is skipped for BREAKER_SECONDS, so a turn
+   with several custom actions still answers within ACTION_TIMEOUT. A failed custom
+   ``action_session_start`` falls back to Rasa's built-in one (no message).
 3. Logs: Rasa's JSON logs render exceptions with every frame's local variables, which
    can hold slot values and message text. We render tracebacks without locals.
 
@@ -16,12 +18,32 @@ Applied once per process by every Rasa process of this project: the Dutch spaCy 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 _applied = False
 TECHNICAL_PROBLEM_RESPONSE = "utter_technical_problem"
+ACTION_SESSION_START = "action_session_start"
+BREAKER_SECONDS = 5.0
+
+
+class _Breaker:
+    """After a failed call, skip the action server for a few seconds, so one turn with
+    several custom actions answers within ACTION_TIMEOUT instead of a multiple of it."""
+
+    def __init__(self) -> None:
+        self._open_until = 0.0
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def record_failure(self) -> None:
+        self._open_until = time.monotonic() + BREAKER_SECONDS
+
+    def record_success(self) -> None:
+        self._open_until = 0.0
 
 
 def apply() -> None:
@@ -39,27 +61,37 @@ def apply() -> None:
 
     rasa_action.DEFAULT_REQUEST_TIMEOUT = get_settings().action_timeout  # type: ignore[attr-defined]
     original_run = RemoteAction.run
+    breaker = _Breaker()
 
     async def run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any,
                   domain: Any) -> list:
         try:
-            return await original_run(self, output_channel, nlg, tracker, domain)
+            if breaker.is_open():
+                raise RasaException("action server marked down for a few seconds")
+            events = await original_run(self, output_channel, nlg, tracker, domain)
+            breaker.record_success()
+            return events
         except rasa_action.ActionExecutionRejection:
             raise
-        except (RasaException, OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure: tell the parent, go on
+            breaker.record_failure()
             cause = exc.__cause__ or exc.__context__
             logger.error("custom action %s failed (%s%s); told the user in Dutch",
                          self.name(), type(exc).__name__,
                          f" caused by {type(cause).__name__}" if cause else "")
-            message = await nlg.generate(TECHNICAL_PROBLEM_RESPONSE, tracker,
-                                         output_channel.name())
-            events: list = []
-            if message:
-                await output_channel.send_response(tracker.sender_id, message)
-                events.append(rasa_action.create_bot_utterance(message))
-            if tracker.active_loop_name:
-                events += [ActiveLoop(None), SlotSet("requested_slot", None)]
-            return events
+        if self.name() == ACTION_SESSION_START:
+            # start the session the built-in way; nothing to tell the parent yet
+            return await rasa_action.ActionSessionStart().run(
+                output_channel, nlg, tracker, domain)
+        message = await nlg.generate(TECHNICAL_PROBLEM_RESPONSE, tracker,
+                                     output_channel.name())
+        failure_events: list = []
+        if message:
+            await output_channel.send_response(tracker.sender_id, message)
+            failure_events.append(rasa_action.create_bot_utterance(message))
+        if tracker.active_loop_name:
+            failure_events += [ActiveLoop(None), SlotSet("requested_slot", None)]
+        return failure_events
 
     RemoteAction.run = run  # type: ignore[method-assign]
     _ = LoopAction  # forms call RemoteAction for validation and get the same treatment

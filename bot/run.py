@@ -24,6 +24,17 @@ logger = logging.getLogger(__name__)
 MODEL_PATH = PROJECT_ROOT / "models" / "lwoo.tar.gz"
 
 
+def endpoints_file() -> Path:
+    """ENDPOINTS (a path), else PROFILE=cluster's endpoints.cluster.yml, else the embedded
+    endpoints.yml (SQLite + in-memory lock)."""
+    chosen = os.environ.get("ENDPOINTS", "").strip()
+    if chosen:
+        return Path(chosen) if Path(chosen).is_absolute() else PROJECT_ROOT / chosen
+    if os.environ.get("PROFILE", "").strip() == "cluster":
+        return PROJECT_ROOT / "endpoints.cluster.yml"
+    return PROJECT_ROOT / "endpoints.yml"
+
+
 def child_env(settings: Settings) -> dict[str, str]:
     """Environment for Rasa: every ${VAR} that endpoints.yml/credentials.yml use, defaulted."""
     env = dict(os.environ)
@@ -43,6 +54,11 @@ def child_env(settings: Settings) -> dict[str, str]:
     env.setdefault("TWILIO_API_BASE", "https://api.twilio.com")
     env.setdefault("TELEGRAM_API_BASE", "https://api.telegram.org")
     env["VAR_DIR"] = str(settings.var_dir)
+    if env.get("PROFILE", "").strip() == "cluster":  # PostgreSQL + Redis (docs/cluster.md)
+        from bot.cluster import cluster_defaults
+
+        for name, value in cluster_defaults(env).items():
+            env.setdefault(name, value)
     return env
 
 
@@ -65,7 +81,7 @@ def wait_until_up(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> bo
 def rasa_command(settings: Settings, in_terminal: bool, model: Path = MODEL_PATH) -> list[str]:
     rasa = str(Path(sys.executable).with_name("rasa"))
     cmd = [rasa, "shell" if in_terminal else "run", "--model", str(model),
-           "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
+           "--endpoints", str(endpoints_file()),
            "--interface", settings.bind_host, "--port", str(settings.port)]
     if not in_terminal:
         cmd += ["--credentials", str(PROJECT_ROOT / "credentials.yml")]

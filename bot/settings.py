@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,6 +33,37 @@ def _env_int(name: str, default: int) -> int:
 
 def _env_list(name: str, default: str = "") -> tuple[str, ...]:
     return tuple(part.strip() for part in _env(name, default).split(",") if part.strip())
+
+
+def _clock_time(text: str) -> time:
+    hours, _, minutes = text.strip().replace(".", ":").partition(":")
+    return time(int(hours), int(minutes or 0))
+
+
+def parse_hours(raw: str, name: str = "CALLBACK_HOURS") -> tuple[time, time]:
+    """``"8:30-16:00"`` as (start, end); ValueError naming the variable otherwise."""
+    start, sep, end = raw.partition("-")
+    try:
+        if not sep:
+            raise ValueError(raw)
+        hours = (_clock_time(start), _clock_time(end))
+    except ValueError:
+        raise ValueError(
+            f"environment variable {name} must look like 8:30-16:00, got {raw!r}"
+        ) from None
+    if hours[0] >= hours[1]:
+        raise ValueError(f"environment variable {name}: the start must be before the end")
+    return hours
+
+
+def _env_dates(name: str) -> tuple[date, ...]:
+    try:
+        return tuple(date.fromisoformat(part) for part in _env_list(name))
+    except ValueError:
+        raise ValueError(
+            f"environment variable {name} must be ISO dates separated by commas "
+            "(2026-12-21,2026-12-22)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -62,10 +94,21 @@ class Settings:
     action_timeout: float
     school_contact: str
     log_level: str
+    tracker_db_url: str = ""
+    care_desk_email: str = "zorg@compaen.example"
+    callback_hours: tuple[time, time] = (time(8, 30), time(16, 0))
+    school_closed_dates: tuple[date, ...] = ()
+    school_timezone: str = "Europe/Amsterdam"
+    callback_transcript_messages: int = 10
 
     @property
     def uses_smtp(self) -> bool:
         return bool(self.smtp_host)
+
+    @property
+    def tracker_url(self) -> str:
+        """The conversations database: TRACKER_DB_URL, else the SQLite file."""
+        return self.tracker_db_url or f"sqlite:///{self.tracker_db_path}"
 
 
 def _hash_secret(var_dir: Path) -> str:
@@ -118,4 +161,10 @@ def get_settings() -> Settings:
             "de administratie van Compaen vmbo (075 - 000 00 00, administratie@compaen.example)",
         ),
         log_level=_env("LOG_LEVEL", "INFO"),
+        tracker_db_url=_env("TRACKER_DB_URL"),
+        care_desk_email=_env("CARE_DESK_EMAIL", "zorg@compaen.example"),
+        callback_hours=parse_hours(_env("CALLBACK_HOURS", "8:30-16:00")),
+        school_closed_dates=_env_dates("SCHOOL_CLOSED_DATES"),
+        school_timezone=_env("SCHOOL_TIMEZONE", "Europe/Amsterdam"),
+        callback_transcript_messages=_env_int("CALLBACK_TRANSCRIPT_MESSAGES", 10),
     )

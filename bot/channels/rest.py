@@ -24,6 +24,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.common import check_message, sanitize_text
+from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class RestInput(InputChannel):
                 UserMessage(text, collector, sender, input_channel=self.name(),
                             metadata=metadata or {})
             )
+        except TurnNotProcessed:  # cluster: database or lock store down (bot/tracker_store.py)
+            # whatever the bot said was not stored: say so instead of pretending
+            return [{"recipient_id": sender, "text": NOT_PROCESSED_MESSAGE}]
         except Exception as exc:  # noqa: BLE001 - any failure must still answer the parent
             logger.error("rest turn failed: %s", type(exc).__name__)
         if not collector.messages:

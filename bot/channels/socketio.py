@@ -63,6 +63,12 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 BUNDLE_PATH = WEB_DIR / "dist" / "lwoo-chat.js"
 STYLE_PATH = WEB_DIR / "src" / "lwoo-chat.css"
 DEMO_PAGE_PATH = WEB_DIR / "demo.html"
+WIDGET_FILES: dict[str, tuple[Path, str]] = {
+    "lwoo-chat.js": (BUNDLE_PATH, "text/javascript; charset=utf-8"),
+    "lwoo-chat.css": (STYLE_PATH, "text/css; charset=utf-8"),
+    "demo.css": (WEB_DIR / "src" / "demo.css", "text/css; charset=utf-8"),
+    "favicon.svg": (WEB_DIR / "src" / "favicon.svg", "image/svg+xml"),
+}
 
 RESUME_TTL_S = 30 * 60
 RATE_LIMIT_MESSAGES = 10
@@ -247,20 +253,16 @@ def add_web_routes(app: Sanic) -> None:
             "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
         })
 
-    async def widget_script(_: Request) -> HTTPResponse:
-        # loaded by <script src> from the school's pages, so cross-origin on purpose
-        return await _file_response(BUNDLE_PATH, "text/javascript; charset=utf-8",
-                                    {"Cross-Origin-Resource-Policy": "cross-origin"})
-
-    async def widget_style(_: Request) -> HTTPResponse:
-        return await _file_response(STYLE_PATH, "text/css; charset=utf-8",
+    async def widget_file(request: Request, name: str) -> HTTPResponse:
+        # loaded by <script>/<link> from the school's pages, so cross-origin on purpose
+        if name not in WIDGET_FILES:
+            return response.text("Niet gevonden.", status=404, headers=SECURITY_HEADERS)
+        path, content_type = WIDGET_FILES[name]
+        return await _file_response(path, content_type,
                                     {"Cross-Origin-Resource-Policy": "cross-origin"})
 
     app.add_route(chat_page, "/chat", methods=["GET"], name="lwoo_chat_page")
-    app.add_route(widget_script, "/widget/lwoo-chat.js", methods=["GET"],
-                  name="lwoo_widget_js")
-    app.add_route(widget_style, "/widget/lwoo-chat.css", methods=["GET"],
-                  name="lwoo_widget_css")
+    app.add_route(widget_file, "/widget/<name:str>", methods=["GET"], name="lwoo_widget_file")
 
 
 class WidgetBlueprint(SocketBlueprint):

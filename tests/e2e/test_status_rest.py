@@ -84,7 +84,7 @@ def test_siblings_choose_which_child(bot: BotServer) -> None:
     daan = bot.texts(bot.say(sender, buttons[1]["payload"]))
     assert "Daan" in daan and "dhr. Bakker" in daan
     # asking again in the same session needs no new code
-    again = bot.say(sender, "hoe staat het met de lwoo van mijn kind?")
+    again = bot.say(sender, "Is de lwoo voor mijn kinderen al geregeld?")
     assert [b["title"] for m in again for b in m.get("buttons", [])] == ["Sanne", "Daan"]
 
 

@@ -1,0 +1,422 @@
+"""``python -m bot cluster start|stop|status``: the cluster profile on one machine.
+
+On loopback: N nodes (default 2), each ``python -m bot run`` with ``PROFILE=cluster``
+(one action server + one Rasa with ``SANIC_WORKERS`` workers), and nginx in front
+(config rendered from ``deploy/nginx.conf.template``). The nodes share PostgreSQL
+(conversations + school records), Redis (conversation locks + channel store),
+``HASH_SECRET`` and the mail outbox. Pid files, logs and the rendered nginx.conf live in
+``CLUSTER_DIR`` (default ``var/cluster``). docs/cluster.md maps this to several machines.
+
+``start`` is idempotent: what runs is left alone, what is missing is started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from bot.settings import PROJECT_ROOT
+
+TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
+DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
+MODEL = PROJECT_ROOT / "models" / "lwoo.tar.gz"
+START_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 30.0
+
+
+def cluster_defaults(env: Mapping[str, str]) -> dict[str, str]:
+    """Defaults of the cluster profile, given what ``env`` already sets. Includes every
+    ${VAR} of endpoints.cluster.yml (Rasa refuses to start on an unset one)."""
+    get = env.get
+    db_host, db_port = get("TRACKER_DB_HOST", "127.0.0.1"), get("TRACKER_DB_PORT", "5432")
+    db_user, db_password = get("TRACKER_DB_USER", "postgres"), get("TRACKER_DB_PASSWORD", "")
+    db_name = get("TRACKER_DB_NAME", "lwoo_conversations")
+    credentials = quote(db_user, safe="") + (f":{quote(db_password, safe='')}"
+                                             if db_password else "")
+    redis_host, redis_port = get("REDIS_HOST", "127.0.0.1"), get("REDIS_PORT", "6379")
+    redis_password = get("REDIS_PASSWORD", "")
+    redis_auth = f":{quote(redis_password, safe='')}@" if redis_password else ""
+    return {
+        "TRACKER_DB_HOST": db_host,
+        "TRACKER_DB_PORT": db_port,
+        "TRACKER_DB_NAME": db_name,
+        "TRACKER_DB_USER": db_user,
+        "TRACKER_DB_PASSWORD": db_password,
+        # the same database as a URL, for `python -m bot purge`
+        "TRACKER_DB_URL": f"postgresql+psycopg2://{credentials}@{db_host}:{db_port}/{db_name}",
+        "RECORDS_DB_URL":
+            f"postgresql+psycopg2://{credentials}@{db_host}:{db_port}/lwoo_records",
+        "REDIS_HOST": redis_host,
+        "REDIS_PORT": redis_port,
+        "REDIS_LOCK_DB": get("REDIS_LOCK_DB", "1"),
+        "REDIS_PASSWORD": redis_password,
+        # duplicate deliveries and offered buttons of WhatsApp/Telegram, shared
+        "REDIS_URL": f"redis://{redis_auth}{redis_host}:{redis_port}/2",
+        "SANIC_WORKERS": "2",
+        "TICKET_LOCK_LIFETIME": "30",
+    }
+
+
+def _ports(name: str, default: str) -> list[int]:
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError as exc:
+        raise SystemExit(f"{name} moet een lijst poortnummers zijn, bijv. {default}") from exc
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int
+    rasa_port: int
+    actions_port: int
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where everything runs; from the environment (docs/cluster.md)."""
+
+    directory: Path
+    listen_host: str
+    port: int
+    actions_proxy_port: int
+    nodes: tuple[Node, ...]
+
+    @classmethod
+    def from_env(cls) -> ClusterConfig:
+        directory = Path(os.environ.get("CLUSTER_DIR", "").strip()
+                         or PROJECT_ROOT / "var" / "cluster").resolve()
+        rasa_ports = _ports("CLUSTER_RASA_PORTS", "5011,5012")
+        actions_ports = _ports("CLUSTER_ACTIONS_PORTS", "5061,5062")
+        if len(rasa_ports) != len(actions_ports) or not rasa_ports:
+            raise SystemExit("CLUSTER_RASA_PORTS en CLUSTER_ACTIONS_PORTS moeten evenveel "
+                             "poorten hebben.")
+        pairs = zip(rasa_ports, actions_ports, strict=True)
+        nodes = tuple(Node(i + 1, r, a) for i, (r, a) in enumerate(pairs))
+        return cls(
+            directory=directory,
+            listen_host=os.environ.get("CLUSTER_HOST", "").strip() or "127.0.0.1",
+            port=_ports("CLUSTER_PORT", "5080")[0],
+            actions_proxy_port=_ports("CLUSTER_ACTIONS_PROXY_PORT", "5060")[0],
+            nodes=nodes,
+        )
+
+    @property
+    def front_url(self) -> str:
+        return f"http://{self.listen_host}:{self.port}"
+
+    def node_dir(self, node: Node) -> Path:
+        return self.directory / f"node{node.index}"
+
+    def node_pid_file(self, node: Node) -> Path:
+        return self.directory / f"node{node.index}.pid"
+
+    @property
+    def nginx_conf(self) -> Path:
+        return self.directory / "nginx.conf"
+
+    @property
+    def nginx_pid_file(self) -> Path:
+        return self.directory / "nginx.pid"
+
+
+# -- environment ----------------------------------------------------------------------
+
+
+def _hash_secret(config: ClusterConfig) -> str:
+    """HASH_SECRET from env, else one random key for all nodes in CLUSTER_DIR."""
+    if os.environ.get("HASH_SECRET"):
+        return os.environ["HASH_SECRET"]
+    key_file = config.directory / "hash_secret.key"
+    if not key_file.exists():
+        config.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32))
+    return key_file.read_text(encoding="utf-8").strip()
+
+
+def base_env(config: ClusterConfig) -> dict[str, str]:
+    """What every node shares: the profile, its defaults, the key and the outbox."""
+    env = dict(os.environ)
+    env["PROFILE"] = "cluster"
+    for name, value in cluster_defaults(env).items():
+        env.setdefault(name, value)
+    env["HASH_SECRET"] = _hash_secret(config)
+    env.setdefault("MAIL_OUTBOX_DIR", str(config.directory / "outbox"))
+    front = f"{config.listen_host}:{config.port}"
+    env.setdefault("ALLOWED_ORIGINS", f"http://{front},http://localhost:{config.port}")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def node_env(config: ClusterConfig, node: Node) -> dict[str, str]:
+    env = base_env(config)
+    env.update({
+        "PORT": str(node.rasa_port),
+        "ACTIONS_PORT": str(node.actions_port),
+        "VAR_DIR": str(config.node_dir(node)),
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{config.actions_proxy_port}/webhook",
+    })
+    return env
+
+
+# -- processes ------------------------------------------------------------------------
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def _answers(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local URL
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def nginx_binary() -> str | None:
+    return (os.environ.get("NGINX") or shutil.which("nginx")
+            or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+                     if Path(p).exists()), None))
+
+
+def render_nginx_conf(config: ClusterConfig) -> str:
+    def servers(ports: list[int]) -> str:
+        return "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;"
+                         for port in ports)
+
+    values = {
+        "CLUSTER_DIR": str(config.directory),
+        "LISTEN_HOST": config.listen_host,
+        "CLUSTER_PORT": str(config.port),
+        "ACTIONS_PROXY_PORT": str(config.actions_proxy_port),
+        "RASA_SERVERS": servers([n.rasa_port for n in config.nodes]),
+        "ACTIONS_SERVERS": servers([n.actions_port for n in config.nodes]),
+    }
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for name, value in values.items():
+        text = text.replace("{{" + name + "}}", value)
+    if re.search(r"\{\{[A-Z_]+\}\}", text):
+        raise SystemExit(f"{TEMPLATE}: onbekende plaatshouder in de template")
+    return text
+
+
+def _nginx(config: ClusterConfig, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = nginx_binary()
+    if binary is None:
+        raise SystemExit("nginx ontbreekt: `make cluster` installeert het (apt-get).")
+    return subprocess.run(  # noqa: S603 - fixed argv
+        [binary, "-p", str(config.directory), "-c", str(config.nginx_conf),
+         "-e", str(config.directory / "logs" / "nginx-error.log"), *args],
+        capture_output=True, text=True, timeout=30, check=False)
+
+
+def start_nginx(config: ClusterConfig) -> None:
+    for sub in ("logs", "nginx"):
+        (config.directory / sub).mkdir(parents=True, exist_ok=True)
+    config.nginx_conf.write_text(render_nginx_conf(config), encoding="utf-8")
+    test = _nginx(config, "-t", "-q")
+    if test.returncode != 0:
+        raise SystemExit(f"nginx-configuratie ongeldig:\n{test.stderr}")
+    running = _read_pid(config.nginx_pid_file)
+    result = _nginx(config, "-s", "reload") if running else _nginx(config)
+    if result.returncode != 0:
+        raise SystemExit(f"nginx start niet:\n{result.stderr}")
+
+
+def _check_services(env: Mapping[str, str]) -> list[str]:
+    """Dutch problems with PostgreSQL/Redis; creates missing databases."""
+    import redis  # type: ignore[import-untyped]
+    import sqlalchemy as sa
+
+    problems = []
+    for url in (env["TRACKER_DB_URL"], env["RECORDS_DB_URL"]):
+        target = sa.engine.make_url(url)
+        if target.get_backend_name() != "postgresql":
+            continue
+        admin = sa.create_engine(target.set(database="postgres"), future=True,
+                                 isolation_level="AUTOCOMMIT",
+                                 connect_args={"connect_timeout": 3})
+        try:
+            with admin.connect() as conn:
+                exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"),
+                                      {"d": target.database}).first()
+                if not exists:
+                    conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+        except sa.exc.ProgrammingError:
+            pass  # created by a node at the same moment
+        except sa.exc.SQLAlchemyError as exc:
+            where = target.render_as_string(hide_password=True)
+            problems.append(f"PostgreSQL niet bereikbaar op {where} ({type(exc).__name__})")
+        finally:
+            admin.dispose()
+    client = redis.Redis(host=env["REDIS_HOST"], port=int(env["REDIS_PORT"]),
+                         password=env.get("REDIS_PASSWORD") or None, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        problems.append(f"Redis niet bereikbaar op {env['REDIS_HOST']}:{env['REDIS_PORT']} "
+                        f"({type(exc).__name__})")
+    finally:
+        client.close()
+    return problems
+
+
+def _import_demo_pupils(env: Mapping[str, str]) -> None:
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-m", "bot", "import-pupils", str(DEMO_CSV)], env=dict(env),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    print(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "",
+          flush=True)
+    if result.returncode != 0:
+        raise SystemExit(f"Demo-leerlingen importeren mislukt:\n{result.stderr}")
+
+
+def start_node(config: ClusterConfig, node: Node) -> int:
+    """Start one node in its own session (so it can be stopped as a whole)."""
+    node_dir = config.node_dir(node)
+    (node_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with open(node_dir / "logs" / "run.log", "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "bot", "run"], env=node_env(config, node),
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+    config.node_pid_file(node).write_text(str(proc.pid), encoding="utf-8")
+    return proc.pid
+
+
+def start(demo_pupils: bool = False) -> int:
+    config = ClusterConfig.from_env()
+    if not MODEL.exists():
+        print("Geen getraind model: draai eerst `make train`.", file=sys.stderr)
+        return 1
+    if nginx_binary() is None:
+        print("nginx ontbreekt: `make cluster` installeert het (apt-get install nginx).",
+              file=sys.stderr)
+        return 1
+    config.directory.mkdir(parents=True, exist_ok=True)
+    env = base_env(config)
+    problems = _check_services(env)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    if demo_pupils:
+        _import_demo_pupils(env)
+    start_nginx(config)
+    started = {}
+    for node in config.nodes:
+        if _read_pid(config.node_pid_file(node)) is None:
+            started[node.index] = start_node(config, node)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    waiting = set(started)
+    while waiting and time.monotonic() < deadline:
+        for node in config.nodes:
+            if node.index not in waiting:
+                continue
+            if _read_pid(config.node_pid_file(node)) is None:
+                print(f"Node {node.index} stopte tijdens het starten; zie "
+                      f"{config.node_dir(node)}/logs/", file=sys.stderr)
+                return 1
+            if _answers(f"http://127.0.0.1:{node.rasa_port}/"):
+                waiting.discard(node.index)
+        time.sleep(0.5)
+    if waiting:
+        print(f"Node(s) {sorted(waiting)} niet klaar binnen {START_TIMEOUT_S:.0f} s.",
+              file=sys.stderr)
+        return 1
+    if not _answers(config.front_url + "/webhooks/rest/"):
+        print(f"nginx geeft geen antwoord; zie {config.directory}/logs/nginx-error.log",
+              file=sys.stderr)
+        return 1
+    print(f"\nLWOO-assistent (cluster, {len(config.nodes)} nodes) is klaar.\n"
+          f"  REST:  POST {config.front_url}/webhooks/rest/webhook\n"
+          f"  Chat:  {config.front_url}/chat\n"
+          f"  Nodes: " + ", ".join(f"127.0.0.1:{n.rasa_port}" for n in config.nodes) + "\n"
+          "  Stoppen: make cluster-stop\n", flush=True)
+    return 0
+
+
+def _stop_group(pid: int, timeout: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop() -> int:
+    config = ClusterConfig.from_env()
+    for node in config.nodes:
+        pid_file = config.node_pid_file(node)
+        pid = _read_pid(pid_file)
+        if pid is not None:
+            _stop_group(pid, STOP_TIMEOUT_S)
+            print(f"Node {node.index} gestopt.")
+        pid_file.unlink(missing_ok=True)
+    if _read_pid(config.nginx_pid_file) is not None:
+        _nginx(config, "-s", "quit")
+        deadline = time.monotonic() + 10
+        while _read_pid(config.nginx_pid_file) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        print("nginx gestopt.")
+    return 0
+
+
+def status() -> int:
+    config = ClusterConfig.from_env()
+    healthy = True
+    for node in config.nodes:
+        pid = _read_pid(config.node_pid_file(node))
+        up = pid is not None and _answers(f"http://127.0.0.1:{node.rasa_port}/")
+        healthy &= up
+        print(f"node {node.index}: {'draait' if up else 'gestopt'}"
+              f"{f' (pid {pid})' if pid else ''}, Rasa 127.0.0.1:{node.rasa_port}, "
+              f"actions 127.0.0.1:{node.actions_port}")
+    nginx_up = (_read_pid(config.nginx_pid_file) is not None
+                and _answers(config.front_url + "/webhooks/rest/"))
+    healthy &= nginx_up
+    print(f"nginx: {'draait' if nginx_up else 'gestopt'}, {config.front_url}")
+    return 0 if healthy else 1
+
+
+def cluster_command(action: str, demo_pupils: bool = False) -> int:
+    if action == "start":
+        return start(demo_pupils=demo_pupils)
+    if action == "stop":
+        return stop()
+    return status()
