@@ -55,7 +55,6 @@ def apply() -> None:
     from rasa.core.actions.action import RemoteAction
     from rasa.core.actions.loops import LoopAction
     from rasa.shared.core.events import ActiveLoop, SlotSet
-    from rasa.shared.exceptions import RasaException
 
     from bot.settings import get_settings
 
@@ -65,20 +64,22 @@ def apply() -> None:
 
     async def run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any,
                   domain: Any) -> list:
-        try:
-            if breaker.is_open():
-                raise RasaException("action server marked down for a few seconds")
-            events = await original_run(self, output_channel, nlg, tracker, domain)
-            breaker.record_success()
-            return events
-        except rasa_action.ActionExecutionRejection:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure: tell the parent, go on
-            breaker.record_failure()
-            cause = exc.__cause__ or exc.__context__
-            logger.error("custom action %s failed (%s%s); told the user in Dutch",
-                         self.name(), type(exc).__name__,
-                         f" caused by {type(cause).__name__}" if cause else "")
+        if breaker.is_open():
+            logger.error("custom action %s skipped: the action server failed moments ago",
+                         self.name())
+        else:
+            try:
+                events = await original_run(self, output_channel, nlg, tracker, domain)
+                breaker.record_success()
+                return events
+            except rasa_action.ActionExecutionRejection:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: tell the parent, go on
+                breaker.record_failure()
+                cause = exc.__cause__ or exc.__context__
+                logger.error("custom action %s failed (%s%s); told the user in Dutch",
+                             self.name(), type(exc).__name__,
+                             f" caused by {type(cause).__name__}" if cause else "")
         if self.name() == ACTION_SESSION_START:
             # start the session the built-in way; nothing to tell the parent yet
             return await rasa_action.ActionSessionStart().run(
