@@ -129,7 +129,8 @@ class Masker:
         if self._names is not None:
             text = self._names.sub(NAME, text)
         if self._guess_names:
-            text = _CAPITALISED.sub(lambda m: self._guess(text, m), text)
+            original = text
+            text = _CAPITALISED.sub(lambda m: self._guess(original, m), original)
         return text
 
     def _phone(self, match: re.Match[str]) -> str:

@@ -35,6 +35,12 @@ def _purge(args: argparse.Namespace) -> int:
     return purge_command(args.older_than)
 
 
+def _review(args: argparse.Namespace) -> int:
+    from bot.review import review_command
+
+    return review_command(args.since, args.out, low_confidence=args.low_confidence)
+
+
 def _run(args: argparse.Namespace) -> int:
     from bot.run import run_command
 
@@ -94,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("purge", _purge, "delete old conversations and codes")
     p.add_argument("--older-than", default="30d", help="age, e.g. 30d (default 30d)")
+
+    p = add("review", _review,
+            "report for staff: unclear questions, feedback, topics, channels (HTML + CSV)")
+    p.add_argument("--since", default="7d", help="period, e.g. 7d, 24h, 2w (default 7d)")
+    p.add_argument("--out", default=None,
+                   help="folder for report.html, the charts and CSVs (default var/reports/…)")
+    p.add_argument("--low-confidence", type=float, default=0.7,
+                   help="answers below this confidence count as unclear (default 0.7)")
 
     add("run", _run, "start the action server and Rasa (what `make run` does)")
     add("shell", _shell, "start the action server and rasa shell on 127.0.0.1")
