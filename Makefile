@@ -72,6 +72,9 @@ typecheck: $(VENV)/.installed ## mypy on bot/ and actions/
 validate: $(VENV)/.installed ## rasa data validate --fail-on-warning
 	$(RASA) data validate --config config.yml --domain domain.yml --data data --fail-on-warning --quiet
 
+check-content: $(VENV)/.installed ## FAQ answers keep their facts (data/answers/required_facts.yml), data validates
+	$(PY) -m bot check-content
+
 pytest: setup $(MODEL) ## pytest (unit, channels, end-to-end over HTTP)
 	$(PY) -m pytest -q
 
@@ -83,7 +86,7 @@ test-nlu: setup $(MODEL) ## NLU evaluation on tests/nlu (fails below 95 %)
 	$(PY) -m bot nlu-eval --model $(MODEL) --data tests/nlu --min-intent 0.95 --min-faq 0.95 \
 		--out var/results/nlu
 
-test: setup $(MODEL) validate lint typecheck pytest test-conversations test-nlu ## everything CI runs
+test: setup $(MODEL) validate check-content lint typecheck pytest test-conversations test-nlu ## everything CI runs
 	@echo "==> all tests passed"
 
 # -- website chat widget (bot/web, docs/widget.md) and Chromium for its browser tests --

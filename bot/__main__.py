@@ -41,6 +41,12 @@ def _review(args: argparse.Namespace) -> int:
     return review_command(args.since, args.out, low_confidence=args.low_confidence)
 
 
+def _check_content(args: argparse.Namespace) -> int:
+    from bot.content_check import check_content_command
+
+    return check_content_command(args.answers, args.facts, validate=not args.skip_validate)
+
+
 def _run(args: argparse.Namespace) -> int:
     from bot.run import run_command
 
@@ -108,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for report.html, the charts and CSVs (default var/reports/…)")
     p.add_argument("--low-confidence", type=float, default=0.7,
                    help="answers below this confidence count as unclear (default 0.7)")
+
+    p = add("check-content", _check_content,
+            "check that every FAQ answer keeps its required facts and the data validates")
+    p.add_argument("--answers", default=None, help="answers file (default data/answers/faq.yml)")
+    p.add_argument("--facts", default=None,
+                   help="checklist (default data/answers/required_facts.yml)")
+    p.add_argument("--skip-validate", action="store_true",
+                   help="only check the facts, not `rasa data validate`")
 
     add("run", _run, "start the action server and Rasa (what `make run` does)")
     add("shell", _shell, "start the action server and rasa shell on 127.0.0.1")
