@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("audit", _audit, "print the verification audit trail")
     p.add_argument("--since", default="7d", help="period, e.g. 7d, 24h (default 7d)")
 
-    p = add("purge", _purge, "delete old conversations and codes")
+    p = add("purge", _purge, "delete old conversations, codes and callback requests")
     p.add_argument("--older-than", default="30d", help="age, e.g. 30d (default 30d)")
 
     p = add("review", _review,

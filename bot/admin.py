@@ -1,4 +1,5 @@
-"""Operational commands behind ``python -m bot import-pupils | audit | purge``.
+"""Operational commands behind ``python -m bot import-pupils | audit | purge``
+(``review`` and ``check-content`` live in bot/review.py and bot/content_check.py).
 
 Exit codes: 0 ok; 1 rows rejected (import); 2 file unreadable or bad argument;
 3 database not reachable. Output is Dutch, for school staff, and never shows the
@@ -167,6 +168,7 @@ def _print_purged(counts: PurgeCounts, events: int, mails: int, cutoff: datetime
     print(f"Verwijderd van voor {cutoff:%Y-%m-%d %H:%M} UTC: "
           f"{counts.attempts} code-aanvragen, {counts.sessions} verificaties, "
           f"{counts.audit_events} audit-regels, {events} gespreksgebeurtenissen, "
+          f"{counts.callback_requests} terugbelverzoeken, "
           f"{mails} e-mails uit de outbox.")
 
 
@@ -177,7 +179,8 @@ def purge_command(
     settings: Settings | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Delete codes, verifications, audit rows and conversations older than the period."""
+    """Delete codes, verifications, audit rows, callback requests and conversations older
+    than the period."""
     current = now or _utc_now()
     try:
         cutoff = current - parse_duration(older_than)
