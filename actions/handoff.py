@@ -171,7 +171,8 @@ def parse_contact(text: Any) -> tuple[ContactMethod, str] | None:
 
 
 def how_to_reach(method: ContactMethod, contact: str) -> str:
-    return f"per e-mail via {contact}" if method is ContactMethod.EMAIL else f"op {contact}"
+    return (f"per e-mail via {contact}" if method is ContactMethod.EMAIL
+            else f"telefonisch via {contact}")
 
 
 # -- the conversation for the care desk ---------------------------------------------------

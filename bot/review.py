@@ -36,6 +36,7 @@ from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, parse_duration
 from bot.settings import Settings, get_settings
 
 LOW_CONFIDENCE = 0.7
+READ_TIMEOUT_S = 60.0  # a batch report may read many events (PostgreSQL statement timeout)
 FAQ_TITLES = {
     "wat_is_lwoo": "Wat is lwoo?",
     "regering": "Bepaalt de regering hoe lwoo werkt?",
@@ -88,7 +89,7 @@ events_table = sa.Table(
 
 def load_events(url: str, since: datetime) -> dict[str, list[dict[str, Any]]]:
     """Events from ``since`` on, per conversation, in order. {} without the table."""
-    engine = create_store_engine(url)
+    engine = create_store_engine(url, timeout_s=READ_TIMEOUT_S)
     query = (
         sa.select(events_table.c.sender_id, events_table.c.data)
         .where(events_table.c.timestamp >= since.timestamp())

@@ -287,7 +287,7 @@ async def test_success_says_when_and_how(monkeypatch: pytest.MonkeyPatch) -> Non
     dispatcher = CollectingDispatcher()
     await ActionCallbackSubmit().run(dispatcher, form_tracker(FILLED), {})
     [text] = responses(dispatcher)
-    assert "maandag tussen 8:30 en 16:00" in text and "op 0612345678" in text
+    assert "maandag tussen 8:30 en 16:00" in text and "telefonisch via 0612345678" in text
 
 
 @pytest.mark.parametrize("outcome", [SubmitResult(False, True, "x"),
