@@ -388,6 +388,8 @@ class ValidateCallbackForm(FormValidationAction):
     async def validate_callback_consent(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value is None:  # cleared by action_callback_start: nothing typed yet
+            return {"callback_consent": None}
         consent = yes_or_no(value)
         if consent is None:
             dispatcher.utter_message(text=YES_NO_TEXT)
@@ -400,9 +402,9 @@ class ValidateCallbackForm(FormValidationAction):
     async def validate_callback_question(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        question = " ".join(str(value or "").split())
-        if value == SKIPPED:
-            return {"callback_question": SKIPPED}
+        if value is None or value == SKIPPED:
+            return {"callback_question": value}
+        question = " ".join(str(value).split())
         if len(question) < 3 or question.startswith("/"):
             dispatcher.utter_message(text=QUESTION_TOO_SHORT_TEXT)
             return {"callback_question": None}
@@ -411,8 +413,8 @@ class ValidateCallbackForm(FormValidationAction):
     async def validate_callback_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value == SKIPPED:
-            return {"callback_contact": SKIPPED}
+        if value is None or value == SKIPPED:
+            return {"callback_contact": value}
         parsed = parse_contact(value)
         if parsed is None:
             dispatcher.utter_message(text=BAD_CONTACT_TEXT)
