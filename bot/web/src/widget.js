@@ -21,7 +21,7 @@ const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 const CALLBACK_NAME = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
 
 const TEXT = {
-  launcher: "Vragen over lwoo? Chat met de assistent",
+  launcher: "Chat met de assistent",
   region: "Chat met de LWOO-assistent",
   title: "LWOO-assistent",
   subtitle: "Digitale assistent van Compaen vmbo, geen mens",
@@ -173,6 +173,7 @@ class LwooChat {
     this.waiting = false;
     this.turnSilent = false;
     this.turnBotIndexes = [];
+    this.turnAnchor = null;
     this.answerTimer = null;
     this.uid = "lwoo-" + Math.random().toString(36).slice(2, 8);
     this.build();
@@ -476,6 +477,7 @@ class LwooChat {
     if (shown !== null) this.addMessage({ who: "user", text: shown });
     this.turnSilent = silent;
     this.turnBotIndexes = [];
+    this.turnAnchor = null;
     this.socket.emit("user_uttered", { message });
     this.startWaiting();
     return true;
@@ -491,7 +493,9 @@ class LwooChat {
       : [];
     if (!text && !quick.length) return;
     const index = this.addMessage({ who: "bot", text, quick });
+    if (this.turnAnchor === null) this.turnAnchor = index;
     this.turnBotIndexes.push(index);
+    this.scrollToLatest();
   }
 
   onTurnDone(data) {
@@ -505,7 +509,7 @@ class LwooChat {
       if (message) {
         message.feedback = "ask";
         this.rerender(last);
-        this.scrollToEnd();
+        this.scrollToLatest();
       }
     }
     this.turnBotIndexes = [];
@@ -614,6 +618,8 @@ class LwooChat {
         feedback.setAttribute("role", "group");
         feedback.setAttribute("aria-label", TEXT.feedbackQuestion);
         feedback.appendChild(el("span", "lwoo-feedback-question", TEXT.feedbackQuestion));
+        const pair = el("span", "lwoo-feedback-buttons");
+        feedback.appendChild(pair);
         for (const [value, icon, label] of [
           ["yes", "\u{1F44D}", TEXT.feedbackYes],
           ["no", "\u{1F44E}", TEXT.feedbackNo],
@@ -624,7 +630,7 @@ class LwooChat {
           button.title = label;
           button.appendChild(el("span", "", icon)).setAttribute("aria-hidden", "true");
           button.addEventListener("click", () => this.sendFeedback(index, value));
-          feedback.appendChild(button);
+          pair.appendChild(button);
         }
       } else {
         const thanks = el("span", "lwoo-feedback-thanks", TEXT.feedbackThanks);
@@ -638,6 +644,18 @@ class LwooChat {
 
   scrollToEnd() {
     this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  /** Show the start of the newest answer (long answers are read from the top). */
+  scrollToLatest() {
+    const anchor =
+      this.turnAnchor === null ? null : this.log.querySelector('[data-index="' + this.turnAnchor + '"]');
+    if (!anchor) {
+      this.scrollToEnd();
+      return;
+    }
+    const bottom = this.log.scrollHeight - this.log.clientHeight;
+    this.log.scrollTop = Math.min(Math.max(anchor.offsetTop - 8, 0), bottom);
   }
 
   /* ----- clearing (shared computers) ----- */

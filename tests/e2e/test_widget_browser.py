@@ -1,0 +1,427 @@
+"""The website widget in headless Chromium (Debian's chromium + chromium-driver, driven by
+Selenium), against the real bot serving /chat.
+
+Without Chromium, chromedriver, the widget bundle or axe-core these tests are SKIPPED
+locally and FAIL when CI=true (``make test`` installs and builds all of them).
+Screenshots go to WIDGET_SCREENSHOT_DIR (default var/results/widget); the ones in docs/
+are made with ``WIDGET_SCREENSHOT_DIR=docs``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import running_in_ci
+from tests.e2e.conftest import PROJECT_ROOT, BotServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+WEB = PROJECT_ROOT / "bot" / "web"
+BUNDLE = WEB / "dist" / "lwoo-chat.js"
+AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = Path(os.environ.get("WIDGET_SCREENSHOT_DIR",
+                                  PROJECT_ROOT / "var" / "results" / "widget"))
+STORAGE_KEY = "lwoo-chat:v1"
+WAIT_S = 30
+LWOO_ANSWER = "Leerwegondersteunend onderwijs"
+GREETING = "Ik ben de LWOO-assistent"
+XSS_PROBE = '<img src=x onerror="window.__lwooXss=1">'
+
+
+def require(ok: bool, what: str) -> None:
+    if ok:
+        return
+    if running_in_ci():
+        pytest.fail(f"{what}; CI=true requires it (run `make browser widget`)", pytrace=False)
+    pytest.skip(f"{what}; run `make browser widget`, or set CI=true to make this a failure")
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    require(CHROMIUM.exists(), f"Chromium not found at {CHROMIUM}")
+    require(CHROMEDRIVER.exists(), f"chromedriver not found at {CHROMEDRIVER}")
+    require(BUNDLE.exists(), f"widget bundle {BUNDLE.relative_to(PROJECT_ROOT)} not built")
+    require(AXE.exists(), "axe-core not installed in bot/web/node_modules")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        require(False, "selenium is not installed")
+        raise
+    profile = tempfile.TemporaryDirectory(prefix="lwoo-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile.name}",
+                 "--window-size=1280,900", "--lang=nl-NL"):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    chrome.set_script_timeout(60)
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+        profile.cleanup()
+
+
+@pytest.fixture
+def page(driver: Any, bot: BotServer) -> Callable[..., Any]:
+    """Open /chat in a fresh tab (so a fresh sessionStorage) at the given width."""
+
+    def open_page(width: int = 1280, height: int = 900) -> Any:
+        old = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        driver.switch_to.window(old)
+        driver.close()
+        driver.switch_to.window(driver.window_handles[-1])
+        # exact CSS viewport (a headless window is never narrower than 500 px)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1,
+            "mobile": width < 600})
+        driver.get(bot.base_url + "/chat")
+        wait(driver, lambda d: launcher(d).is_displayed())
+        return driver
+
+    return open_page
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+def wait(driver: Any, condition: Callable[[Any], Any], timeout: float = WAIT_S) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def css(driver: Any, selector: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def all_css(driver: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return list(driver.find_elements(By.CSS_SELECTOR, selector))
+
+
+def launcher(driver: Any) -> Any:
+    return css(driver, ".lwoo-launcher")
+
+
+def text_of(element: Any) -> str:
+    return str(element.get_attribute("textContent") or "")
+
+
+def bot_texts(driver: Any) -> list[str]:
+    return [text_of(e) for e in all_css(driver, ".lwoo-msg--bot .lwoo-bubble")]
+
+
+def user_texts(driver: Any) -> list[str]:
+    return [text_of(e) for e in all_css(driver, ".lwoo-msg--user .lwoo-bubble")]
+
+
+def idle(driver: Any) -> bool:
+    return not css(driver, ".lwoo-typing").is_displayed()
+
+
+def wait_for_answer(driver: Any, before: int) -> str:
+    wait(driver, lambda d: len(bot_texts(d)) > before and idle(d))
+    time.sleep(0.3)  # the turn's last message and its feedback buttons
+    return "\n".join(bot_texts(driver)[before:])
+
+
+def start_chat(driver: Any) -> None:
+    """Open the panel, accept the privacy notice, wait for the greeting."""
+    launcher(driver).click()
+    notice = css(driver, ".lwoo-privacy")
+    assert notice.is_displayed() and "computerprogramma" in notice.text
+    css(driver, ".lwoo-accept").click()
+    wait(driver, lambda d: any(GREETING in t for t in bot_texts(d)) and idle(d))
+
+
+def ask(driver: Any, question: str) -> str:
+    from selenium.webdriver.common.keys import Keys
+
+    before = len(bot_texts(driver))
+    box = css(driver, ".lwoo-input")
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    return wait_for_answer(driver, before)
+
+
+def storage(driver: Any) -> dict[str, Any]:
+    raw = driver.execute_script("return sessionStorage.getItem(arguments[0])", STORAGE_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def active(driver: Any) -> Any:
+    return driver.switch_to.active_element
+
+
+def has_visible_focus(driver: Any) -> bool:
+    style = driver.execute_script(
+        "const s = getComputedStyle(document.activeElement);"
+        "return [s.outlineStyle, s.outlineWidth, s.boxShadow];")
+    outline, width, shadow = style
+    return (outline != "none" and width not in ("0px", "")) or shadow not in ("none", "")
+
+
+def run_axe(driver: Any) -> list[dict[str, Any]]:
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,"
+        " help: v.help, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))"
+        ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));")
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+# -- tests ------------------------------------------------------------------------------
+
+def test_ask_a_question_and_see_the_answer(page: Any) -> None:
+    driver = page()
+    assert not css(driver, ".lwoo-panel").is_displayed()
+    start_chat(driver)
+    greeting = css(driver, ".lwoo-msg--bot")
+    assert all_css(greeting, ".lwoo-quick-button")  # suggestions with the greeting
+    driver.execute_script(
+        "window.__typingSeen = false; const t = document.querySelector('.lwoo-typing');"
+        "new MutationObserver(() => { if (!t.hidden) window.__typingSeen = true; })"
+        ".observe(t, {attributes: true});")
+    answer = ask(driver, "Wat is lwoo?")
+    assert LWOO_ANSWER in answer
+    assert user_texts(driver)[-1].endswith("Wat is lwoo?")
+    assert driver.execute_script("return window.__typingSeen") is True
+    assert css(driver, ".lwoo-log").get_attribute("aria-live") == "polite"
+    # the answer (not the greeting) can be rated
+    last = all_css(driver, ".lwoo-msg--bot")[-1]
+    buttons = all_css(last, ".lwoo-feedback-button")
+    assert [b.get_attribute("aria-label") for b in buttons] == [
+        "Ja, dit antwoord hielp mij", "Nee, dit antwoord hielp mij niet"]
+    assert not all_css(greeting, ".lwoo-feedback-button")
+    buttons[0].click()
+    wait(driver, lambda d: any("Bedankt voor uw reactie" in text_of(e)
+                               for e in all_css(d, ".lwoo-feedback")))
+    rated = [m for m in storage(driver)["history"] if m.get("feedback") == "yes"]
+    assert len(rated) == 1 and LWOO_ANSWER in rated[0]["text"]
+
+
+def test_click_a_suggestion(page: Any) -> None:
+    driver = page()
+    start_chat(driver)
+    before = len(bot_texts(driver))
+    suggestion = next(b for b in all_css(driver, ".lwoo-quick-button")
+                      if b.text == "Wat is lwoo?")
+    suggestion.click()
+    answer = wait_for_answer(driver, before)
+    assert LWOO_ANSWER in answer
+    assert user_texts(driver)[-1].endswith("Wat is lwoo?")  # the title, not the payload
+    assert "faq_topic" not in " ".join(user_texts(driver))
+    # the answer brings its own follow-up suggestions; the old ones are gone
+    titles = [b.text for b in all_css(driver, ".lwoo-quick-button")]
+    assert titles and "Is lwoo een rugzak?" in titles
+    assert active(driver) == css(driver, ".lwoo-input")
+
+
+def test_reload_keeps_the_conversation_in_this_tab_only(page: Any, bot: BotServer) -> None:
+    driver = page()
+    start_chat(driver)
+    ask(driver, "Wat is lwoo?")
+    shown = bot_texts(driver), user_texts(driver)
+    token = storage(driver)["token"]
+    driver.refresh()
+    wait(driver, lambda d: css(d, ".lwoo-panel").is_displayed())
+    assert (bot_texts(driver), user_texts(driver)) == shown
+    wait(driver, lambda d: storage(d).get("token") and not css(d, ".lwoo-alert").is_displayed())
+    # the server resumed the same conversation (same id inside the new token)
+    assert storage(driver)["token"].split(".")[0] == token.split(".")[0]
+    assert "Waarvoor is het lwoo-budget" in "".join(
+        b.text for b in all_css(driver, ".lwoo-quick-button"))
+    assert "verlopen" not in " ".join(text_of(e) for e in all_css(driver, ".lwoo-msg--system"))
+    assert ask(driver, "Dank u wel")
+    # another tab (the next person on a shared computer) starts empty
+    driver.switch_to.new_window("tab")
+    driver.get(bot.base_url + "/chat")
+    wait(driver, lambda d: launcher(d).is_displayed())
+    assert storage(driver) == {}
+    launcher(driver).click()
+    assert css(driver, ".lwoo-privacy").is_displayed()
+    assert bot_texts(driver) == []
+    driver.close()
+    driver.switch_to.window(driver.window_handles[-1])
+
+
+def test_clear_conversation_forgets_everything(page: Any) -> None:
+    driver = page()
+    start_chat(driver)
+    ask(driver, "Wat is lwoo?")
+    css(driver, ".lwoo-clear").click()
+    wait(driver, lambda d: css(d, ".lwoo-privacy").is_displayed())
+    assert bot_texts(driver) == []
+    assert storage(driver).get("history") == [] and not storage(driver).get("token")
+    assert active(driver) == css(driver, ".lwoo-accept")
+
+
+def test_xss_probe_is_shown_as_text_not_run(page: Any) -> None:
+    driver = page()
+    start_chat(driver)
+    ask(driver, XSS_PROBE)
+    assert user_texts(driver)[-1].endswith(XSS_PROBE)
+    assert driver.execute_script("return window.__lwooXss") is None
+    assert not all_css(driver, ".lwoo-chat img")
+
+    # bot text takes the same path: put hostile "bot" text in the stored history
+    hostile = ('<img src=x onerror="window.__lwooXss=2"> <script>window.__lwooXss=3</script> '
+               'javascript:window.__lwooXss=4 <a href="javascript:window.__lwooXss=5">klik</a> '
+               'zie https://www.compaen.example/lwoo"onmouseover="window.__lwooXss=6 en '
+               'data:text/html,<b>x</b>')
+    driver.execute_script(
+        "const s = JSON.parse(sessionStorage.getItem(arguments[0]));"
+        "s.history.push({who: 'bot', text: arguments[1], quick: [{title: arguments[2],"
+        " payload: '/greet'}]});"
+        "sessionStorage.setItem(arguments[0], JSON.stringify(s));",
+        STORAGE_KEY, hostile, '<b onmouseover="window.__lwooXss=7">Knop</b>')
+    driver.refresh()
+    wait(driver, lambda d: any("javascript:" in t for t in bot_texts(d)))
+    last = all_css(driver, ".lwoo-msg--bot")[-1]
+    assert "<img src=x" in text_of(last) and "<script>" in text_of(last)
+    assert not all_css(driver, ".lwoo-chat img, .lwoo-chat script, .lwoo-chat b")
+    links = all_css(last, "a")
+    assert len(links) == 1
+    href = links[0].get_attribute("href")
+    assert href.startswith("https://www.compaen.example/lwoo")
+    assert "onmouseover" not in (links[0].get_attribute("outerHTML").split(">")[0])
+    assert set(links[0].get_attribute("rel").split()) >= {"noopener", "noreferrer"}
+    for link in all_css(driver, ".lwoo-chat a"):
+        assert link.get_attribute("href").startswith(("http://", "https://"))
+    assert all_css(last, ".lwoo-quick-button")[0].text.startswith("<b onmouseover")
+    for element in all_css(driver, ".lwoo-chat *"):
+        assert not any(a.startswith("on") for a in driver.execute_script(
+            "return arguments[0].getAttributeNames()", element))
+    assert driver.execute_script("return window.__lwooXss") is None
+
+
+def test_keyboard_only(page: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver = page()
+
+    def press(*keys: str) -> None:
+        ActionChains(driver).send_keys(*keys).perform()
+
+    def shift_tab() -> None:
+        ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(
+            Keys.SHIFT).perform()
+
+    for _ in range(5):
+        press(Keys.TAB)
+        if active(driver) == launcher(driver):
+            break
+    assert active(driver) == launcher(driver)
+    assert has_visible_focus(driver)
+    press(Keys.ENTER)
+    assert css(driver, ".lwoo-panel").is_displayed()
+    assert launcher(driver).get_attribute("aria-expanded") == "true"
+    assert active(driver) == css(driver, ".lwoo-accept")
+    assert has_visible_focus(driver)
+    press(Keys.ENTER)
+    wait(driver, lambda d: any(GREETING in t for t in bot_texts(d)) and idle(d))
+    assert active(driver) == css(driver, ".lwoo-input")
+    before = len(bot_texts(driver))
+    press("Wat is lwoo?", Keys.ENTER)
+    assert LWOO_ANSWER in wait_for_answer(driver, before)
+
+    # back from the input: first the feedback buttons of the answer, then its suggestions
+    shift_tab()
+    shift_tab()
+    assert "lwoo-feedback-yes" in active(driver).get_attribute("class")
+    assert has_visible_focus(driver)
+    press(Keys.ENTER)
+    wait(driver, lambda d: "lwoo-feedback-thanks" in active(d).get_attribute("class"))
+    for _ in range(6):
+        shift_tab()
+        if "lwoo-quick-button" in (active(driver).get_attribute("class") or ""):
+            break
+    chosen = active(driver)
+    assert "lwoo-quick-button" in chosen.get_attribute("class")
+    assert has_visible_focus(driver)
+    title = chosen.text
+    before = len(bot_texts(driver))
+    press(Keys.ENTER)
+    assert wait_for_answer(driver, before)
+    assert user_texts(driver)[-1].endswith(title)
+    assert active(driver) == css(driver, ".lwoo-input")
+    press(Keys.ESCAPE)
+    assert not css(driver, ".lwoo-panel").is_displayed()
+    assert active(driver) == launcher(driver)
+
+
+def test_offline_state_is_shown(page: Any) -> None:
+    driver = page()
+    start_chat(driver)
+    driver.execute_cdp_cmd("Network.enable", {})
+    offline = {"offline": True, "latency": 0, "downloadThroughput": -1,
+               "uploadThroughput": -1}
+    try:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", offline)
+        wait(driver, lambda d: css(d, ".lwoo-alert").is_displayed())
+        alert = css(driver, ".lwoo-alert")
+        assert "Geen verbinding" in alert.text
+        assert alert.get_attribute("role") == "alert"
+    finally:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions",
+                               {**offline, "offline": False})
+    wait(driver, lambda d: not css(d, ".lwoo-alert").is_displayed())
+    assert LWOO_ANSWER in ask(driver, "Wat is lwoo?")
+
+
+def test_small_screen_and_axe_scan(page: Any) -> None:
+    problems: dict[str, list[dict[str, Any]]] = {}
+    # desktop: closed, privacy notice, conversation
+    driver = page()
+    problems["closed"] = run_axe(driver)
+    launcher(driver).click()
+    problems["privacy notice"] = run_axe(driver)
+    css(driver, ".lwoo-accept").click()
+    wait(driver, lambda d: any(GREETING in t for t in bot_texts(d)) and idle(d))
+    ask(driver, "Wat is lwoo?")
+    problems["conversation"] = run_axe(driver)
+    # 320 px wide (WCAG reflow): no horizontal scrolling, everything reachable
+    driver = page(320, 640)
+    start_chat(driver)
+    ask(driver, "Wat is lwoo?")
+    assert driver.execute_script("return window.innerWidth") == 320
+    assert driver.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth")
+    panel = css(driver, ".lwoo-panel").rect
+    assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 320
+    assert css(driver, ".lwoo-send").is_displayed()
+    problems["320 px"] = run_axe(driver)
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+@pytest.mark.parametrize("name,width,height", [("desktop", 1280, 800), ("mobile", 360, 740)])
+def test_screenshots(page: Any, name: str, width: int, height: int) -> None:
+    driver = page(width, height)
+    start_chat(driver)
+    ask(driver, "Wat is lwoo?")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"widget-{name}.png"
+    assert driver.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
