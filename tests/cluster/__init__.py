@@ -1,0 +1,1 @@
+"""Cluster profile tests against the real PostgreSQL, Redis and nginx."""
