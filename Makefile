@@ -111,3 +111,23 @@ browser: ## install Debian's chromium + chromium-driver (only when missing)
 
 clean: ## remove models and runtime state (keeps the venv)
 	rm -rf models var/results var/.pupils-loaded
+
+# -- cluster profile (docs/cluster.md): 2 nodes + nginx on PostgreSQL and Redis ----------
+.PHONY: nginx cluster cluster-stop cluster-status
+pytest: nginx
+
+nginx: ## install Debian's nginx (only when missing): `make cluster` and tests/cluster
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+		echo "==> installing nginx (cluster profile)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+			-y -qq nginx; \
+	fi
+
+cluster: setup $(MODEL) nginx ## 2 Rasa nodes + 2 action servers + nginx on 127.0.0.1:5080 (PostgreSQL, Redis)
+	$(PY) -m bot cluster start --demo-pupils
+
+cluster-stop: ## stop what `make cluster` started
+	$(PY) -m bot cluster stop
+
+cluster-status: ## which cluster processes run and answer
+	$(PY) -m bot cluster status
