@@ -46,6 +46,8 @@ FORM_SLOTS = ("callback_consent", "callback_question", "callback_contact")
 MAX_QUESTION_CHARS = 1000
 MAX_TRANSCRIPT_LINE = 400
 
+CHANNELS = {"socketio": "website", "whatsapp": "WhatsApp", "telegram": "Telegram",
+            "rest": "REST-koppeling"}
 WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
 MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
           "september", "oktober", "november", "december")
@@ -308,7 +310,7 @@ class CallbackDesk:
             sender=self._mail_from,
             recipient=self._care_desk,
             request_id=stored.id if stored else None,
-            channel=request.channel,
+            channel=CHANNELS.get(request.channel, request.channel),
             question=question,
             contact_method=request.contact_method.value,
             contact=request.contact,
