@@ -56,6 +56,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from bot.channels.common import check_message, sanitize_text
 from bot.channels.rest import NO_ANSWER
+from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
 logger = logging.getLogger(__name__)
 
@@ -474,6 +475,7 @@ class SocketIOInput(RasaSocketIOInput):
                 return
             output = WidgetOutput(sio, self.bot_message_evt)
             grant = session.get("portal")
+            not_processed = False
             try:
                 if isinstance(grant, PortalGrant):
                     await self._start_session_and_grant(conversation_id, grant, output,
@@ -481,9 +483,12 @@ class SocketIOInput(RasaSocketIOInput):
                 await on_new_message(UserMessage(
                     text, output, conversation_id, input_channel=self.name(), metadata={},
                 ))
+            except TurnNotProcessed:  # cluster: a store is down (bot/tracker_store.py)
+                await reply(sid, NOT_PROCESSED_MESSAGE)  # even after an answer: not kept
+                not_processed = True
             except Exception as exc:  # noqa: BLE001 - any failure must still answer
                 logger.error("socket.io turn failed: %s", type(exc).__name__)
-            if output.sent == 0 and not text.startswith("/feedback"):
+            if output.sent == 0 and not not_processed and not text.startswith("/feedback"):
                 # feedback needs no answer; everything else does
                 await sio.emit(self.bot_message_evt, {"text": NO_ANSWER},
                                room=conversation_id, namespace=namespace)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.cluster.conftest import NOT_PROCESSED, Cluster, kill_node
+from tests.cluster.conftest import NOT_PROCESSED, Cluster, kill_node, widget
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.e2e]
 
@@ -59,6 +59,26 @@ def test_verified_on_one_instance_status_on_the_other(cluster: Cluster) -> None:
     # a different conversation on the same instance is not verified
     stranger = cluster.new_sender()
     assert name not in cluster.texts(cluster.say(2, stranger, ASK_STATUS))
+
+
+def test_website_widget_through_nginx(cluster: Cluster) -> None:
+    """socket.io through nginx's sticky upstream: handshake, WebSocket and turns reach
+    one instance; REST through nginx alternates between both."""
+    client = widget(cluster)
+    try:
+        assert "Leerwegondersteunend onderwijs" in "\n".join(client.say("Wat is lwoo?"))
+        assert any("rugzak" in text for text in client.say("Is lwoo een rugzak?"))
+    finally:
+        client.close()
+    sender = cluster.new_sender("front")
+    for _ in range(4):
+        cluster.say(0, sender, "Wat is lwoo?")
+    log = (cluster.directory / "logs" / "nginx-access.log").read_text().splitlines()
+    served = {f"127.0.0.1:{port}" for port in cluster.rasa_ports}
+    used = {match.group(1) for line in log
+            if '"POST /webhooks/rest/webhook" 200' in line
+            and (match := re.search(r"upstream=(\S+)", line))}
+    assert used == served, "REST through nginx did not reach both instances"
 
 
 def _turn_shape(events: list[dict]) -> str:

@@ -24,6 +24,7 @@ from tests.cluster.conftest import (
     ensure_postgres_running,
     ensure_redis_running,
     postgres_ctl,
+    widget,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services]
@@ -75,14 +76,24 @@ def test_postgres_restart(cluster: Cluster, postgres_control: Postgres) -> None:
 
     assert "leerlingnummer" in keep(cluster.say(1, sender, ASK_STATUS))
     assert "geboortedatum" in keep(cluster.say(2, sender, number))
+    client = widget(cluster)  # the website widget, through nginx
     try:
         postgres_ctl("stop")
         refused_at = time.monotonic()
         # all refused: nothing of these turns may reach the conversation
         assert _during_outage(cluster, sender, birth) == []
+        assert NOT_PROCESSED in "\n".join(client.say("Wat is lwoo?", timeout=MAX_WAIT_S))
         outage = time.monotonic() - refused_at
     finally:
         ensure_postgres_running(postgres_control)
+    try:
+        deadline = time.monotonic() + 30
+        while NOT_PROCESSED in "\n".join(answer := client.say("Wat is lwoo?")):
+            assert time.monotonic() < deadline, "the widget's conversation did not recover"
+            time.sleep(0.5)
+        assert "Leerwegondersteunend onderwijs" in "\n".join(answer)
+    finally:
+        client.close()
     before = len(cluster.outbox_codes(address))
     # the conversation goes on where it was: the form still waits for the birth date
     assert IDENTICAL_REPLY in keep(_until_answered(cluster, 1, sender, birth, timeout=30))
@@ -91,7 +102,7 @@ def test_postgres_restart(cluster: Cluster, postgres_control: Postgres) -> None:
     assert cluster.stored_bot_texts(sender) == told
     users = [e["text"] for e in cluster.events(sender) if e["event"] == "user"]
     assert users == [ASK_STATUS, number, birth, code]  # refused turns were not stored
-    print(f"\nPostgreSQL down {outage:.1f} s: 3 messages refused in Dutch, 0 answers lost")
+    print(f"\nPostgreSQL down {outage:.1f} s: 4 messages refused in Dutch, 0 answers lost")
 
 
 def test_redis_paused(cluster: Cluster, redis_control: Redis) -> None:
