@@ -41,6 +41,12 @@ def _review(args: argparse.Namespace) -> int:
     return review_command(args.since, args.out, low_confidence=args.low_confidence)
 
 
+def _callbacks(args: argparse.Namespace) -> int:
+    from bot.callbacks import callbacks_command
+
+    return callbacks_command(args.since, args.resend)
+
+
 def _check_content(args: argparse.Namespace) -> int:
     from bot.content_check import check_content_command
 
@@ -114,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for report.html, the charts and CSVs (default var/reports/…)")
     p.add_argument("--low-confidence", type=float, default=0.7,
                    help="answers below this confidence count as unclear (default 0.7)")
+
+    p = add("callbacks", _callbacks, "list parents' callback requests; --resend unmailed ones")
+    p.add_argument("--since", default="7d", help="period, e.g. 7d, 24h (default 7d)")
+    p.add_argument("--resend", action="store_true",
+                   help="mail the care desk every request that was not mailed yet")
 
     p = add("check-content", _check_content,
             "check that every FAQ answer keeps its required facts and the data validates")

@@ -342,3 +342,25 @@ def test_purge_deletes_old_callback_requests(store: RecordsStore, settings: Any,
     assert [r.created_at for r in store.callback_requests()] == [START - timedelta(days=2)]
     assert store.mark_callback_mailed(store.callback_requests()[0].id or 0, START)
     assert store.callback_requests(unmailed_only=True) == []
+
+
+def test_callbacks_command_lists_and_resends_unmailed_requests(
+    seeded_store: RecordsStore, settings: Any, outbox_dir: Path, capsys: Any
+) -> None:
+    from bot.__main__ import main
+    from bot.callbacks import callbacks_command
+
+    desk(seeded_store, DownMailer()).submit(request())
+    assert callbacks_command("7d", store=seeded_store, settings=settings, now=START) == 0
+    out = capsys.readouterr().out
+    assert "e-mail: ouder@example.org" in out and "NEE" in out
+    assert "1 verzoek(en), waarvan 1 niet gemaild" in out and "--resend" in out
+    assert callbacks_command("7d", True, store=seeded_store, mailer=DownMailer(),
+                             settings=settings, now=START) == 3
+    assert callbacks_command("7d", True, store=seeded_store, mailer=OutboxMailer(outbox_dir),
+                             settings=settings, now=START) == 0
+    [mail] = read_outbox(outbox_dir)
+    assert "Wanneer hoor ik iets over de hertoets?" in mail.body
+    assert "maandag 30 november tussen 8:30 en 16:00" in mail.body
+    assert seeded_store.callback_requests(unmailed_only=True) == []
+    assert main(["callbacks", "--since", "7"]) == 2
