@@ -109,6 +109,9 @@ browser: ## install Debian's chromium + chromium-driver (only when missing)
 			-y -qq chromium chromium-driver fonts-noto-color-emoji; \
 	fi
 
+bench: setup ## accuracy + speed benchmarks -> bench/reports/latest.md (QUICK=1: smoke run)
+	$(PY) -m bot bench $(if $(QUICK),--quick)
+
 clean: ## remove models and runtime state (keeps the venv)
 	rm -rf models var/results var/.pupils-loaded
 

@@ -87,6 +87,15 @@ def _nlu_eval(args: argparse.Namespace) -> int:
     )
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.cli import DEFAULT_OUT, bench_command
+
+    out = Path(args.out) if args.out else DEFAULT_OUT
+    return bench_command(quick=args.quick, out=out, keep=args.keep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="LWOO-assistent commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="var/results/nlu")
     p.add_argument("--min-intent", type=float, default=0.95)
     p.add_argument("--min-faq", type=float, default=0.95)
+
+    p = add("bench", _bench, "benchmarks: accuracy and speed side by side (bench/reports/)")
+    p.add_argument("--quick", action="store_true", help="a short smoke run (numbers mean nothing)")
+    p.add_argument("--out", default=None, help="report folder (default bench/reports)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser
 
 

@@ -1,0 +1,598 @@
+"""``python -m bot bench [--quick]``: train once, measure accuracy and speed, write the report.
+
+Order: snapshot the data → train our full model (``rasa train``, timed, alone) → NLU jobs
+in two worker processes (test set, cross-validation folds of every pipeline) → the
+TF-IDF baseline → speed over REST with the Makefile's settings → server variants (tuning)
+→ ``latest.md``, ``results.json`` and the plots. Nothing outside the temporary directory
+and the report directory is written; ``models/lwoo.tar.gz`` is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench import nlu
+from bench.load import SpeedPlan, run_speed
+from bench.server import BASELINE_ENV, Variant, bench_pupils, memory, start_bot
+from bot.nlu_eval import ANSWER_THRESHOLD, Prediction
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = PROJECT_ROOT / "bench" / "reports"
+
+# Pipeline variant tried on cross-validation (epochs and model size).
+LEAN_CHANGES: dict[str, dict[str, Any]] = {
+    "DIETClassifier": {"epochs": 60, "hidden_layers_sizes": {"text": [128]}},
+    "ResponseSelector": {"epochs": 50},
+}
+LEAN_TEXT = ("DIETClassifier epochs 100 → 60, hidden_layers_sizes text [256, 128] → [128]; "
+             "ResponseSelector epochs 80 → 50")
+
+QUICK_EPOCHS = 2  # quick mode: CV models
+QUICK_SERVED_EPOCHS = 20  # quick mode: the model the servers load
+
+SERVER_VARIANTS = [
+    Variant("baseline", dict(BASELINE_ENV), 1, "Makefile: TF threads 1/1, oneDNN off"),
+    Variant("tf-threads-default", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 1,
+            "TF intra/inter-op threads unset (TensorFlow decides), oneDNN off"),
+    Variant("onednn-on", {**BASELINE_ENV, "TF_ENABLE_ONEDNN_OPTS": "1"}, 1,
+            "TF threads 1/1, oneDNN on"),
+    Variant("workers-2", dict(BASELINE_ENV), 2,
+            "SANIC_WORKERS=2, Redis lock store (127.0.0.1:6379), TF threads 1/1"),
+    Variant("baseline-again", dict(BASELINE_ENV), 1,
+            "the baseline once more, to show the drift of this machine during the run"),
+]
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+# --- the machine ---------------------------------------------------------------------------
+
+def _cpu_ticks() -> dict[int, tuple[str, int]]:
+    ticks = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1: stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks[int(entry.name)] = (comm, int(fields[11]) + int(fields[12]))
+    return ticks
+
+
+def _descendants(root: int) -> set[int]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry.name))
+    found, todo = {root}, [root]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _describe(pid: int, comm: str) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        words = [Path(a.decode(errors="replace")).name for a in argv[:4] if a]
+        words = [w for w in words if not w.startswith("python")][:3]
+        return " ".join(words) or comm
+    except OSError:
+        return comm
+
+
+@dataclass
+class Monitor:
+    """Samples the load average and the CPU use of processes that are not ours."""
+
+    interval: float = 20.0
+    loads: list[float] = field(default_factory=list)
+    foreign: dict[str, float] = field(default_factory=dict)  # description -> CPU seconds
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def sample_foreign(self, window: float = 2.0) -> dict[str, float]:
+        before = _cpu_ticks()
+        time.sleep(window)
+        after = _cpu_ticks()
+        ours = _descendants(os.getpid())
+        hz = os.sysconf("SC_CLK_TCK")
+        usage: dict[str, float] = {}
+        for pid, (comm, ticks) in after.items():
+            if pid in ours or pid not in before:
+                continue
+            used = (ticks - before[pid][1]) / hz
+            if used > 0.02 * window:
+                name = _describe(pid, comm)
+                usage[name] = usage.get(name, 0.0) + used / window
+        return usage
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.loads.append(os.getloadavg()[0])
+            for name, share in self.sample_foreign().items():
+                self.foreign[name] = self.foreign.get(name, 0.0) + share * self.interval
+
+    def start(self) -> Monitor:
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def loadavg() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- training and NLU jobs ------------------------------------------------------------------
+
+def child_env(threads: str | None = "1") -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
+                "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    for key, value in BASELINE_ENV.items():
+        env.setdefault(key, value)
+    if threads:
+        env["TF_INTRA_OP_PARALLELISM_THREADS"] = threads
+        env["TF_INTER_OP_PARALLELISM_THREADS"] = threads
+    return env
+
+
+def train_full(snap: nlu.Snapshot, config: Path, out: Path, log_path: Path, quick: bool
+               ) -> tuple[Path, float]:
+    """``rasa train`` as ``make train`` runs it (the Makefile's environment, no cache)."""
+    rasa = str(Path(sys.executable).with_name("rasa"))
+    cmd = [rasa, "train", "--config", str(config), "--domain", str(snap.domain), "--data",
+           str(snap.data), "--out", str(out), "--fixed-model-name", "bench", "--quiet"]
+    if quick:
+        cmd.append("--skip-validation")
+    start = time.monotonic()
+    with open(log_path, "wb") as handle:
+        subprocess.run(cmd, env=child_env(threads=None), cwd=PROJECT_ROOT, check=True,  # noqa: S603
+                       stdout=handle, stderr=subprocess.STDOUT, timeout=1800)
+    return out / "bench.tar.gz", time.monotonic() - start
+
+
+@dataclass
+class Workers:
+    """Worker processes sharing one job list (see :mod:`bench.worker`)."""
+
+    jobs: list[dict[str, Any]]
+    tmp: Path
+    procs: list[tuple[subprocess.Popen[bytes], Any]] = field(default_factory=list)
+
+    def start(self, count: int) -> Workers:
+        jobs_file = self.tmp / "jobs.json"
+        jobs_file.write_text(json.dumps(self.jobs), encoding="utf-8")
+        for i in range(count):
+            handle = open(self.tmp / f"worker{i}.log", "wb")  # noqa: SIM115 - closed in wait
+            self.procs.append((subprocess.Popen(  # noqa: S603 - fixed argv
+                [sys.executable, "-m", "bench.worker", str(jobs_file)], env=child_env("1"),
+                cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT), handle))
+        return self
+
+    def stop(self) -> None:
+        for proc, handle in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+            handle.close()
+
+    def wait(self) -> dict[str, dict[str, Any]]:
+        """Every evaluation by name: training seconds, model size, predictions, parse times."""
+        for proc, _ in self.procs:
+            proc.wait(timeout=7200)
+        self.stop()
+        evaluations = {}
+        for job in self.jobs:
+            out = Path(job["out"])
+            result = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {
+                "error": "no result (worker died?)"}
+            if "error" in result:
+                raise RuntimeError(f"NLU job {job['id']} failed: {result['error']} "
+                                   f"(logs in {self.tmp}/worker*.log)")
+            for name, evaluation in result["evals"].items():
+                evaluations[name] = {**evaluation, "train_seconds": result["train_seconds"],
+                                     "model_bytes": result["model_bytes"]}
+        return evaluations
+
+
+def predictions_of(result: dict[str, Any]) -> list[Prediction]:
+    return [nlu.prediction_from_dict(d) for d in result["predictions"]]
+
+
+def p50(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+def quick_plan() -> SpeedPlan:
+    return SpeedPlan(levels=(1, 10), faq_turns={1: 20, 10: 40},
+                     status_conversations={1: 2, 10: 3}, status_asks=2, max_seconds=15,
+                     warmup_turns=5, tracker_turns=6,
+                     status_questions=("/ask_status", "/ask_status"))
+
+
+def variant_plan() -> SpeedPlan:
+    return SpeedPlan(levels=(1, 10, 50), faq_turns={1: 100, 10: 300, 50: 600},
+                     max_seconds=40, warmup_turns=20)
+
+
+def speed_run(model: Path, variant: Variant, work: Path, faq_texts: list[str],
+              plan: SpeedPlan, status: bool, tracker: bool) -> dict[str, Any]:
+    pupils = bench_pupils(plan.pupils_needed)
+    bot = start_bot(model, variant, work, pupils)
+    try:
+        speed = asyncio.run(run_speed(bot.base_url, bot.var_dir, faq_texts, pupils, plan,
+                                      status=status, tracker=tracker))
+        speed["memory"] = memory(bot)
+        speed["timings"] = {k: round(v, 2) for k, v in bot.timings.items()}
+    finally:
+        bot.stop()
+    return speed
+
+
+def conclusions(results: dict[str, Any]) -> list[str]:
+    from bench.report import best_throughput, level
+
+    out = []
+    variants = {v["name"]: v for v in (results.get("tuning") or {}).get("variants", [])}
+    base = [variants[n] for n in ("baseline", "baseline-again") if n in variants]
+
+    def mean(key: str, rows: list[dict[str, Any]], scenario: str = "faq", conc: int = 10
+             ) -> float:
+        values = [(level(r.get("speed"), scenario, conc) or {}).get(key, 0.0) for r in rows]
+        return sum(values) / len(values) if values else 0.0
+
+    if base:
+        tp = sum(best_throughput(b.get("speed")) or 0 for b in base) / len(base)
+        out.append(f"Baseline (mean of its {len(base)} runs): FAQ p95 at 1 user "
+                   f"{mean('p95_ms', base, conc=1):.0f} ms, at 10 users "
+                   f"{mean('p95_ms', base):.0f} ms, best {tp:.1f} msg/s.")
+        for name in ("tf-threads-default", "onednn-on", "workers-2"):
+            if name not in variants:
+                continue
+            v = variants[name]
+            vtp = best_throughput(v.get("speed")) or 0
+            change = (vtp / tp - 1) * 100 if tp else 0
+            out.append(f"{name}: FAQ p95 at 1 user {mean('p95_ms', [v], conc=1):.0f} ms, at 10 "
+                       f"users {mean('p95_ms', [v]):.0f} ms, best {vtp:.1f} msg/s "
+                       f"({change:+.0f} % vs baseline).")
+    lean = next((c for c in (results.get("tuning") or {}).get("config_variants", [])
+                 if c["name"] == "lean"), None)
+    ours = results["systems"]["ours"]
+    if lean and ours.get("cv"):
+        better = (lean["cv"]["intent_accuracy"] >= ours["cv"]["intent_accuracy"]
+                  and lean["cv"]["faq_answer_accuracy"] >= ours["cv"]["faq_answer_accuracy"]
+                  and lean["cv"]["false_reject_rate"] <= ours["cv"]["false_reject_rate"])
+        faster = (lean.get("train_s") or 0) < (ours.get("train_s") or 0)
+        verdict = ("equal or better on cross-validation and faster to train: a candidate for "
+                   "config.yml" if better and faster else
+                   "not better on cross-validation: keep config.yml as it is" if not better
+                   else "not faster: keep config.yml as it is")
+        out.append(f"Pipeline variant lean ({lean['change']}): CV intent "
+                   f"{lean['cv']['intent_accuracy']:.1%} vs {ours['cv']['intent_accuracy']:.1%}, "
+                   f"CV FAQ answer {lean['cv']['faq_answer_accuracy']:.1%} vs "
+                   f"{ours['cv']['faq_answer_accuracy']:.1%}, NLU training "
+                   f"{lean.get('train_s') or 0:.0f} s vs {ours.get('train_s') or 0:.0f} s "
+                   f"— {verdict}.")
+    tracker = (results.get("speed") or {}).get("tracker_ms") or []
+    if len(tracker) >= 6:
+        third = len(tracker) // 3
+        first = statistics.median(tracker[:third])
+        last = statistics.median(tracker[-third:])
+        out.append(f"Tracker length: the median FAQ turn went from {first:.0f} ms (first "
+                   f"{third} turns) to {last:.0f} ms (last {third}) in one conversation of "
+                   f"{len(tracker)} turns. Rasa loads only the current session's events, so "
+                   "session_expiration_time (60 min in domain.yml) only matters for parents "
+                   "who come back within the hour; a long single session is what grows.")
+    return out
+
+
+def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
+                  server_tuning: bool | None = None) -> int:
+    started = datetime.now()
+    load_before = loadavg()
+    monitor = Monitor()
+    foreign_start = monitor.sample_foreign()
+    monitor.start()
+    tmp = Path(tempfile.mkdtemp(prefix="lwoo-bench-"))
+    os.environ.setdefault("HASH_SECRET", "bench-secret")  # no key file in var/
+    os.environ["RASA_CACHE_DIRECTORY"] = str(tmp / "rasa-cache")  # timings without cache
+    os.environ["RASA_MAX_CACHE_SIZE"] = "0"
+    server_tuning = (not quick) if server_tuning is None else server_tuning
+    log(f"{'quick' if quick else 'full'} run in {tmp}; load average {load_before}")
+    try:
+        results = _run(quick, tmp, server_tuning)
+    finally:
+        monitor.stop()
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finished = datetime.now()
+    results["meta"].update(_meta(started, finished, load_before, monitor, foreign_start, quick))
+    results["tuning"]["conclusions"] = conclusions(results)
+    from bench.report import write_report
+
+    path = write_report(results, out)
+    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
+                                      encoding="utf-8")
+    log(f"report: {path}")
+    for target in results["targets"]:
+        mark = "ok " if target["met"] else "-- " if target["met"] is None else "NO "
+        log(f"  {mark}{target['name']}: {target['shown']} (goal {target['target']})")
+    return 0
+
+
+def _meta(started: datetime, finished: datetime, load_before: str, monitor: Monitor,
+          foreign_start: dict[str, float], quick: bool) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,  # noqa: S607
+                            capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=PROJECT_ROOT,  # noqa: S607
+                           capture_output=True, text=True, check=False).stdout.strip()
+    busy = sorted(monitor.foreign.items(), key=lambda kv: -kv[1])[:6]
+    at_start = sorted(foreign_start.items(), key=lambda kv: -kv[1])[:4]
+    if busy or at_start:
+        note = ("yes — this machine was shared. At the start: " + (", ".join(
+            f"{name} ({share:.0%} CPU)" for name, share in at_start) or "none") +
+            ". CPU time of other processes during the run: " + (", ".join(
+                f"{name} {seconds:.0f} s" for name, seconds in busy) or "none") + ".")
+    else:
+        note = "none seen (sampled every 20 s)"
+    if monitor.loads:
+        note += (f" Load average (1 min) during the run: mean {statistics.mean(monitor.loads):.2f}"
+                 f", max {max(monitor.loads):.2f}.")
+    return {
+        "started": f"{started:%Y-%m-%d %H:%M}", "finished": f"{finished:%H:%M}",
+        "duration_s": (finished - started).total_seconds(), "quick": quick,
+        "commit": commit + (" (with uncommitted changes of others in the tree)" if dirty
+                            else ""),
+        "cpus": os.cpu_count(), "memory_gb": os.sysconf("SC_PAGE_SIZE")
+        * os.sysconf("SC_PHYS_PAGES") / 1024**3,
+        "rasa": version("rasa"), "tensorflow": version("tensorflow"),
+        "load_before": load_before, "load_after": loadavg(),
+        "other_processes_note": note, "answer_threshold": ANSWER_THRESHOLD,
+    }
+
+
+def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
+    snap = nlu.take_snapshot(tmp)
+    ours_cfg = nlu.read_config(snap.config)
+    configs = {"ours": ours_cfg, "default": nlu.default_config(ours_cfg)}
+    if not quick:
+        configs["lean"] = nlu.override_components(ours_cfg, LEAN_CHANGES)
+    full_cfg = ours_cfg
+    if quick:  # the served model must still get a conversation through the status form
+        configs = {k: nlu.with_epochs(v, QUICK_EPOCHS) for k, v in configs.items()}
+        full_cfg = nlu.with_epochs(ours_cfg, QUICK_SERVED_EPOCHS)
+    paths = {k: nlu.write_config(v, tmp / f"config_{k}.yml") for k, v in configs.items()}
+    paths["full"] = nlu.write_config(full_cfg, tmp / "config_full.yml")
+
+    train_examples = nlu.training_examples(snap)
+    test_examples = nlu.test_examples(snap)
+    k = 2 if quick else 5
+    folds = nlu.stratified_folds(train_examples, k)
+    if quick:
+        folds = folds[:1]  # one fold: train on half of the examples, test on the other half
+    results_dir = tmp / "results"
+    results_dir.mkdir()
+    model_dir = tmp / "models"
+    model = model_dir / "bench.tar.gz"
+    model_done = tmp / "model.done"
+
+    def job(job_id: str, config: str, evals: list[tuple[str, Path]],
+            train_data: Path | None = None) -> dict[str, Any]:
+        return {"id": job_id, "config": str(paths[config]), "domain": str(snap.domain),
+                "train_data": str(train_data) if train_data else None,
+                "model": None if train_data else str(model),
+                "wait_for": None if train_data else str(model_done),
+                "model_dir": str(tmp / "nlu-models"), "out": str(results_dir / f"{job_id}.json"),
+                "evals": [[name, str(path)] for name, path in evals]}
+
+    jobs = []
+    for i, (train_idx, test_idx) in enumerate(folds, 1):
+        fold_dir = tmp / f"fold{i}"
+        nlu.training_dir(snap, [train_examples[j] for j in train_idx], fold_dir / "train")
+        fold_test = nlu.write_nlu_yaml([train_examples[j] for j in test_idx],
+                                       fold_dir / "test.yml")
+        for name in configs:
+            evals = [(f"{name}-fold{i}", fold_test)]
+            if quick and i == 1 and name == "default":
+                evals.append(("default-test", snap.tests))  # quick: no model on all data
+            jobs.append(job(f"{name}-fold{i}", name, evals, train_data=fold_dir / "train"))
+    if not quick:
+        all_data = nlu.training_dir(snap, train_examples, tmp / "data-all")
+        jobs.append(job("default-all", "default", [("default-test", snap.tests)],
+                        train_data=all_data))
+    # the slowest first, so the two workers finish together; ours-test waits for the model
+    jobs.sort(key=lambda j: ("default" not in j["id"], "lean" in j["id"]))
+    jobs.append(job("ours-test", "ours", [("ours-test", snap.tests)]))
+
+    workers = Workers(jobs, tmp)
+    try:
+        if quick:  # timings mean nothing in quick mode: train while the workers run
+            workers.start(1)
+        log("training our full model (rasa train, no cache)")
+        model, full_train_s = train_full(snap, paths["full"], model_dir, tmp / "train.log",
+                                         quick)
+        model_done.touch()
+        log(f"trained in {full_train_s:.0f} s")
+        if not quick:
+            workers.start(2)
+        log(f"{len(jobs)} NLU jobs in {len(workers.procs)} worker process(es) "
+            f"({len(folds)} of {k} folds, {len(configs)} pipelines)")
+        done = workers.wait()
+    finally:
+        workers.stop()
+    log("NLU jobs done")
+
+    def fold_results(name: str) -> list[dict[str, Any]]:
+        return [done[f"{name}-fold{i}"] for i in range(1, len(folds) + 1)]
+
+    systems: dict[str, dict[str, Any]] = {}
+    labels = {"ours": "our pipeline (config.yml)", "default": "rasa init default",
+              "tfidf": "TF-IDF + logistic regression"}
+    for name in ("ours", "default"):
+        folds_out = fold_results(name)
+        test_out = done[f"{name}-test"]
+        systems[name] = {
+            "label": labels[name], "pipeline": nlu.pipeline_summary(configs[name]),
+            "components": nlu.pipeline_summary(configs[name], details=False),
+            "test": nlu.summarize(predictions_of(test_out)),
+            "cv": nlu.summarize_folds([predictions_of(f) for f in folds_out]),
+            "train_s": statistics.mean(f["train_seconds"] for f in folds_out),
+            "model_mb": statistics.mean(f["model_bytes"] for f in folds_out) / 1024**2,
+            "parse_ms_p50": p50(test_out["parse_ms"]),
+        }
+
+    log("TF-IDF baseline")
+    tfidf_folds, fit_s = [], []
+    for train_idx, test_idx in folds:
+        matcher = nlu.TfidfMatcher().fit([train_examples[j] for j in train_idx])
+        tfidf_folds.append(matcher.predict([train_examples[j] for j in test_idx]))
+        fit_s.append(matcher.train_seconds)
+    matcher = nlu.TfidfMatcher().fit(train_examples)
+    systems["tfidf"] = {
+        "label": labels["tfidf"],
+        "pipeline": "TfidfVectorizer words 1-2 + char_wb 2-4 → LogisticRegression(C=10), "
+                    "argmax over the full labels, no threshold",
+        "components": "TF-IDF → LogisticRegression",
+        "test": nlu.summarize(matcher.predict(test_examples)),
+        "cv": nlu.summarize_folds(tfidf_folds), "train_s": statistics.mean(fit_s),
+        "model_mb": None, "parse_ms_p50": p50(matcher.parse_ms),
+    }
+    ours_test = predictions_of(done["ours-test"])
+    rows, columns, matrix = nlu.confusion(ours_test)
+    ours_cv = [p for f in fold_results("ours") for p in predictions_of(f)]
+
+    config_variants = []
+    if "lean" in configs:
+        lean_folds = fold_results("lean")
+        config_variants.append({
+            "name": "lean", "change": LEAN_TEXT,
+            "cv": nlu.summarize_folds([predictions_of(f) for f in lean_folds]),
+            "train_s": statistics.mean(f["train_seconds"] for f in lean_folds),
+            "model_mb": statistics.mean(f["model_bytes"] for f in lean_folds) / 1024**2,
+            "parse_ms_p50": p50([ms for f in lean_folds for ms in f["parse_ms"]]),
+        })
+        ours_folds = fold_results("ours")
+        config_variants.insert(0, {
+            "name": "ours", "change": "config.yml as it is",
+            "cv": systems["ours"]["cv"], "train_s": systems["ours"]["train_s"],
+            "model_mb": systems["ours"]["model_mb"],
+            "parse_ms_p50": p50([ms for f in ours_folds for ms in f["parse_ms"]]),
+        })
+
+    faq_texts = [e.text for e in train_examples if e.intent.startswith("faq/")]
+    plan = quick_plan() if quick else SpeedPlan()
+    log("speed over REST (baseline settings)")
+    speed = speed_run(model, SERVER_VARIANTS[0], tmp / "speed", faq_texts, plan,
+                      status=True, tracker=True)
+
+    variants = []
+    if server_tuning:
+        for variant in SERVER_VARIANTS:
+            log(f"tuning variant {variant.name}")
+            try:
+                v_speed = speed_run(model, variant, tmp / f"variant-{variant.name}", faq_texts,
+                                    variant_plan(), status=False, tracker=False)
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                variants.append({"name": variant.name, "description": variant.description,
+                                 "workers": variant.workers, "error": str(exc), "speed": {}})
+                continue
+            variants.append({"name": variant.name, "description": variant.description,
+                             "workers": variant.workers, "speed": v_speed,
+                             "timings": v_speed.pop("timings"),
+                             "memory": v_speed.pop("memory")})
+
+    side_notes = _side_notes(systems)
+    return {
+        "meta": {},
+        "training": {"full_train_s": full_train_s, "model_mb": model.stat().st_size / 1024**2},
+        "systems": systems,
+        "confusion": {"rows": rows, "columns": columns, "matrix": matrix,
+                      "title": "Our pipeline on the test set (what the parent got)"},
+        "cv_errors": nlu.errors(ours_cv, limit=15),
+        "speed": speed,
+        "tuning": {"variants": variants, "config_variants": config_variants},
+        "side_notes": side_notes,
+        "method": _method(quick, k, len(folds), len(train_examples), plan),
+    }
+
+
+def _side_notes(systems: dict[str, dict[str, Any]]) -> list[str]:
+    ours, default, tfidf = systems["ours"], systems["default"], systems["tfidf"]
+    notes = []
+    for part, name in (("cv", "cross-validation"), ("test", "the test set")):
+        o, d, t = ours[part], default[part], tfidf[part]
+        notes.append(
+            f"On {name}, our pipeline vs the rasa init default: FAQ answer "
+            f"{(o['faq_answer_accuracy'] - d['faq_answer_accuracy']) * 100:+.1f} points, "
+            f"intent {(o['intent_accuracy'] - d['intent_accuracy']) * 100:+.1f} points, "
+            f"false rejects {(o['false_reject_rate'] - d['false_reject_rate']) * 100:+.1f} "
+            f"points; vs TF-IDF: FAQ answer "
+            f"{(o['faq_answer_accuracy'] - t['faq_answer_accuracy']) * 100:+.1f} points, "
+            f"intent {(o['intent_accuracy'] - t['intent_accuracy']) * 100:+.1f} points.")
+    notes.append("What the parts are worth: the difference to the rasa init default is what "
+                 "the Dutch tokenizer with lemmas, char n-grams 2-4, the smaller DIET without "
+                 "transformer layers and the higher fallback threshold buy together; the "
+                 "difference to TF-IDF is what DIET + ResponseSelector and the thresholds add "
+                 "over a plain linear matcher (which never asks \"Bedoelt u …?\" and therefore "
+                 "has fewer false rejects but answers more out-of-scope questions).")
+    return [f"* {n}" for n in notes]
+
+
+def _method(quick: bool, k: int, used: int, n_cv: int, plan: SpeedPlan) -> list[str]:
+    items = [
+        "Inputs: a snapshot of config.yml, domain.yml, data/ and tests/nlu/ taken at the "
+        "start; all systems see the same snapshot and the same folds (StratifiedKFold, "
+        f"seed 42, by full label). Cross-validation: {used} of {k} folds over {n_cv} "
+        "examples.",
+        "Our model: `rasa train` with config.yml into a temporary directory (Rasa's "
+        "training cache off: RASA_MAX_CACHE_SIZE=0), used for the test set and for the speed "
+        "runs. Other models: `rasa.model_training.train_nlu` in worker processes (two side "
+        "by side, TF threads 1/1 each; so their training times are slower than alone).",
+        "The rasa init default: the pipeline commented in "
+        f"{nlu.init_template_pipeline()[1]} with language nl and our policies; no "
+        "random_seed (as in the template), so its numbers vary a little between runs.",
+        "Scoring reuses bot/nlu_eval.py (load_examples, Prediction, Report) with the answer "
+        f"threshold {ANSWER_THRESHOLD} of actions/faq.py.",
+        f"Speed plan: {json.dumps(plan.asdict())}; a level stops at its turn count or after "
+        f"{plan.max_seconds:.0f} s. Percentiles: nearest rank. An error is a non-200 reply, a "
+        "timeout (30 s), an empty reply or the channel's technical-problem text.",
+        "RSS from /proc (VmRSS now, VmHWM peak) for Rasa's process tree and the action "
+        "server; start-up = action server up (health) + Rasa up (`/`) + the first answer.",
+    ]
+    if quick:
+        items.append(f"QUICK: {QUICK_EPOCHS} epochs for every classifier "
+                     f"({QUICK_SERVED_EPOCHS} for the served model), one fold (train on half, "
+                     "test on the other half; the rasa init default's test-set model is that "
+                     "fold's), "
+                     "a small load, no server variants, training side by side.")
+    return items

@@ -1,0 +1,463 @@
+"""The Markdown report (``latest.md``) and its PNG plots, from the results dictionary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+SYSTEM_ORDER = ("ours", "default", "tfidf")
+PLOTS = {
+    "confusion": "confusion_matrix.png",
+    "accuracy": "accuracy.png",
+    "topics": "per_topic.png",
+    "latency": "latency.png",
+    "tuning": "tuning.png",
+    "tracker": "tracker_length.png",
+}
+SECTIONS = ("## Targets", "## Accuracy", "## Side by side", "## Speed", "## Tuning",
+            "## Method")
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def level(speed: dict[str, Any] | None, scenario: str, concurrency: int
+          ) -> dict[str, Any] | None:
+    for row in (speed or {}).get("levels", []):
+        if row["scenario"] == scenario and row["concurrency"] == concurrency:
+            return dict(row)
+    return None
+
+
+def best_throughput(speed: dict[str, Any] | None) -> float | None:
+    values = [r["throughput_msg_s"] for r in (speed or {}).get("levels", [])
+              if r["scenario"] == "faq" and r["turns"]]
+    return max(values) if values else None
+
+
+# --- targets -----------------------------------------------------------------------------
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    speed = results.get("speed") or {}
+    variants = {v["name"]: v for v in (results.get("tuning") or {}).get("variants", [])}
+    ours = (results.get("systems") or {}).get("ours") or {}
+    test = ours.get("test") or {}
+
+    def get(row: dict[str, Any] | None, key: str) -> float | None:
+        return None if not row or not row.get("turns") else float(row[key])
+
+    faq1, faq10 = level(speed, "faq", 1), level(speed, "faq", 10)
+    status1, status10 = level(speed, "status", 1), level(speed, "status", 10)
+    p95_10 = [v for v in (get(faq10, "p95_ms"), get(status10, "p95_ms")) if v is not None]
+    two = variants.get("workers-2")
+    peaks = [m["rasa_max_peak_mb"] for m in
+             [speed.get("memory")] + [v.get("memory") for v in variants.values()] if m]
+    rows: list[tuple[str, str, float | None, str, bool | None]] = [
+        ("FAQ turn p50, 1 user", "≤ 25 ms", get(faq1, "p50_ms"), "ms", None),
+        ("FAQ turn p95, 1 user", "≤ 40 ms", get(faq1, "p95_ms"), "ms", None),
+        ("Status turn p95, 1 user", "≤ 100 ms", get(status1, "p95_ms"), "ms", None),
+        ("p95 at 10 concurrent users (FAQ and status, worst)", "≤ 450 ms",
+         max(p95_10) if p95_10 else None, "ms", None),
+        ("Throughput, 1 Sanic worker (best level)", "≥ 45 msg/s",
+         best_throughput(speed), "msg/s", None),
+        ("Throughput, 2 Sanic workers (best level)", "≥ 60 msg/s",
+         best_throughput(two.get("speed")) if two else None, "msg/s", None),
+        ("Peak RSS per Rasa worker", "≤ 1536 MB", max(peaks) if peaks else None, "MB", None),
+        ("Start-up to ready (both servers, first answer)", "≤ 45 s",
+         (speed.get("timings") or {}).get("ready_s"), "s", None),
+        ("`rasa train` (full model, no cache)", "≤ 180 s",
+         (results.get("training") or {}).get("full_train_s"), "s", None),
+        ("Test-set intent accuracy", "≥ 97 %", test.get("intent_accuracy"), "%", None),
+        ("Out-of-scope recall (test set)", "≥ 90 %", test.get("oos_recall"), "%", None),
+        ("In-scope questions wrongly rejected (test set)", "≤ 3 %",
+         test.get("false_reject_rate"), "%", None),
+    ]
+    out = []
+    for name, target, value, unit, _ in rows:
+        bound = float(target.split()[1])
+        if unit == "%":
+            bound /= 100
+        met = None if value is None else (value >= bound if target.startswith("≥")
+                                          else value <= bound)
+        shown = ("not measured" if value is None else pct(value) if unit == "%"
+                 else f"{value:.1f} {unit}" if unit in ("s", "msg/s")
+                 else f"{value:.0f} {unit}")
+        out.append({"name": name, "target": target, "value": value, "shown": shown,
+                    "met": met})
+    return out
+
+
+# --- plots -------------------------------------------------------------------------------
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(conf: dict[str, Any], path: Path) -> None:
+    import numpy as np
+
+    plt = _plt()
+    rows, columns, matrix = conf["rows"], conf["columns"], np.array(conf["matrix"], float)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(11, 8.5))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(columns)), labels=columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), labels=rows, fontsize=8)
+    for i in range(len(rows)):
+        for j in range(len(columns)):
+            if matrix[i, j]:
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.6 else "black")
+    ax.set_xlabel("what the parent got (clarify = nlu_fallback or an unsure FAQ answer)")
+    ax.set_ylabel("labelled intent")
+    ax.set_title(conf.get("title", "Confusion matrix"))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_accuracy(results: dict[str, Any], path: Path) -> None:
+    import numpy as np
+
+    plt = _plt()
+    systems = [s for s in SYSTEM_ORDER if s in results["systems"]]
+    metrics = [("test", "intent_accuracy", "test intent"), ("test", "faq_answer_accuracy",
+               "test FAQ answer"), ("cv", "intent_accuracy", "CV intent"),
+               ("cv", "faq_answer_accuracy", "CV FAQ answer"), ("test", "oos_recall",
+               "test OOS recall"), ("test", "false_reject_rate", "test false rejects")]
+    fig, ax = plt.subplots(figsize=(11, 4.8))
+    width = 0.8 / max(len(systems), 1)
+    x = np.arange(len(metrics))
+    for k, name in enumerate(systems):
+        system = results["systems"][name]
+        values = [(system.get(part) or {}).get(key) or 0 for part, key, _ in metrics]
+        bars = ax.bar(x + k * width - 0.4 + width / 2, [v * 100 for v in values], width,
+                      label=system["label"])
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(x, labels=[m[2] for m in metrics])
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8, loc="center right")
+    ax.set_title("Accuracy side by side (false rejects: lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_topics(results: dict[str, Any], path: Path) -> None:
+    import numpy as np
+
+    plt = _plt()
+    systems = [s for s in SYSTEM_ORDER if s in results["systems"]]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    for ax, part in zip(axes, ("test", "cv"), strict=True):
+        labels = sorted((results["systems"]["ours"].get(part) or {}).get("per_label", {}))
+        width = 0.8 / max(len(systems), 1)
+        x = np.arange(len(labels))
+        for k, name in enumerate(systems):
+            per = (results["systems"][name].get(part) or {}).get("per_label", {})
+            values = [per.get(label, {}).get("answer_accuracy", 0) * 100 for label in labels]
+            ax.bar(x + k * width - 0.4 + width / 2, values, width,
+                   label=results["systems"][name]["label"])
+        ax.set_xticks(x, labels=labels, rotation=60, ha="right", fontsize=7)
+        ax.set_title("answer accuracy per label — " + ("test set" if part == "test"
+                                                        else "cross-validation"))
+        ax.set_ylim(0, 105)
+    axes[0].set_ylabel("%")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_latency(speed: dict[str, Any], path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, scenario in zip(axes, ("faq", "status"), strict=True):
+        rows = [r for r in speed.get("levels", []) if r["scenario"] == scenario and r["turns"]]
+        xs = [r["concurrency"] for r in rows]
+        for key, style in (("p50_ms", "o-"), ("p95_ms", "s-"), ("p99_ms", "^-")):
+            ax.plot(xs, [r[key] for r in rows], style, label=key.split("_")[0])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(xs, labels=[str(x) for x in xs])
+        ax.set_xlabel("concurrent conversations")
+        ax.set_ylabel("ms")
+        ax.set_title(f"{scenario} turn latency (REST)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_tuning(variants: list[dict[str, Any]], path: Path) -> None:
+    import numpy as np
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    names = [v["name"] for v in variants]
+    x = np.arange(len(names))
+    series = [
+        ("FAQ p95 at 1 user (ms)", [(level(v.get("speed"), "faq", 1) or {}).get("p95_ms", 0)
+                                    for v in variants]),
+        ("FAQ p95 at 10 users (ms)", [(level(v.get("speed"), "faq", 10) or {}).get("p95_ms", 0)
+                                      for v in variants]),
+        ("best FAQ throughput (msg/s)", [best_throughput(v.get("speed")) or 0
+                                         for v in variants]),
+    ]
+    for ax, (title, values) in zip(axes, series, strict=True):
+        bars = ax.bar(x, values, color="tab:blue")
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+        ax.set_xticks(x, labels=names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_tracker(tracker_ms: list[float], path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(range(1, len(tracker_ms) + 1), tracker_ms, ".-")
+    ax.set_xlabel("turn in one conversation")
+    ax.set_ylabel("ms")
+    ax.set_title("FAQ turn latency as the tracker grows (1 user)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(results: dict[str, Any], out: Path) -> list[str]:
+    written = []
+    jobs = [
+        ("confusion", lambda p: plot_confusion(results["confusion"], p)),
+        ("accuracy", lambda p: plot_accuracy(results, p)),
+        ("topics", lambda p: plot_topics(results, p)),
+        ("latency", lambda p: plot_latency(results.get("speed") or {}, p)),
+        ("tuning", lambda p: plot_tuning((results.get("tuning") or {}).get("variants", [])
+                                         or [{"name": "baseline",
+                                              "speed": results.get("speed")}], p)),
+        ("tracker", lambda p: plot_tracker((results.get("speed") or {}).get("tracker_ms")
+                                           or [0.0], p)),
+    ]
+    for key, draw in jobs:
+        draw(out / PLOTS[key])
+        written.append(PLOTS[key])
+    return written
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+def _met(value: bool | None) -> str:
+    return "not measured" if value is None else "**met**" if value else "**NOT met**"
+
+
+def _speed_rows(speed: dict[str, Any]) -> list[list[object]]:
+    rows = []
+    for r in speed.get("levels", []):
+        rows.append([r["scenario"], r["concurrency"], r["turns"], r["errors"], ms(r["p50_ms"]),
+                     ms(r["p95_ms"]), ms(r["p99_ms"]), f"{r['throughput_msg_s']:.1f}"])
+    return rows
+
+
+def _system_row(system: dict[str, Any], part: str) -> list[object]:
+    data = system.get(part) or {}
+
+    def sd(key: str) -> str:
+        return f" ± {data[key + '_sd'] * 100:.1f}" if part == "cv" and key + "_sd" in data else ""
+
+    return [system["label"], data.get("n", "–"),
+            pct(data.get("intent_accuracy")) + sd("intent_accuracy"),
+            pct(data.get("faq_answer_accuracy")) + sd("faq_answer_accuracy"),
+            pct(data.get("oos_recall")) + sd("oos_recall"), pct(data.get("oos_answered")),
+            pct(data.get("false_reject_rate")) + sd("false_reject_rate")]
+
+
+def render(results: dict[str, Any], plots: Sequence[str]) -> str:
+    meta = results["meta"]
+    systems = results["systems"]
+    order = [s for s in SYSTEM_ORDER if s in systems]
+    lines = ["# LWOO-assistent benchmark", ""]
+    if meta.get("quick"):
+        lines += ["> **QUICK mode** (`make bench QUICK=1`): tiny epochs, few folds and few "
+                  "requests. It checks that the benchmark runs; its numbers mean nothing.", ""]
+    lines += table(["", ""], [
+        ["Run", f"{meta['started']} – {meta['finished']} ({meta['duration_s'] / 60:.1f} min)"],
+        ["Commit", meta.get("commit", "?")],
+        ["Machine", f"{meta['cpus']} CPUs, {meta['memory_gb']:.0f} GB RAM, Rasa "
+                    f"{meta['rasa']}, TensorFlow {meta['tensorflow']}"],
+        ["Load average (1/5/15 min)", f"before {meta['load_before']}, after "
+                                      f"{meta['load_after']}"],
+        ["Other processes", meta.get("other_processes_note", "–")],
+    ])
+
+    lines += ["## Targets", "", "Targets for these 2-core machines. Measured in this run; "
+              "see the sections below for how.", ""]
+    lines += table(["target", "goal", "measured", "result"],
+                   [[t["name"], t["target"], t["shown"], _met(t["met"])]
+                    for t in results["targets"]])
+
+    lines += ["## Accuracy", "",
+              "*Intent accuracy*: the predicted intent (``nlu_fallback`` counts as wrong). "
+              "*FAQ answer*: intent ``faq``, the right topic and confidence ≥ "
+              f"{meta['answer_threshold']} (what ``action_answer_faq`` needs to answer). "
+              "*OOS recall*: ``out_of_scope`` examples that got ``out_of_scope``. "
+              "*OOS answered*: ``out_of_scope`` examples that got an answer (the worst case). "
+              "*False rejects*: in-scope examples answered with out_of_scope, nlu_fallback or "
+              "a clarification instead of the right answer.", ""]
+    header = ["system", "n", "intent acc.", "FAQ-answer acc.", "OOS recall", "OOS answered",
+              "false rejects"]
+    lines += [f"### Test set (`tests/nlu`, never trained on): n = "
+              f"{systems['ours']['test']['n']}", ""]
+    lines += table(header, [_system_row(systems[s], "test") for s in order])
+    cv = systems["ours"].get("cv") or {}
+    lines += [f"### Cross-validation ({cv.get('folds', '?')}-fold, stratified by label, on "
+              "`data/nlu` with the answers of `data/answers`; pooled, ± = SD over folds)", ""]
+    lines += table(header, [_system_row(systems[s], "cv") for s in order])
+    lines += ["### Per label (answer accuracy: test set / cross-validation)", ""]
+    labels = sorted(set(systems["ours"]["test"]["per_label"]) |
+                    set((systems["ours"].get("cv") or {}).get("per_label", {})))
+    per_rows = []
+    for label in labels:
+        row: list[object] = [label, systems["ours"]["test"]["per_label"].get(label, {}).get(
+            "n", 0)]
+        for s in order:
+            t = systems[s]["test"]["per_label"].get(label, {})
+            c = (systems[s].get("cv") or {}).get("per_label", {}).get(label, {})
+            row.append(f"{pct(t.get('answer_accuracy'))} / {pct(c.get('answer_accuracy'))}")
+        per_rows.append(row)
+    lines += table(["label", "n test"] + [systems[s]["label"] for s in order], per_rows)
+    lines += [f"![confusion matrix]({PLOTS['confusion']})", "",
+              f"![accuracy]({PLOTS['accuracy']})", "", f"![per topic]({PLOTS['topics']})", ""]
+    if results.get("cv_errors"):
+        lines += ["Cross-validation misses of our pipeline (training data, so safe to read; "
+                  "the test set's misses are deliberately not listed):", ""]
+        lines += table(["text", "expected", "got", "conf."],
+                       [[e["text"].replace("|", "/"), e["expected"], e["got"], e["confidence"]]
+                        for e in results["cv_errors"]])
+
+    lines += ["## Side by side", "",
+              "Same snapshot of the data, same folds, same run. *Training*: mean NLU training "
+              "time of a cross-validation fold's model; *parse*: one message through the NLU "
+              "in-process (p50 over the test set); *model*: the NLU model archive.", ""]
+    side_rows = []
+    for s in order:
+        system = systems[s]
+        side_rows.append([system["label"], system.get("components", ""),
+                          f"{system.get('train_s') or 0:.0f} s",
+                          f"{system['model_mb']:.1f} MB" if system.get("model_mb") else "–",
+                          ms(system.get("parse_ms_p50")),
+                          pct(system["test"].get("faq_answer_accuracy")),
+                          pct((system.get("cv") or {}).get("faq_answer_accuracy"))])
+    lines += table(["system", "pipeline", "training", "model", "NLU parse p50",
+                    "test FAQ answer", "CV FAQ answer"], side_rows)
+    lines += [line for line in results.get("side_notes", [])] + [""]
+    lines += ["Pipelines in full:", ""] + [f"* {systems[s]['label']}: {systems[s]['pipeline']}"
+                                           for s in order] + [""]
+
+    speed = results.get("speed") or {}
+    timings, memory = speed.get("timings") or {}, speed.get("memory") or {}
+    lines += ["## Speed", "",
+              "Over the REST channel (`/webhooks/rest/webhook`) on 127.0.0.1, asyncio + "
+              "aiohttp, a fresh sender per conversation, with the model trained in this run "
+              "and the Makefile's environment (TF intra/inter-op threads 1/1, oneDNN off), "
+              "1 Sanic worker, SQLite tracker store, in-memory lock store. *faq*: "
+              "conversations of 3 FAQ questions (the first turn also starts the session). "
+              "*status*: a verified conversation asking for its status again. *code_check*: "
+              "the turn that checks the e-mailed code and shows the status (10 "
+              "verifications at a time). Throughput = answered turns / wall time of the "
+              "level.", ""]
+    lines += table(["scenario", "concurrent", "turns", "errors", "p50", "p95", "p99", "msg/s"],
+                   _speed_rows(speed))
+    lines += table(["", ""], [
+        ["Start-up: action server ready", f"{timings.get('actions_ready_s', 0):.1f} s"],
+        ["Start-up: Rasa ready (after the action server)",
+         f"{timings.get('rasa_ready_s', 0):.1f} s"],
+        ["Start-up to first answer (total)", f"{timings.get('ready_s', 0):.1f} s"],
+        ["RSS Rasa (after the load; peak)",
+         f"{memory.get('rasa_max_rss_mb', 0):.0f} MB; {memory.get('rasa_max_peak_mb', 0):.0f}"
+         " MB"],
+        ["RSS action server (after the load; peak)",
+         f"{memory.get('actions_rss_mb', 0):.0f} MB; {memory.get('actions_peak_mb', 0):.0f} MB"],
+        ["`rasa train` (full model, no cache, this machine)",
+         f"{(results.get('training') or {}).get('full_train_s', 0):.0f} s"],
+        ["Model archive", f"{(results.get('training') or {}).get('model_mb', 0):.1f} MB"],
+    ])
+    lines += [f"![latency]({PLOTS['latency']})", ""]
+
+    tuning = results.get("tuning") or {}
+    lines += ["## Tuning", ""]
+    variants = tuning.get("variants") or []
+    if variants:
+        lines += ["Each variant: the same model, a fresh start of both servers and the FAQ "
+                  "load at 1, 10 and 50 users (shorter than the Speed section). The first "
+                  "row is the baseline (the Makefile's settings).", ""]
+        rows = []
+        for v in variants:
+            sp = v.get("speed") or {}
+            mem = v.get("memory") or {}
+            rows.append([v["name"], v.get("description", ""),
+                         f"{(v.get('timings') or {}).get('ready_s', 0):.1f} s",
+                         ms((level(sp, "faq", 1) or {}).get("p50_ms")),
+                         ms((level(sp, "faq", 1) or {}).get("p95_ms")),
+                         ms((level(sp, "faq", 10) or {}).get("p95_ms")),
+                         ms((level(sp, "faq", 50) or {}).get("p95_ms")),
+                         f"{best_throughput(sp) or 0:.1f}",
+                         f"{mem.get('rasa_max_peak_mb', 0):.0f} MB"
+                         + (f" × {len(mem.get('rasa_processes', []))}"
+                            if v.get("workers", 1) > 1 else ""),
+                         sum(r["errors"] for r in sp.get("levels", []))])
+        lines += table(["variant", "settings", "ready", "p50 @1", "p95 @1", "p95 @10",
+                        "p95 @50", "best msg/s", "peak RSS", "errors"], rows)
+        lines += [f"![tuning]({PLOTS['tuning']})", ""]
+    else:
+        lines += ["Server variants: not run in this mode.", ""]
+    configs = tuning.get("config_variants") or []
+    if configs:
+        lines += ["Pipeline variants (chosen on cross-validation, never on the test set):", ""]
+        lines += table(["variant", "change", "CV intent", "CV FAQ answer", "CV false rejects",
+                        "training (all data)", "NLU parse p50", "model"],
+                       [[c["name"], c["change"], pct(c["cv"]["intent_accuracy"]),
+                         pct(c["cv"]["faq_answer_accuracy"]),
+                         pct(c["cv"]["false_reject_rate"]), f"{c.get('train_s') or 0:.0f} s",
+                         ms(c.get("parse_ms_p50")), f"{c.get('model_mb') or 0:.1f} MB"]
+                        for c in configs])
+    tracker = speed.get("tracker_ms") or []
+    if tracker:
+        third = max(len(tracker) // 3, 1)
+        first = sorted(tracker[:third])[len(tracker[:third]) // 2]
+        last = sorted(tracker[-third:])[len(tracker[-third:]) // 2]
+        lines += [f"Tracker length (session expiry): one conversation of {len(tracker)} FAQ "
+                  f"turns; median of the first third {ms(first)}, of the last third "
+                  f"{ms(last)}.", "", f"![tracker length]({PLOTS['tracker']})", ""]
+    lines += ["### Conclusions", ""] + [f"* {c}" for c in tuning.get("conclusions", [])] + [""]
+
+    lines += ["## Method", ""] + [f"* {m}" for m in results.get("method", [])] + [""]
+    lines += ["Plots: " + ", ".join(f"`{p}`" for p in plots), ""]
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    results["targets"] = targets(results)
+    plots = write_plots(results, out)
+    path = out / "latest.md"
+    path.write_text(render(results, plots), encoding="utf-8")
+    return path
