@@ -48,6 +48,7 @@ from bot.channels.delivery import (
     hash_secret,
     split_message,
 )
+from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
 logger = logging.getLogger(__name__)
 
@@ -303,6 +304,9 @@ class TelegramSecureInput(TelegramInput):
             await on_new_message(
                 UserMessage(text, out, out.conversation, input_channel=CHANNEL, metadata={})
             )
+        except TurnNotProcessed:  # cluster: a store is down (bot/tracker_store.py)
+            await out.say(NOT_PROCESSED_MESSAGE)  # even after an answer: not kept
+            return
         except Exception as exc:  # noqa: BLE001 - the parent must still get an answer
             logger.error("telegram turn failed: %s", type(exc).__name__)
         if not out.sent:

@@ -51,6 +51,7 @@ from bot.channels.delivery import (
     resolve_choice,
     split_message,
 )
+from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +299,9 @@ class WhatsAppInput(TwilioInput):
             await on_new_message(
                 UserMessage(text, out, conversation, input_channel=CHANNEL, metadata={})
             )
+        except TurnNotProcessed:  # cluster: a store is down; even after an answer: not kept
+            await out.send_text_message(conversation, NOT_PROCESSED_MESSAGE)
+            return
         except Exception as exc:  # noqa: BLE001 - the parent must still get an answer
             logger.error("whatsapp turn failed: %s", type(exc).__name__)
         if not out.sent:
