@@ -26,7 +26,7 @@ from typing import Any
 
 from bench import nlu
 from bench.load import SpeedPlan, run_speed
-from bench.server import BASELINE_ENV, Variant, bench_pupils, memory, start_bot
+from bench.server import BASELINE_ENV, PATCHES, Variant, bench_pupils, memory, start_bot
 from bot.nlu_eval import ANSWER_THRESHOLD, Prediction
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,18 @@ SERVER_VARIANTS = [
             "TF threads 1/1, oneDNN on"),
     Variant("workers-2", dict(BASELINE_ENV), 2,
             "SANIC_WORKERS=2, Redis lock store (127.0.0.1:6379), TF threads 1/1"),
+    Variant("cached-validator", dict(BASELINE_ENV), 1,
+            "baseline + action-server responses checked with a validator built once "
+            "(bench/patches/sitecustomize.py)",
+            rasa_env={"PYTHONPATH": str(PATCHES), "LWOO_BENCH_CACHED_VALIDATOR": "1"}),
+    Variant("cached-validator+wal", dict(BASELINE_ENV), 1,
+            "cached-validator + SQLite tracker store in WAL mode, synchronous=NORMAL",
+            rasa_env={"PYTHONPATH": str(PATCHES), "LWOO_BENCH_CACHED_VALIDATOR": "1",
+                      "LWOO_BENCH_SQLITE_WAL": "1"}),
+    Variant("workers-2+fixes", dict(BASELINE_ENV), 2,
+            "workers-2 + cached-validator + WAL",
+            rasa_env={"PYTHONPATH": str(PATCHES), "LWOO_BENCH_CACHED_VALIDATOR": "1",
+                      "LWOO_BENCH_SQLITE_WAL": "1"}),
     Variant("baseline-again", dict(BASELINE_ENV), 1,
             "the baseline once more, to show the drift of this machine during the run"),
 ]
@@ -239,8 +251,8 @@ def quick_plan() -> SpeedPlan:
 
 
 def variant_plan() -> SpeedPlan:
-    return SpeedPlan(levels=(1, 10, 50), faq_turns={1: 100, 10: 300, 50: 600},
-                     max_seconds=40, warmup_turns=20)
+    return SpeedPlan(levels=(1, 10, 50), faq_turns={1: 60, 10: 200, 50: 400},
+                     max_seconds=30, warmup_turns=20)
 
 
 def speed_run(model: Path, variant: Variant, work: Path, faq_texts: list[str],
@@ -274,10 +286,9 @@ def conclusions(results: dict[str, Any]) -> list[str]:
         out.append(f"Baseline (mean of its {len(base)} runs): FAQ p95 at 1 user "
                    f"{mean('p95_ms', base, conc=1):.0f} ms, at 10 users "
                    f"{mean('p95_ms', base):.0f} ms, best {tp:.1f} msg/s.")
-        for name in ("tf-threads-default", "onednn-on", "workers-2"):
-            if name not in variants:
+        for name, v in variants.items():
+            if name.startswith("baseline") or not v.get("speed"):
                 continue
-            v = variants[name]
             vtp = best_throughput(v.get("speed")) or 0
             change = (vtp / tp - 1) * 100 if tp else 0
             out.append(f"{name}: FAQ p95 at 1 user {mean('p95_ms', [v], conc=1):.0f} ms, at 10 "

@@ -30,6 +30,7 @@ CANARY_ROW: str = _E2E.CANARY_ROW
 DEMO_CSV: Path = _E2E.DEMO_CSV
 free_port: Callable[[], int] = _E2E.free_port
 
+PATCHES = Path(__file__).resolve().parent / "patches"  # bench-only sitecustomize.py
 BENCH_PUPIL_BASE = 910000  # fictitious pupil numbers 910000… for the status conversations
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -88,6 +89,7 @@ class Variant:
     env: dict[str, str]
     workers: int = 1
     description: str = ""
+    rasa_env: dict[str, str] = field(default_factory=dict)  # the Rasa process only
 
 
 # The Makefile's exports: what `make run` uses.
@@ -189,7 +191,7 @@ def start_bot(model: Path, variant: Variant, work: Path, pupils: list[BenchPupil
     cmd[cmd.index("--endpoints") + 1] = str(endpoints)
     rasa_start = time.monotonic()
     with open(rasa_log, "wb") as out:
-        bot.rasa = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT,  # noqa: S603
+        bot.rasa = subprocess.Popen(cmd, env={**env, **variant.rasa_env}, cwd=PROJECT_ROOT,  # noqa: S603
                                     stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
     if not wait_until_up(base + "/", 240, bot.rasa):
