@@ -90,9 +90,11 @@ def _nlu_eval(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bench.cli import DEFAULT_OUT, bench_command
+    from bench.cli import DEFAULT_OUT, bench_command, render_command
 
     out = Path(args.out) if args.out else DEFAULT_OUT
+    if args.render_only:
+        return render_command(out)
     return bench_command(quick=args.quick, out=out, keep=args.keep)
 
 
@@ -164,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a short smoke run (numbers mean nothing)")
     p.add_argument("--out", default=None, help="report folder (default bench/reports)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite latest.md and the plots from results.json (no measuring)")
     return parser
 
 
