@@ -5,8 +5,9 @@
 2. Silence: when a custom action fails (action server down, slow or erroring), Rasa 3.6
    logs the error and says nothing to the user. We say ``utter_technical_problem`` in
    Dutch, end any active form (so the parent is not stuck in it), and the conversation
-   goes on. After a failure the action server is skipped for BREAKER_SECONDS, so a turn
-   with several custom actions still answers within ACTION_TIMEOUT. A failed custom
+   goes on. After a failure the action server is skipped for that conversation for
+   BREAKER_SECONDS, so a turn with several custom actions still answers within
+   ACTION_TIMEOUT. A failed custom
    ``action_session_start`` falls back to Rasa's built-in one (no message).
 3. Logs: Rasa's JSON logs render exceptions with every frame's local variables, which
    can hold slot values and message text. We render tracebacks without locals.
@@ -30,20 +31,25 @@ BREAKER_SECONDS = 5.0
 
 
 class _Breaker:
-    """After a failed call, skip the action server for a few seconds, so one turn with
-    several custom actions answers within ACTION_TIMEOUT instead of a multiple of it."""
+    """After a failed call for a conversation, skip the action server for that
+    conversation for a few seconds, so one turn with several custom actions answers
+    within ACTION_TIMEOUT instead of a multiple of it. Per conversation: one slow
+    action never penalises other parents."""
 
     def __init__(self) -> None:
-        self._open_until = 0.0
+        self._open_until: dict[str, float] = {}
 
-    def is_open(self) -> bool:
-        return time.monotonic() < self._open_until
+    def is_open(self, sender_id: str) -> bool:
+        return time.monotonic() < self._open_until.get(sender_id, 0.0)
 
-    def record_failure(self) -> None:
-        self._open_until = time.monotonic() + BREAKER_SECONDS
+    def record_failure(self, sender_id: str) -> None:
+        now = time.monotonic()
+        if len(self._open_until) > 10_000:  # keep the table small
+            self._open_until = {k: v for k, v in self._open_until.items() if v > now}
+        self._open_until[sender_id] = now + BREAKER_SECONDS
 
-    def record_success(self) -> None:
-        self._open_until = 0.0
+    def record_success(self, sender_id: str) -> None:
+        self._open_until.pop(sender_id, None)
 
 
 def apply() -> None:
@@ -64,18 +70,18 @@ def apply() -> None:
 
     async def run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any,
                   domain: Any) -> list:
-        if breaker.is_open():
+        if breaker.is_open(tracker.sender_id):
             logger.error("custom action %s skipped: the action server failed moments ago",
                          self.name())
         else:
             try:
                 events = await original_run(self, output_channel, nlg, tracker, domain)
-                breaker.record_success()
+                breaker.record_success(tracker.sender_id)
                 return events
             except rasa_action.ActionExecutionRejection:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: tell the parent, go on
-                breaker.record_failure()
+                breaker.record_failure(tracker.sender_id)
                 cause = exc.__cause__ or exc.__context__
                 logger.error("custom action %s failed (%s%s); told the user in Dutch",
                              self.name(), type(exc).__name__,
