@@ -256,6 +256,10 @@ def test_valid_portal_token_grants_server_side(clients: Any, verifier: Verifier)
     client.say("Wat is lwoo?")
     granted = [p.pupil_number for p in verifier.verified_pupils(conversation)]
     assert granted == [CANARY["pupil_number"]]
+    # the portal parent sees the status at once: no pupil number, no e-mail code
+    status = "\n".join(client.say("/ask_status"))
+    assert CANARY["first_name"] in status and CANARY["mentor"] in status, status
+    assert "leerlingnummer" not in status
 
 
 @pytest.mark.parametrize("token", [
