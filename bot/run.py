@@ -39,6 +39,7 @@ def child_env(settings: Settings) -> dict[str, str]:
     """Environment for Rasa: every ${VAR} that endpoints.yml/credentials.yml use, defaulted."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")  # library noise
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     env.setdefault("ACTION_ENDPOINT_URL",
