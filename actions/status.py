@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -114,6 +114,15 @@ async def show_status(
         dispatcher.utter_message(text="Wilt u de status van een ander kind zien?",
                                  buttons=choice_buttons(pupils))
     return True
+
+
+async def forget_verification(tracker: Tracker, when: str) -> None:
+    """End this conversation's attempt and grant. A fault is logged, not raised: nothing
+    is disclosed either way, and grants also expire by themselves."""
+    try:
+        await call(get_verifier().clear, tracker.sender_id)
+    except FAULTS as exc:
+        logger.error("clearing verification %s failed: %s", when, type(exc).__name__)
 
 
 def clear_form_slots() -> list[EventType]:
@@ -249,10 +258,7 @@ class ActionStopVerification(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        try:
-            await call(get_verifier().clear, tracker.sender_id)
-        except FAULTS as exc:
-            logger.error("clearing verification failed: %s", type(exc).__name__)
+        await forget_verification(tracker, "on stop")
         dispatcher.utter_message(response="utter_stopped")
         return clear_form_slots()
 
@@ -266,12 +272,6 @@ class ActionSessionStart(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        try:
-            await call(get_verifier().clear, tracker.sender_id)
-        except FAULTS as exc:
-            # nothing is disclosed either way: the grant also expires by itself
-            logger.error("clearing verification at session start failed: %s",
-                         type(exc).__name__)
-        from rasa_sdk.events import ActionExecuted
+        await forget_verification(tracker, "at session start")
 
         return [SessionStarted(), ActionExecuted("action_listen")]

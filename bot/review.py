@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from actions.faq import FAQ_TOPICS
 from actions.masking import Masker
 from actions.records import RecordsStore, StoreUnavailable, create_store_engine
 from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, parse_duration
@@ -37,14 +38,7 @@ from bot.settings import Settings, get_settings
 
 LOW_CONFIDENCE = 0.7
 READ_TIMEOUT_S = 60.0  # a batch report may read many events (PostgreSQL statement timeout)
-FAQ_TITLES = {
-    "wat_is_lwoo": "Wat is lwoo?",
-    "regering": "Bepaalt de regering hoe lwoo werkt?",
-    "rugzak": "Is lwoo een rugzak?",
-    "budget": "Waarvoor is het lwoo-budget?",
-    "hertoets": "Waarom opnieuw toetsen na de zomer?",
-    "handelingsplan": "Wat is een handelingsplan?",
-}
+FAQ_TITLES = FAQ_TOPICS  # the same readable titles the bot's buttons use
 INTENT_LABELS = {
     "ask_status": "status van het eigen kind",
     "request_human": "contact met een medewerker",
