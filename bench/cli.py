@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,25 @@ LEAN_CHANGES: dict[str, dict[str, Any]] = {
 }
 LEAN_TEXT = ("DIETClassifier epochs 100 → 60, hidden_layers_sizes text [256, 128] → [128]; "
              "ResponseSelector epochs 80 → 50")
+
+LOGREG_TEXT = ("DIETClassifier → LogisticRegressionClassifier(max_iter=1000) for the intents "
+               "(scikit-learn on the same sparse features); ResponseSelector unchanged")
+
+
+def _lean(config: dict[str, Any]) -> dict[str, Any]:
+    return nlu.override_components(config, LEAN_CHANGES)
+
+
+def _logreg(config: dict[str, Any]) -> dict[str, Any]:
+    return nlu.replace_component(config, "DIETClassifier",
+                                 {"name": "LogisticRegressionClassifier", "max_iter": 1000})
+
+
+# Pipeline variants tried on cross-validation in a full run: name -> (change, description).
+CONFIG_VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str]] = {
+    "lean": (_lean, LEAN_TEXT),
+    "logreg": (_logreg, LOGREG_TEXT),
+}
 
 QUICK_EPOCHS = 2  # quick mode: CV models
 QUICK_SERVED_EPOCHS = 20  # quick mode: the model the servers load
@@ -269,11 +289,31 @@ def speed_run(model: Path, variant: Variant, work: Path, faq_texts: list[str],
     return speed
 
 
-def conclusions(results: dict[str, Any]) -> list[str]:
+def run_variants(model: Path, tmp: Path, faq_texts: list[str]) -> list[dict[str, Any]]:
+    variants: list[dict[str, Any]] = []
+    for variant in SERVER_VARIANTS:
+        log(f"tuning variant {variant.name}")
+        try:
+            v_speed = speed_run(model, variant, tmp / f"variant-{variant.name}", faq_texts,
+                                variant_plan(), status=False, tracker=False)
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            variants.append({"name": variant.name, "description": variant.description,
+                             "workers": variant.workers, "error": str(exc), "speed": {}})
+            continue
+        variants.append({"name": variant.name, "description": variant.description,
+                         "workers": variant.workers, "speed": v_speed,
+                         "timings": v_speed.pop("timings"), "memory": v_speed.pop("memory")})
+    return variants
+
+
+def conclusions(results: dict[str, Any], server_variants: list[dict[str, Any]] | None = None,
+                pipeline: bool = True) -> list[str]:
     from bench.report import best_throughput, level
 
     out = []
-    variants = {v["name"]: v for v in (results.get("tuning") or {}).get("variants", [])}
+    if server_variants is None:
+        server_variants = (results.get("tuning") or {}).get("variants", [])
+    variants = {v["name"]: v for v in server_variants}
     base = [variants[n] for n in ("baseline", "baseline-again") if n in variants]
 
     def mean(key: str, rows: list[dict[str, Any]], scenario: str = "faq", conc: int = 10
@@ -305,26 +345,29 @@ def conclusions(results: dict[str, Any]) -> list[str]:
             out.append(f"{name}: FAQ p50 at 1 user {p50_1:.0f} ms ({p50_change:+.0f} %), p95 at "
                        f"10 users {mean('p95_ms', [v]):.0f} ms, best {vtp:.1f} msg/s "
                        f"({change:+.0f} %) — {verdict}.")
-    lean = next((c for c in (results.get("tuning") or {}).get("config_variants", [])
-                 if c["name"] == "lean"), None)
     ours = results["systems"]["ours"]
-    if lean and ours.get("cv"):
-        better = (lean["cv"]["intent_accuracy"] >= ours["cv"]["intent_accuracy"]
-                  and lean["cv"]["faq_answer_accuracy"] >= ours["cv"]["faq_answer_accuracy"]
-                  and lean["cv"]["false_reject_rate"] <= ours["cv"]["false_reject_rate"])
-        faster = (lean.get("train_s") or 0) < (ours.get("train_s") or 0)
-        verdict = ("equal or better on cross-validation and faster to train: a candidate for "
-                   "config.yml" if better and faster else
-                   "not better on cross-validation: keep config.yml as it is" if not better
-                   else "not faster: keep config.yml as it is")
-        out.append(f"Pipeline variant lean ({lean['change']}): CV intent "
-                   f"{lean['cv']['intent_accuracy']:.1%} vs {ours['cv']['intent_accuracy']:.1%}, "
-                   f"CV FAQ answer {lean['cv']['faq_answer_accuracy']:.1%} vs "
-                   f"{ours['cv']['faq_answer_accuracy']:.1%}, NLU training "
-                   f"{lean.get('train_s') or 0:.0f} s vs {ours.get('train_s') or 0:.0f} s "
-                   f"— {verdict}.")
+    for variant in (results.get("tuning") or {}).get("config_variants", []):
+        if not pipeline or variant["name"] == "ours" or not ours.get("cv"):
+            continue
+        cv, ref = variant["cv"], ours["cv"]
+        better = (cv["intent_accuracy"] >= ref["intent_accuracy"]
+                  and cv["faq_answer_accuracy"] >= ref["faq_answer_accuracy"]
+                  and cv["false_reject_rate"] <= ref["false_reject_rate"]
+                  and cv["oos_recall"] >= ref["oos_recall"])
+        faster = (variant.get("train_s") or 0) < (ours.get("train_s") or 0)
+        verdict = ("equal or better on every cross-validation measure and faster to train: "
+                   "a candidate for config.yml" if better and faster else
+                   "not better on every cross-validation measure: keep config.yml as it is"
+                   if not better else "not faster: keep config.yml as it is")
+        out.append(f"Pipeline variant {variant['name']} ({variant['change']}): CV intent "
+                   f"{cv['intent_accuracy']:.1%} vs {ref['intent_accuracy']:.1%}, CV FAQ "
+                   f"answer {cv['faq_answer_accuracy']:.1%} vs {ref['faq_answer_accuracy']:.1%}"
+                   f", OOS recall {cv['oos_recall']:.1%} vs {ref['oos_recall']:.1%}, false "
+                   f"rejects {cv['false_reject_rate']:.1%} vs {ref['false_reject_rate']:.1%}, "
+                   f"NLU training {variant.get('train_s') or 0:.0f} s vs "
+                   f"{ours.get('train_s') or 0:.0f} s — {verdict}.")
     tracker = (results.get("speed") or {}).get("tracker_ms") or []
-    if len(tracker) >= 7:
+    if pipeline and len(tracker) >= 7:
         third = (len(tracker) - 1) // 3  # turn 1 also starts the session: left out
         first = statistics.median(tracker[1:third + 1])
         last = statistics.median(tracker[-third:])
@@ -341,7 +384,46 @@ def render_command(out: Path = DEFAULT_OUT) -> int:
     from bench.report import write_report
 
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    results["side_notes"] = _side_notes(results["systems"])
     results["tuning"]["conclusions"] = conclusions(results)
+    if results.get("rerun"):
+        results["rerun"]["conclusions"] = conclusions(
+            results, results["rerun"].get("variants", []), pipeline=False)
+    log(f"report: {write_report(results, out)}")
+    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
+                                      encoding="utf-8")
+    return 0
+
+
+def rerun_speed_command(model: Path, out: Path = DEFAULT_OUT, keep: bool = False) -> int:
+    """Measure speed and the server variants again with a model of an earlier full run
+    (``--keep``), e.g. when the machine was busy during that run; both are reported."""
+    from bench.report import write_report
+
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    started = datetime.now()
+    load_before = loadavg()
+    monitor = Monitor()
+    foreign_start = monitor.sample_foreign()
+    monitor.start()
+    tmp = Path(tempfile.mkdtemp(prefix="lwoo-bench-rerun-"))
+    os.environ.setdefault("HASH_SECRET", "bench-secret")
+    faq_texts = [e.text for e in nlu.load_examples(PROJECT_ROOT / "data" / "nlu")
+                 if e.intent.startswith("faq/")]
+    log(f"speed re-run with {model}; load average {load_before}")
+    try:
+        speed = speed_run(model, SERVER_VARIANTS[0], tmp / "speed", faq_texts, SpeedPlan(),
+                          status=True, tracker=True)
+        variants = run_variants(model, tmp, faq_texts)
+    finally:
+        monitor.stop()
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    meta = _meta(started, datetime.now(), load_before, monitor, foreign_start, False)
+    results["rerun"] = {"meta": meta, "speed": speed, "variants": variants}
+    results["rerun"]["conclusions"] = conclusions(results, variants, pipeline=False)
+    results["tuning"]["conclusions"] = conclusions(results)
+    results["side_notes"] = _side_notes(results["systems"])
     log(f"report: {write_report(results, out)}")
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
                                       encoding="utf-8")
@@ -420,7 +502,8 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
     ours_cfg = nlu.read_config(snap.config)
     configs = {"ours": ours_cfg, "default": nlu.default_config(ours_cfg)}
     if not quick:
-        configs["lean"] = nlu.override_components(ours_cfg, LEAN_CHANGES)
+        for name, (change, _) in CONFIG_VARIANTS.items():
+            configs[name] = change(ours_cfg)
     full_cfg = ours_cfg
     if quick:  # the served model must still get a conversation through the status form
         configs = {k: nlu.with_epochs(v, QUICK_EPOCHS) for k, v in configs.items()}
@@ -465,7 +548,8 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
         jobs.append(job("default-all", "default", [("default-test", snap.tests)],
                         train_data=all_data))
     # the slowest first, so the two workers finish together; ours-test waits for the model
-    jobs.sort(key=lambda j: ("default" not in j["id"], "lean" in j["id"]))
+    jobs.sort(key=lambda j: ("default" not in j["id"],
+                             j["id"].split("-")[0] in CONFIG_VARIANTS))
     jobs.append(job("ours-test", "ours", [("ours-test", snap.tests)]))
 
     workers = Workers(jobs, tmp)
@@ -526,15 +610,18 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
     ours_cv = [p for f in fold_results("ours") for p in predictions_of(f)]
 
     config_variants = []
-    if "lean" in configs:
-        lean_folds = fold_results("lean")
+    for name, (_, text) in CONFIG_VARIANTS.items():
+        if name not in configs:
+            continue
+        variant_folds = fold_results(name)
         config_variants.append({
-            "name": "lean", "change": LEAN_TEXT,
-            "cv": nlu.summarize_folds([predictions_of(f) for f in lean_folds]),
-            "train_s": statistics.mean(f["train_seconds"] for f in lean_folds),
-            "model_mb": statistics.mean(f["model_bytes"] for f in lean_folds) / 1024**2,
-            "parse_ms_p50": p50([ms for f in lean_folds for ms in f["parse_ms"]]),
+            "name": name, "change": text,
+            "cv": nlu.summarize_folds([predictions_of(f) for f in variant_folds]),
+            "train_s": statistics.mean(f["train_seconds"] for f in variant_folds),
+            "model_mb": statistics.mean(f["model_bytes"] for f in variant_folds) / 1024**2,
+            "parse_ms_p50": p50([ms for f in variant_folds for ms in f["parse_ms"]]),
         })
+    if config_variants:
         ours_folds = fold_results("ours")
         config_variants.insert(0, {
             "name": "ours", "change": "config.yml as it is",
@@ -549,21 +636,7 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
     speed = speed_run(model, SERVER_VARIANTS[0], tmp / "speed", faq_texts, plan,
                       status=True, tracker=True)
 
-    variants = []
-    if server_tuning:
-        for variant in SERVER_VARIANTS:
-            log(f"tuning variant {variant.name}")
-            try:
-                v_speed = speed_run(model, variant, tmp / f"variant-{variant.name}", faq_texts,
-                                    variant_plan(), status=False, tracker=False)
-            except (RuntimeError, subprocess.SubprocessError) as exc:
-                variants.append({"name": variant.name, "description": variant.description,
-                                 "workers": variant.workers, "error": str(exc), "speed": {}})
-                continue
-            variants.append({"name": variant.name, "description": variant.description,
-                             "workers": variant.workers, "speed": v_speed,
-                             "timings": v_speed.pop("timings"),
-                             "memory": v_speed.pop("memory")})
+    variants = run_variants(model, tmp, faq_texts) if server_tuning else []
 
     side_notes = _side_notes(systems)
     return {
@@ -580,25 +653,42 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
     }
 
 
+SIDE_METRICS = (  # key, name, higher is better
+    ("intent_accuracy", "intent accuracy", True),
+    ("faq_answer_accuracy", "FAQ-answer accuracy", True),
+    ("oos_recall", "out-of-scope recall", True),
+    ("oos_answered", "out-of-scope questions answered", False),
+    ("false_reject_rate", "false rejects", False),
+)
+
+
 def _side_notes(systems: dict[str, dict[str, Any]]) -> list[str]:
-    ours, default, tfidf = systems["ours"], systems["default"], systems["tfidf"]
+    """Plain facts: where our pipeline is better or worse than each other system, and at
+    what cost (differences under 1 point are called equal)."""
+    ours = systems["ours"]
     notes = []
-    for part, name in (("cv", "cross-validation"), ("test", "the test set")):
-        o, d, t = ours[part], default[part], tfidf[part]
-        notes.append(
-            f"On {name}, our pipeline vs the rasa init default: FAQ answer "
-            f"{(o['faq_answer_accuracy'] - d['faq_answer_accuracy']) * 100:+.1f} points, "
-            f"intent {(o['intent_accuracy'] - d['intent_accuracy']) * 100:+.1f} points, "
-            f"false rejects {(o['false_reject_rate'] - d['false_reject_rate']) * 100:+.1f} "
-            f"points; vs TF-IDF: FAQ answer "
-            f"{(o['faq_answer_accuracy'] - t['faq_answer_accuracy']) * 100:+.1f} points, "
-            f"intent {(o['intent_accuracy'] - t['intent_accuracy']) * 100:+.1f} points.")
-    notes.append("What the parts are worth: the difference to the rasa init default is what "
-                 "the Dutch tokenizer with lemmas, char n-grams 2-4, the smaller DIET without "
-                 "transformer layers and the higher fallback threshold buy together; the "
-                 "difference to TF-IDF is what DIET + ResponseSelector and the thresholds add "
-                 "over a plain linear matcher (which never asks \"Bedoelt u …?\" and therefore "
-                 "has fewer false rejects but answers more out-of-scope questions).")
+    for other in ("default", "tfidf"):
+        theirs = systems[other]
+        for part, where in (("cv", "cross-validation"), ("test", "the test set")):
+            better, worse, equal = [], [], []
+            for key, name, higher in SIDE_METRICS:
+                diff = (ours[part][key] - theirs[part][key]) * 100
+                text = f"{name} {ours[part][key]:.1%} vs {theirs[part][key]:.1%}"
+                if abs(diff) < 1:
+                    equal.append(name)
+                elif (diff > 0) == higher:
+                    better.append(text)
+                else:
+                    worse.append(text)
+            notes.append(
+                f"Our pipeline vs {theirs['label']} on {where}: better in "
+                f"{'; '.join(better) or 'nothing'}; worse in {'; '.join(worse) or 'nothing'}"
+                + (f"; equal (< 1 point) in {', '.join(equal)}" if equal else "") + ".")
+        model = (f", model {ours['model_mb']:.0f} MB vs {theirs['model_mb']:.0f} MB"
+                 if theirs.get("model_mb") else "")
+        notes.append(f"Cost, ours vs {theirs['label']}: NLU training {ours['train_s']:.0f} s vs "
+                     f"{theirs['train_s']:.0f} s per fold model, NLU parse p50 "
+                     f"{ours['parse_ms_p50']:.1f} ms vs {theirs['parse_ms_p50']:.1f} ms{model}.")
     return [f"* {n}" for n in notes]
 
 

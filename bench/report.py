@@ -14,6 +14,8 @@ PLOTS = {
     "latency": "latency.png",
     "tuning": "tuning.png",
     "tracker": "tracker_length.png",
+    "latency_rerun": "latency_rerun.png",
+    "tuning_rerun": "tuning_rerun.png",
 }
 SECTIONS = ("## Targets", "## Accuracy", "## Side by side", "## Speed", "## Tuning",
             "## Method")
@@ -49,11 +51,13 @@ def best_throughput(speed: dict[str, Any] | None) -> float | None:
 
 # --- targets -----------------------------------------------------------------------------
 
-def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    speed = results.get("speed") or {}
-    variants = {v["name"]: v for v in (results.get("tuning") or {}).get("variants", [])}
-    ours = (results.get("systems") or {}).get("ours") or {}
-    test = ours.get("test") or {}
+def _target_values(results: dict[str, Any], speed: dict[str, Any] | None,
+                   variant_list: list[dict[str, Any]] | None
+                   ) -> list[tuple[str, str, float | None, str, bool]]:
+    """(name, goal, value, unit, measured by a speed run) for every target."""
+    speed = speed or {}
+    variants = {v["name"]: v for v in variant_list or []}
+    test = ((results.get("systems") or {}).get("ours") or {}).get("test") or {}
 
     def get(row: dict[str, Any] | None, key: str) -> float | None:
         return None if not row or not row.get("turns") else float(row[key])
@@ -64,38 +68,54 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     two = variants.get("workers-2")
     peaks = [m["rasa_max_peak_mb"] for m in
              [speed.get("memory")] + [v.get("memory") for v in variants.values()] if m]
-    rows: list[tuple[str, str, float | None, str, bool | None]] = [
-        ("FAQ turn p50, 1 user", "≤ 25 ms", get(faq1, "p50_ms"), "ms", None),
-        ("FAQ turn p95, 1 user", "≤ 40 ms", get(faq1, "p95_ms"), "ms", None),
-        ("Status turn p95, 1 user", "≤ 100 ms", get(status1, "p95_ms"), "ms", None),
+    return [
+        ("FAQ turn p50, 1 user", "≤ 25 ms", get(faq1, "p50_ms"), "ms", True),
+        ("FAQ turn p95, 1 user", "≤ 40 ms", get(faq1, "p95_ms"), "ms", True),
+        ("Status turn p95, 1 user", "≤ 100 ms", get(status1, "p95_ms"), "ms", True),
         ("p95 at 10 concurrent users (FAQ and status, worst)", "≤ 450 ms",
-         max(p95_10) if p95_10 else None, "ms", None),
+         max(p95_10) if p95_10 else None, "ms", True),
         ("Throughput, 1 Sanic worker (best level)", "≥ 45 msg/s",
-         best_throughput(speed), "msg/s", None),
+         best_throughput(speed), "msg/s", True),
         ("Throughput, 2 Sanic workers (best level)", "≥ 60 msg/s",
-         best_throughput(two.get("speed")) if two else None, "msg/s", None),
-        ("Peak RSS per Rasa worker", "≤ 1536 MB", max(peaks) if peaks else None, "MB", None),
+         best_throughput(two.get("speed")) if two else None, "msg/s", True),
+        ("Peak RSS per Rasa worker", "≤ 1536 MB", max(peaks) if peaks else None, "MB", True),
         ("Start-up to ready (both servers, first answer)", "≤ 45 s",
-         (speed.get("timings") or {}).get("ready_s"), "s", None),
+         (speed.get("timings") or {}).get("ready_s"), "s", True),
         ("`rasa train` (full model, no cache)", "≤ 180 s",
-         (results.get("training") or {}).get("full_train_s"), "s", None),
-        ("Test-set intent accuracy", "≥ 97 %", test.get("intent_accuracy"), "%", None),
-        ("Out-of-scope recall (test set)", "≥ 90 %", test.get("oos_recall"), "%", None),
+         (results.get("training") or {}).get("full_train_s"), "s", False),
+        ("Test-set intent accuracy", "≥ 97 %", test.get("intent_accuracy"), "%", False),
+        ("Out-of-scope recall (test set)", "≥ 90 %", test.get("oos_recall"), "%", False),
         ("In-scope questions wrongly rejected (test set)", "≤ 3 %",
-         test.get("false_reject_rate"), "%", None),
+         test.get("false_reject_rate"), "%", False),
     ]
+
+
+def _judge(goal: str, value: float | None, unit: str) -> tuple[str, bool | None]:
+    bound = float(goal.split()[1]) / (100 if unit == "%" else 1)
+    met = None if value is None else (value >= bound if goal.startswith("≥") else value <= bound)
+    shown = ("not measured" if value is None else pct(value) if unit == "%"
+             else f"{value:.1f} {unit}" if unit in ("s", "msg/s") else f"{value:.0f} {unit}")
+    return shown, met
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the full run's value and, after ``--rerun-speed``, the re-run's."""
+    rows = _target_values(results, results.get("speed"),
+                          (results.get("tuning") or {}).get("variants"))
+    rerun = results.get("rerun")
+    again = _target_values(results, rerun["speed"], rerun.get("variants")) if rerun else None
     out = []
-    for name, target, value, unit, _ in rows:
-        bound = float(target.split()[1])
-        if unit == "%":
-            bound /= 100
-        met = None if value is None else (value >= bound if target.startswith("≥")
-                                          else value <= bound)
-        shown = ("not measured" if value is None else pct(value) if unit == "%"
-                 else f"{value:.1f} {unit}" if unit in ("s", "msg/s")
-                 else f"{value:.0f} {unit}")
-        out.append({"name": name, "target": target, "value": value, "shown": shown,
-                    "met": met})
+    for i, (name, goal, value, unit, by_speed) in enumerate(rows):
+        shown, met = _judge(goal, value, unit)
+        row: dict[str, Any] = {"name": name, "target": goal, "value": value, "shown": shown,
+                               "met": met}
+        if again is not None:
+            if by_speed:
+                row["rerun_value"] = again[i][2]
+                row["rerun_shown"], row["rerun_met"] = _judge(goal, again[i][2], unit)
+            else:
+                row["rerun_value"], row["rerun_shown"], row["rerun_met"] = value, "(same)", met
+        out.append(row)
     return out
 
 
@@ -260,6 +280,12 @@ def write_plots(results: dict[str, Any], out: Path) -> list[str]:
         ("tracker", lambda p: plot_tracker((results.get("speed") or {}).get("tracker_ms")
                                            or [0.0], p)),
     ]
+    rerun = results.get("rerun")
+    if rerun:
+        jobs += [
+            ("latency_rerun", lambda p: plot_latency(rerun["speed"], p)),
+            ("tuning_rerun", lambda p: plot_tuning(rerun.get("variants") or [], p)),
+        ]
     for key, draw in jobs:
         draw(out / PLOTS[key])
         written.append(PLOTS[key])
@@ -278,6 +304,47 @@ def _speed_rows(speed: dict[str, Any]) -> list[list[object]]:
         rows.append([r["scenario"], r["concurrency"], r["turns"], r["errors"], ms(r["p50_ms"]),
                      ms(r["p95_ms"]), ms(r["p99_ms"]), f"{r['throughput_msg_s']:.1f}"])
     return rows
+
+
+def _speed_tables(results: dict[str, Any], speed: dict[str, Any]) -> list[str]:
+    timings, memory = speed.get("timings") or {}, speed.get("memory") or {}
+    lines = table(["scenario", "concurrent", "turns", "errors", "p50", "p95", "p99", "msg/s"],
+                  _speed_rows(speed))
+    lines += table(["", ""], [
+        ["Start-up: action server ready", f"{timings.get('actions_ready_s', 0):.1f} s"],
+        ["Start-up: Rasa ready (after the action server)",
+         f"{timings.get('rasa_ready_s', 0):.1f} s"],
+        ["Start-up to first answer (total)", f"{timings.get('ready_s', 0):.1f} s"],
+        ["RSS Rasa (after the load; peak)",
+         f"{memory.get('rasa_max_rss_mb', 0):.0f} MB; {memory.get('rasa_max_peak_mb', 0):.0f}"
+         " MB"],
+        ["RSS action server (after the load; peak)",
+         f"{memory.get('actions_rss_mb', 0):.0f} MB; {memory.get('actions_peak_mb', 0):.0f} MB"],
+        ["`rasa train` (full model, no cache, this machine)",
+         f"{(results.get('training') or {}).get('full_train_s', 0):.0f} s"],
+        ["Model archive", f"{(results.get('training') or {}).get('model_mb', 0):.1f} MB"],
+    ])
+    return lines
+
+
+def _variant_table(variants: list[dict[str, Any]]) -> list[str]:
+    rows = []
+    for v in variants:
+        sp = v.get("speed") or {}
+        mem = v.get("memory") or {}
+        rows.append([v["name"], v.get("description", ""),
+                     f"{(v.get('timings') or {}).get('ready_s', 0):.1f} s",
+                     ms((level(sp, "faq", 1) or {}).get("p50_ms")),
+                     ms((level(sp, "faq", 1) or {}).get("p95_ms")),
+                     ms((level(sp, "faq", 10) or {}).get("p95_ms")),
+                     ms((level(sp, "faq", 50) or {}).get("p95_ms")),
+                     f"{best_throughput(sp) or 0:.1f}",
+                     f"{mem.get('rasa_max_peak_mb', 0):.0f} MB"
+                     + (f" (max of {len(mem.get('rasa_processes', []))} processes)"
+                        if len(mem.get("rasa_processes", [])) > 1 else ""),
+                     sum(r["errors"] for r in sp.get("levels", []))])
+    return table(["variant", "settings", "ready", "p50 @1", "p95 @1", "p95 @10", "p95 @50",
+                  "best msg/s", "peak RSS", "errors"], rows)
 
 
 def _system_row(system: dict[str, Any], part: str) -> list[object]:
@@ -313,9 +380,21 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
 
     lines += ["## Targets", "", "Targets for these 2-core machines. Measured in this run; "
               "see the sections below for how.", ""]
-    lines += table(["target", "goal", "measured", "result"],
-                   [[t["name"], t["target"], t["shown"], _met(t["met"])]
-                    for t in results["targets"]])
+    if results.get("rerun"):
+        rerun_meta = results["rerun"]["meta"]
+        lines += [f"*Speed re-run*: the speed and tuning measurements once more "
+                  f"({rerun_meta['started']} – {rerun_meta['finished']}, load average before "
+                  f"{rerun_meta['load_before']}) with the model of this run, because other "
+                  "processes loaded the machine during the full run; both are shown "
+                  "(sections Speed and Tuning).", ""]
+        lines += table(["target", "goal", "measured", "result", "speed re-run",
+                        "result (re-run)"],
+                       [[t["name"], t["target"], t["shown"], _met(t["met"]), t["rerun_shown"],
+                         _met(t["rerun_met"])] for t in results["targets"]])
+    else:
+        lines += table(["target", "goal", "measured", "result"],
+                       [[t["name"], t["target"], t["shown"], _met(t["met"])]
+                        for t in results["targets"]])
 
     lines += ["## Accuracy", "",
               "*Intent accuracy*: the predicted intent (``nlu_fallback`` counts as wrong). "
@@ -376,7 +455,6 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
                                            for s in order] + [""]
 
     speed = results.get("speed") or {}
-    timings, memory = speed.get("timings") or {}, speed.get("memory") or {}
     lines += ["## Speed", "",
               "Over the REST channel (`/webhooks/rest/webhook`) on 127.0.0.1, asyncio + "
               "aiohttp, a fresh sender per conversation, with the model trained in this run "
@@ -387,23 +465,16 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
               "the turn that checks the e-mailed code and shows the status (10 "
               "verifications at a time). Throughput = answered turns / wall time of the "
               "level.", ""]
-    lines += table(["scenario", "concurrent", "turns", "errors", "p50", "p95", "p99", "msg/s"],
-                   _speed_rows(speed))
-    lines += table(["", ""], [
-        ["Start-up: action server ready", f"{timings.get('actions_ready_s', 0):.1f} s"],
-        ["Start-up: Rasa ready (after the action server)",
-         f"{timings.get('rasa_ready_s', 0):.1f} s"],
-        ["Start-up to first answer (total)", f"{timings.get('ready_s', 0):.1f} s"],
-        ["RSS Rasa (after the load; peak)",
-         f"{memory.get('rasa_max_rss_mb', 0):.0f} MB; {memory.get('rasa_max_peak_mb', 0):.0f}"
-         " MB"],
-        ["RSS action server (after the load; peak)",
-         f"{memory.get('actions_rss_mb', 0):.0f} MB; {memory.get('actions_peak_mb', 0):.0f} MB"],
-        ["`rasa train` (full model, no cache, this machine)",
-         f"{(results.get('training') or {}).get('full_train_s', 0):.0f} s"],
-        ["Model archive", f"{(results.get('training') or {}).get('model_mb', 0):.1f} MB"],
-    ])
+    lines += _speed_tables(results, speed)
     lines += [f"![latency]({PLOTS['latency']})", ""]
+    rerun = results.get("rerun")
+    if rerun:
+        lines += [f"### Speed re-run ({rerun['meta']['started']} – {rerun['meta']['finished']})",
+                  "", "Same model, same plan, same settings. Load average before "
+                  f"{rerun['meta']['load_before']}, after {rerun['meta']['load_after']}. Other "
+                  f"processes: {rerun['meta']['other_processes_note']}", ""]
+        lines += _speed_tables(results, rerun["speed"])
+        lines += [f"![latency, re-run]({PLOTS['latency_rerun']})", ""]
 
     tuning = results.get("tuning") or {}
     lines += ["## Tuning", ""]
@@ -412,23 +483,7 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
         lines += ["Each variant: the same model, a fresh start of both servers and the FAQ "
                   "load at 1, 10 and 50 users (shorter than the Speed section). The first "
                   "row is the baseline (the Makefile's settings).", ""]
-        rows = []
-        for v in variants:
-            sp = v.get("speed") or {}
-            mem = v.get("memory") or {}
-            rows.append([v["name"], v.get("description", ""),
-                         f"{(v.get('timings') or {}).get('ready_s', 0):.1f} s",
-                         ms((level(sp, "faq", 1) or {}).get("p50_ms")),
-                         ms((level(sp, "faq", 1) or {}).get("p95_ms")),
-                         ms((level(sp, "faq", 10) or {}).get("p95_ms")),
-                         ms((level(sp, "faq", 50) or {}).get("p95_ms")),
-                         f"{best_throughput(sp) or 0:.1f}",
-                         f"{mem.get('rasa_max_peak_mb', 0):.0f} MB"
-                         + (f" (max of {len(mem.get('rasa_processes', []))} processes)"
-                            if len(mem.get("rasa_processes", [])) > 1 else ""),
-                         sum(r["errors"] for r in sp.get("levels", []))])
-        lines += table(["variant", "settings", "ready", "p50 @1", "p95 @1", "p95 @10",
-                        "p95 @50", "best msg/s", "peak RSS", "errors"], rows)
+        lines += _variant_table(variants)
         lines += [f"![tuning]({PLOTS['tuning']})", ""]
     else:
         lines += ["Server variants: not run in this mode.", ""]
@@ -448,6 +503,12 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
                   "turns at 1 user, latency per turn (see the conclusions).", "",
                   f"![tracker length]({PLOTS['tracker']})", ""]
     lines += ["### Conclusions", ""] + [f"* {c}" for c in tuning.get("conclusions", [])] + [""]
+    if rerun:
+        lines += [f"### Tuning re-run ({rerun['meta']['started']} – "
+                  f"{rerun['meta']['finished']})", ""]
+        lines += _variant_table(rerun.get("variants") or [])
+        lines += [f"![tuning, re-run]({PLOTS['tuning_rerun']})", ""]
+        lines += [f"* {c}" for c in rerun.get("conclusions", [])] + [""]
 
     lines += ["## Method", ""] + [f"* {m}" for m in results.get("method", [])] + [""]
     lines += ["Plots: " + ", ".join(f"`{p}`" for p in plots), ""]
