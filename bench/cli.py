@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -286,7 +287,28 @@ def speed_run(model: Path, variant: Variant, work: Path, faq_texts: list[str],
         speed["timings"] = {k: round(v, 2) for k, v in bot.timings.items()}
     finally:
         bot.stop()
+    speed["action_failures"] = action_failures(bot.var_dir / "logs" / "rasa.log")
     return speed
+
+
+def action_failures(rasa_log: Path) -> dict[str, int]:
+    """Custom-action calls that failed (mostly ACTION_TIMEOUT under overload) or that the
+    circuit breaker of bot/rasa_patches.py skipped, from Rasa's log."""
+    text = rasa_log.read_text(errors="replace") if rasa_log.exists() else ""
+    return {"failed": len(re.findall(r"custom action \S+ failed", text)),
+            "skipped": len(re.findall(r"custom action \S+ skipped", text))}
+
+
+ADVICE = {
+    "workers-2": "Needs a lock store other than in_memory (the cluster profile's Redis) and "
+                 "about 1 GB RSS per worker.",
+    "cached-validator": "Worth keeping: build the validator once in bot/rasa_patches.py "
+                        "(cache_action_response_validator in bench/patches/sitecustomize.py "
+                        "is the code).",
+    "cached-validator+wal": "WAL needs a connect hook for the SQLite tracker store (sqlite_wal "
+                            "in bench/patches/sitecustomize.py); the cluster profile uses "
+                            "PostgreSQL instead.",
+}
 
 
 def run_variants(model: Path, tmp: Path, faq_texts: list[str]) -> list[dict[str, Any]]:
@@ -304,6 +326,29 @@ def run_variants(model: Path, tmp: Path, faq_texts: list[str]) -> list[dict[str,
                          "workers": variant.workers, "speed": v_speed,
                          "timings": v_speed.pop("timings"), "memory": v_speed.pop("memory")})
     return variants
+
+
+def _verdicts(conclusion_lines: list[str]) -> dict[str, str]:
+    """variant name -> verdict, from the lines :func:`conclusions` wrote."""
+    found = {}
+    for line in conclusion_lines:
+        match = re.match(r"([\w+-]+): FAQ p50 .* — (better|worse|mixed|no clear difference)\.",
+                         line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def across_runs(first: list[str], second: list[str]) -> list[str]:
+    """Keep a server setting only when both runs call it better."""
+    one, two = _verdicts(first), _verdicts(second)
+    lines = []
+    for name in one:
+        if name in two:
+            keep = one[name] == two[name] == "better"
+            lines.append(f"Across both runs, {name}: {one[name]} / {two[name]} — "
+                         + ("keep it." if keep else "no change on this evidence."))
+    return lines
 
 
 def conclusions(results: dict[str, Any], server_variants: list[dict[str, Any]] | None = None,
@@ -344,7 +389,8 @@ def conclusions(results: dict[str, Any], server_variants: list[dict[str, Any]] |
                        else "no clear difference")
             out.append(f"{name}: FAQ p50 at 1 user {p50_1:.0f} ms ({p50_change:+.0f} %), p95 at "
                        f"10 users {mean('p95_ms', [v]):.0f} ms, best {vtp:.1f} msg/s "
-                       f"({change:+.0f} %) — {verdict}.")
+                       f"({change:+.0f} %) — {verdict}."
+                       + (f" {ADVICE[name]}" if verdict == "better" and name in ADVICE else ""))
     ours = results["systems"]["ours"]
     for variant in (results.get("tuning") or {}).get("config_variants", []):
         if not pipeline or variant["name"] == "ours" or not ours.get("cv"):
@@ -389,6 +435,8 @@ def render_command(out: Path = DEFAULT_OUT) -> int:
     if results.get("rerun"):
         results["rerun"]["conclusions"] = conclusions(
             results, results["rerun"].get("variants", []), pipeline=False)
+        results["rerun"]["conclusions"] += across_runs(results["tuning"]["conclusions"],
+                                                       results["rerun"]["conclusions"])
     log(f"report: {write_report(results, out)}")
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
                                       encoding="utf-8")
@@ -421,8 +469,10 @@ def rerun_speed_command(model: Path, out: Path = DEFAULT_OUT, keep: bool = False
             shutil.rmtree(tmp, ignore_errors=True)
     meta = _meta(started, datetime.now(), load_before, monitor, foreign_start, False)
     results["rerun"] = {"meta": meta, "speed": speed, "variants": variants}
-    results["rerun"]["conclusions"] = conclusions(results, variants, pipeline=False)
     results["tuning"]["conclusions"] = conclusions(results)
+    results["rerun"]["conclusions"] = conclusions(results, variants, pipeline=False)
+    results["rerun"]["conclusions"] += across_runs(results["tuning"]["conclusions"],
+                                                   results["rerun"]["conclusions"])
     results["side_notes"] = _side_notes(results["systems"])
     log(f"report: {write_report(results, out)}")
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),

@@ -323,7 +323,10 @@ def _speed_tables(results: dict[str, Any], speed: dict[str, Any]) -> list[str]:
         ["`rasa train` (full model, no cache, this machine)",
          f"{(results.get('training') or {}).get('full_train_s', 0):.0f} s"],
         ["Model archive", f"{(results.get('training') or {}).get('model_mb', 0):.1f} MB"],
-    ])
+    ] + ([["Custom-action calls failed / skipped by the circuit breaker (Rasa's log; the "
+           "parent gets the technical-problem message)",
+           f"{speed['action_failures']['failed']} / {speed['action_failures']['skipped']}"]]
+         if "action_failures" in speed else []))
     return lines
 
 
