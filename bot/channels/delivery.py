@@ -23,7 +23,7 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -371,3 +371,43 @@ class ProviderHttp:
             if attempt == 1:
                 await asyncio.sleep(self._retry_delay)
         return None
+
+
+def credential(credentials: dict[str, Any] | None, key: str) -> str:
+    """A value from credentials.yml; an unexpanded ``${VAR}`` counts as unset."""
+    raw = str((credentials or {}).get(key) or "").strip()
+    return "" if raw.startswith("${") else raw
+
+
+async def run_turn(
+    on_new_message: Callable[[Any], Awaitable[Any]],
+    out: Any,
+    conversation: str,
+    channel: str,
+    raw: str,
+    say: Callable[[str], Awaitable[None]],
+) -> None:
+    """One parent message through Rasa, the same way on every messaging channel: input
+    hygiene, a Dutch reply when the turn was not kept (cluster store down) or produced
+    nothing, and no message text in the log."""
+    from rasa.core.channels.channel import UserMessage
+
+    from bot.channels.common import check_message, sanitize_text
+    from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
+
+    text = sanitize_text(raw)
+    problem = check_message(text)
+    if problem:
+        await say(problem)
+        return
+    try:
+        await on_new_message(
+            UserMessage(text, out, conversation, input_channel=channel, metadata={})
+        )
+    except TurnNotProcessed:  # cluster: a store is down; even after an answer: not kept
+        await say(NOT_PROCESSED_MESSAGE)
+        return
+    except Exception as exc:  # noqa: BLE001 - the parent must still get an answer
+        logger.error("%s turn failed: %s", channel, type(exc).__name__)
+    if not out.sent:
+        await say(NO_ANSWER)

@@ -34,21 +34,20 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.common import check_message, sanitize_text
 from bot.channels.delivery import (
     EDITED_REPLY,
     MEDIA_REPLY,
-    NO_ANSWER,
     ProviderHttp,
     TtlStore,
     button_pairs,
     conversation_id,
+    credential,
     first_delivery,
     get_store,
     hash_secret,
+    run_turn,
     split_message,
 )
-from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
 logger = logging.getLogger(__name__)
 
@@ -157,11 +156,8 @@ class TelegramSecureInput(TelegramInput):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> TelegramSecureInput:
-        creds = credentials or {}
-
         def value(key: str) -> str:
-            raw = str(creds.get(key) or "").strip()
-            return "" if raw.startswith("${") else raw  # an unexpanded ${VAR} is unset
+            return credential(credentials, key)
 
         return cls(TelegramConfig(
             bot_token=value("access_token"),
@@ -295,22 +291,7 @@ class TelegramSecureInput(TelegramInput):
     async def _turn(self, on_new_message: Callable[[UserMessage], Awaitable[Any]],
                     out: TelegramOutput, raw: str) -> None:
         assert out.conversation is not None
-        text = sanitize_text(raw)
-        problem = check_message(text)
-        if problem:
-            await out.say(problem)
-            return
-        try:
-            await on_new_message(
-                UserMessage(text, out, out.conversation, input_channel=CHANNEL, metadata={})
-            )
-        except TurnNotProcessed:  # cluster: a store is down (bot/tracker_store.py)
-            await out.say(NOT_PROCESSED_MESSAGE)  # even after an answer: not kept
-            return
-        except Exception as exc:  # noqa: BLE001 - the parent must still get an answer
-            logger.error("telegram turn failed: %s", type(exc).__name__)
-        if not out.sent:
-            await out.say(NO_ANSWER)
+        await run_turn(on_new_message, out, out.conversation, CHANNEL, raw, out.say)
 
 
 def _chat_id(message: dict[str, Any]) -> int | None:

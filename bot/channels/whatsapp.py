@@ -35,23 +35,22 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from bot.channels.common import check_message, sanitize_text
 from bot.channels.delivery import (
     MEDIA_REPLY,
-    NO_ANSWER,
     ButtonMemory,
     ProviderHttp,
     TtlStore,
     button_pairs,
     conversation_id,
+    credential,
     first_delivery,
     get_store,
     hash_secret,
     numbered_options,
     resolve_choice,
+    run_turn,
     split_message,
 )
-from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
 logger = logging.getLogger(__name__)
 
@@ -168,11 +167,8 @@ class WhatsAppInput(TwilioInput):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
-        creds = credentials or {}
-
         def value(key: str) -> str:
-            raw = str(creds.get(key) or "").strip()
-            return "" if raw.startswith("${") else raw  # an unexpanded ${VAR} is unset
+            return credential(credentials, key)
 
         return cls(TwilioConfig(
             account_sid=value("account_sid"),
@@ -289,20 +285,9 @@ class WhatsAppInput(TwilioInput):
             await out.send_text_message(conversation, MEDIA_REPLY)
             return
         raw = form.first("Body")
-        text = resolve_choice(raw, offered) or raw
-        text = sanitize_text(text)
-        problem = check_message(text)
-        if problem:
-            await out.send_text_message(conversation, problem)
-            return
-        try:
-            await on_new_message(
-                UserMessage(text, out, conversation, input_channel=CHANNEL, metadata={})
-            )
-        except TurnNotProcessed:  # cluster: a store is down; even after an answer: not kept
-            await out.send_text_message(conversation, NOT_PROCESSED_MESSAGE)
-            return
-        except Exception as exc:  # noqa: BLE001 - the parent must still get an answer
-            logger.error("whatsapp turn failed: %s", type(exc).__name__)
-        if not out.sent:
-            await out.send_text_message(conversation, NO_ANSWER)
+
+        async def say(text: str) -> None:
+            await out.send_text_message(conversation, text)
+
+        await run_turn(on_new_message, out, conversation, CHANNEL,
+                       resolve_choice(raw, offered) or raw, say)
