@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import running_in_ci
+from tests.e2e.conftest import outbox_codes, wait_for_code
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL = PROJECT_ROOT / "models" / "lwoo.tar.gz"
@@ -304,30 +304,10 @@ class Cluster:
         return [e.get("text") or "" for e in self.events(sender) if e["event"] == "bot"]
 
     def outbox_codes(self, address: str) -> list[str]:
-        import email
-
-        codes = []
-        outbox = self.directory / "outbox"
-        for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
-            msg = email.message_from_bytes(path.read_bytes())
-            if address not in str(msg["To"]):
-                continue
-            body = msg.get_payload(decode=True)
-            if body is None and msg.is_multipart():
-                body = msg.get_payload(0).get_payload(decode=True)
-            found = re.search(r"\b(\d{6})\b", (body or b"").decode("utf-8", "replace"))
-            if found:
-                codes.append(found.group(1))
-        return codes
+        return outbox_codes(self.directory / "outbox", address)
 
     def wait_for_code(self, address: str, before: int, timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            codes = self.outbox_codes(address)
-            if len(codes) > before:
-                return codes[-1]
-            time.sleep(0.2)
-        raise AssertionError(f"no code mailed to {address}")
+        return wait_for_code(self.outbox_codes, address, before, timeout)
 
 
 def _drop_database(pg: Postgres, name: str) -> None:

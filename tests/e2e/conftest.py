@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def outbox_codes(outbox: Path, address: str) -> list[str]:
+    """The one-time codes mailed to ``address`` in an outbox folder (oldest first)."""
+    codes = []
+    for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+        msg = email.message_from_bytes(path.read_bytes())
+        if address not in str(msg["To"]):
+            continue
+        body = msg.get_payload(decode=True)
+        if body is None and msg.is_multipart():
+            body = msg.get_payload(0).get_payload(decode=True)
+        found = re.search(r"\b(\d{6})\b", (body or b"").decode("utf-8", "replace"))
+        if found:
+            codes.append(found.group(1))
+    return codes
+
+
+def wait_for_code(read: Callable[[str], list[str]], address: str, before: int,
+                  timeout: float = 10) -> str:
+    """Wait until more than ``before`` codes were mailed to ``address``; the newest."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        codes = read(address)
+        if len(codes) > before:
+            return codes[-1]
+        time.sleep(0.2)
+    raise AssertionError(f"no code mailed to {address}")
 
 
 @dataclass
@@ -86,19 +114,10 @@ class BotServer:
 
     def outbox_codes(self, address: str) -> list[str]:
         """The one-time codes mailed to ``address`` (oldest first)."""
-        codes = []
-        outbox = self.var_dir / "outbox"
-        for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
-            msg = email.message_from_bytes(path.read_bytes())
-            if address not in str(msg["To"]):
-                continue
-            body = msg.get_payload(decode=True)
-            if body is None and msg.is_multipart():
-                body = msg.get_payload(0).get_payload(decode=True)
-            found = re.search(r"\b(\d{6})\b", (body or b"").decode("utf-8", "replace"))
-            if found:
-                codes.append(found.group(1))
-        return codes
+        return outbox_codes(self.var_dir / "outbox", address)
+
+    def wait_for_code(self, address: str, before: int, timeout: float = 10) -> str:
+        return wait_for_code(self.outbox_codes, address, before, timeout)
 
     def all_logs(self) -> str:
         logs = self.var_dir / "logs"

@@ -36,16 +36,6 @@ EXPECTED_WORDS = {
 SCORES = ["84", "86", "82", "97", "105", "79", "IQ", "%", "NIO"]
 
 
-def wait_for_code(bot: BotServer, address: str, before: int, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        codes = bot.outbox_codes(address)
-        if len(codes) > before:
-            return codes[-1]
-        time.sleep(0.2)
-    raise AssertionError(f"no code mailed to {address}")
-
-
 def start_verification(bot: BotServer, sender: str, number: str, birth: str) -> str:
     intro = bot.texts(bot.say(sender, "Kunt u opzoeken of mijn kind lwoo krijgt?"))
     assert "leerlingnummer" in intro
@@ -57,7 +47,7 @@ def verify(bot: BotServer, sender: str, number: str, birth: str, address: str) -
     before = len(bot.outbox_codes(address))
     reply = start_verification(bot, sender, number, birth)
     assert IDENTICAL_REPLY in reply
-    return bot.texts(bot.say(sender, wait_for_code(bot, address, before)))
+    return bot.texts(bot.say(sender, bot.wait_for_code(address, before)))
 
 
 @pytest.mark.parametrize("status", sorted(PUPILS))
@@ -76,7 +66,7 @@ def test_siblings_choose_which_child(bot: BotServer) -> None:
     messages = None
     before = len(bot.outbox_codes("ouder.devries@example.org"))
     assert IDENTICAL_REPLY in start_verification(bot, sender, "100231", "14-03-2013")
-    code = wait_for_code(bot, "ouder.devries@example.org", before)
+    code = bot.wait_for_code("ouder.devries@example.org", before)
     messages = bot.say(sender, code)
     buttons = [b for m in messages for b in m.get("buttons", [])]
     assert [b["title"] for b in buttons] == ["Sanne", "Daan"]
@@ -104,7 +94,7 @@ def test_five_wrong_codes_end_the_attempt(bot: BotServer) -> None:
     before = len(bot.outbox_codes(CANARY["email"]))
     assert IDENTICAL_REPLY in start_verification(
         bot, sender, CANARY["pupil_number"], "29-02-2012")
-    right = wait_for_code(bot, CANARY["email"], before)
+    right = bot.wait_for_code(CANARY["email"], before)
     wrong = "000000" if right != "000000" else "111111"
     for tries_left in (4, 3, 2, 1):
         assert f"nog {tries_left} keer" in bot.texts(bot.say(sender, wrong))
@@ -119,7 +109,7 @@ def test_expired_code_is_refused(bot: BotServer) -> None:
     number, birth, address, first_name = PUPILS["niet_aangevraagd"]
     before = len(bot.outbox_codes(address))
     assert IDENTICAL_REPLY in start_verification(bot, sender, number, birth)
-    code = wait_for_code(bot, address, before)
+    code = bot.wait_for_code(address, before)
     # let the 10 minutes pass: move the attempt's expiry into the past
     with sqlite3.connect(bot.var_dir / "records.db") as db:
         db.execute("UPDATE verification_attempts SET expires_at = created_at "
