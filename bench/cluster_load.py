@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -381,28 +380,10 @@ def _wait_http(url: str, timeout: float, alive: Any) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 @contextmanager
 def single_instance(work: Path, conversations: int) -> Iterator[Setup]:
     """`make run`'s set-up (embedded profile) with nginx (one upstream) in front."""
-    from bot.cluster import ClusterConfig, Node, _nginx, start_nginx
+    from bot.cluster import ClusterConfig, Node, _nginx, start_nginx, stop_process_group
 
     var_dir = work / "single"
     rasa_port, actions_port = free_port(), free_port()
@@ -433,7 +414,7 @@ def single_instance(work: Path, conversations: int) -> Iterator[Setup]:
             grant_status_conversations, f"sqlite:///{var_dir / 'records.db'}", "single",
             conversations)
     finally:
-        _kill_group(proc.pid)
+        stop_process_group(proc.pid, 30)
         if nginx_started:
             _nginx(config, "-s", "quit")
 

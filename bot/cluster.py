@@ -361,7 +361,8 @@ def start(demo_pupils: bool = False) -> int:
     return 0
 
 
-def _stop_group(pid: int, timeout: float) -> None:
+def stop_process_group(pid: int, timeout: float) -> None:
+    """SIGTERM the process group ``pid``; SIGKILL what is left after ``timeout`` s."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -385,7 +386,7 @@ def stop() -> int:
         pid_file = config.node_pid_file(node)
         pid = _read_pid(pid_file)
         if pid is not None:
-            _stop_group(pid, STOP_TIMEOUT_S)
+            stop_process_group(pid, STOP_TIMEOUT_S)
             print(f"Node {node.index} gestopt.")
         pid_file.unlink(missing_ok=True)
     if _read_pid(config.nginx_pid_file) is not None:
