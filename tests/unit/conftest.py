@@ -5,9 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from unit_helpers import HASH_SECRET, MAIL_FROM, FakeClock, canary_pupil, demo_pupils
+from unit_helpers import (
+    HASH_SECRET,
+    MAIL_FROM,
+    RASA_EVENTS_DDL,
+    FakeClock,
+    canary_pupil,
+    demo_pupils,
+)
 
 from actions.messaging import OutboxMailer
 from actions.records import RecordsStore
@@ -75,3 +83,30 @@ def verifier(seeded_store: RecordsStore, outbox_dir: Path, clock: FakeClock) -> 
         seeded_store, OutboxMailer(outbox_dir), HASH_SECRET,
         mail_from=MAIL_FROM, clock=clock, dispatch=run_inline,
     )
+
+
+@pytest.fixture
+def postgres_tracker(postgres_url: str) -> Iterator[tuple[str, Any]]:
+    """A Rasa ``events`` table in a fresh PostgreSQL schema: (its URL, an engine on it).
+    The schema is dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"tracker_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, future=True)
+    with admin.begin() as conn:
+        conn.execute(sa.schema.CreateSchema(schema))
+    url = sa.engine.make_url(postgres_url).update_query_dict(
+        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    tracker = sa.create_engine(url, future=True)
+    try:
+        with tracker.begin() as conn:
+            conn.execute(sa.text(RASA_EVENTS_DDL.replace("INTEGER PRIMARY KEY",
+                                                         "SERIAL PRIMARY KEY")))
+        yield url, tracker
+    finally:
+        tracker.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.schema.DropSchema(schema, cascade=True))
+        admin.dispose()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from unit_helpers import START, demo_pupils
+from unit_helpers import RASA_EVENTS_DDL, START, demo_pupils
 
 from actions.records import (
     AuditEvent,
@@ -25,13 +25,6 @@ from bot.admin import audit_command, format_table, parse_duration, purge_command
 
 OLD = START - timedelta(days=40)
 YOUNG = START - timedelta(days=2)
-RASA_EVENTS_DDL = (
-    "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
-    "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
-    "action_name VARCHAR(255), data TEXT)"
-)
-
-
 def test_parse_duration() -> None:
     assert parse_duration("7d") == timedelta(days=7)
     assert parse_duration(" 24H ") == timedelta(hours=24)
@@ -143,33 +136,20 @@ def test_purge_bad_period_and_store_down(settings, capsys) -> None:
     assert purge_command("30d", store=down, settings=settings) == 3
 
 
-def test_purge_tracker_in_postgres(settings, postgres_url: str, monkeypatch) -> None:
-    schema = f"tracker_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, future=True)
-    with admin.begin() as conn:
-        conn.execute(sa.schema.CreateSchema(schema))
-    url = sa.engine.make_url(postgres_url).update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
-        tracker = sa.create_engine(url, future=True)
-        with tracker.begin() as conn:
-            conn.execute(sa.text(RASA_EVENTS_DDL.replace("INTEGER PRIMARY KEY",
-                                                         "SERIAL PRIMARY KEY")))
-            conn.execute(sa.text("INSERT INTO events (sender_id, type_name, timestamp) "
-                                 "VALUES ('old', 'user', :old), ('young', 'user', :young)"),
-                         {"old": OLD.timestamp(), "young": YOUNG.timestamp()})
-        monkeypatch.setenv("TRACKER_DB_URL", url)
-        store = RecordsStore(postgres_url, schema=f"unit_{uuid.uuid4().hex[:12]}")
-        assert purge_command("30d", store=store, settings=settings, now=START) == 0
-        store.drop_all()
-        with tracker.connect() as conn:
-            assert conn.execute(sa.text("SELECT sender_id FROM events")).scalars().all() == [
-                "young"]
-        tracker.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.schema.DropSchema(schema, cascade=True))
-        admin.dispose()
+def test_purge_tracker_in_postgres(settings, postgres_url: str, postgres_tracker,
+                                   monkeypatch) -> None:
+    url, tracker = postgres_tracker
+    with tracker.begin() as conn:
+        conn.execute(sa.text("INSERT INTO events (sender_id, type_name, timestamp) "
+                             "VALUES ('old', 'user', :old), ('young', 'user', :young)"),
+                     {"old": OLD.timestamp(), "young": YOUNG.timestamp()})
+    monkeypatch.setenv("TRACKER_DB_URL", url)
+    store = RecordsStore(postgres_url, schema=f"unit_{uuid.uuid4().hex[:12]}")
+    assert purge_command("30d", store=store, settings=settings, now=START) == 0
+    store.drop_all()
+    with tracker.connect() as conn:
+        assert conn.execute(sa.text("SELECT sender_id FROM events")).scalars().all() == [
+            "young"]
 
 
 def test_cli_dispatches_purge(settings, capsys) -> None:

@@ -16,6 +16,7 @@ from unit_helpers import (
     CANARY_FIRST,
     CANARY_LAST,
     CANARY_NUMBER,
+    RASA_EVENTS_DDL,
     START,
     assert_no_canary,
     canary_pupil,
@@ -26,11 +27,6 @@ from actions.records import RecordsStore, StoreUnavailable
 from bot.__main__ import main
 from bot.review import review_command
 
-RASA_EVENTS_DDL = (
-    "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
-    "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
-    "action_name VARCHAR(255), data TEXT)"
-)
 PHONE = "0612345678"
 GUESSED_NAME = "Pietje"
 CANARIES = (CANARY_NUMBER, CANARY_FIRST, CANARY_LAST, CANARY_EMAIL, PHONE, GUESSED_NAME,
@@ -236,45 +232,30 @@ def test_empty_store_bad_period_and_store_down(settings: Any, tmp_path: Path, ca
 
 
 def test_review_reads_a_postgresql_tracker_store(
-    settings: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    settings: Any, postgres_tracker: tuple[str, Any], tmp_path: Path
 ) -> None:
-    import uuid
     from dataclasses import replace
 
     import sqlalchemy as sa
 
-    schema = f"tracker_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, future=True)
-    with admin.begin() as conn:
-        conn.execute(sa.schema.CreateSchema(schema))
-    url = sa.engine.make_url(postgres_url).update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
-        tracker = sa.create_engine(url, future=True)
-        with tracker.begin() as conn:
-            conn.execute(sa.text(RASA_EVENTS_DDL.replace("INTEGER PRIMARY KEY",
-                                                         "SERIAL PRIMARY KEY")))
-            for conversation in seeded_conversations():
-                conn.execute(sa.text(
-                    "INSERT INTO events (sender_id, type_name, timestamp, intent_name, "
-                    "action_name, data) VALUES (:s, :t, :ts, :i, :a, :d)"),
-                    [dict(zip(("s", "t", "ts", "i", "a", "d"), row)) for row in conversation.rows])
-        tracker.dispose()
-        store = RecordsStore.from_settings(settings)
-        store.upsert_pupils([*demo_pupils(), canary_pupil()])
-        out = tmp_path / "pg"
-        assert review_command("7d", str(out), settings=replace(settings, tracker_db_url=url),
-                              store=store, now=START) == 0
-        assert len(read_csv(out / "unclear.csv")) == 3
-        assert len(read_csv(out / "feedback.csv")) == 2
-        text = all_output(out)
-        for canary in CANARIES:
-            assert canary not in text
-        # a tracker database that is down: exit 3 with a Dutch message
-        down = "postgresql+psycopg2://nobody@127.0.0.1:1/none"
-        assert review_command("7d", str(tmp_path / "down"), settings=settings, store=store,
-                              tracker_url=down, now=START) == 3
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.schema.DropSchema(schema, cascade=True))
-        admin.dispose()
+    url, tracker = postgres_tracker
+    with tracker.begin() as conn:
+        for conversation in seeded_conversations():
+            conn.execute(sa.text(
+                "INSERT INTO events (sender_id, type_name, timestamp, intent_name, "
+                "action_name, data) VALUES (:s, :t, :ts, :i, :a, :d)"),
+                [dict(zip(("s", "t", "ts", "i", "a", "d"), row)) for row in conversation.rows])
+    store = RecordsStore.from_settings(settings)
+    store.upsert_pupils([*demo_pupils(), canary_pupil()])
+    out = tmp_path / "pg"
+    assert review_command("7d", str(out), settings=replace(settings, tracker_db_url=url),
+                          store=store, now=START) == 0
+    assert len(read_csv(out / "unclear.csv")) == 3
+    assert len(read_csv(out / "feedback.csv")) == 2
+    text = all_output(out)
+    for canary in CANARIES:
+        assert canary not in text
+    # a tracker database that is down: exit 3 with a Dutch message
+    down = "postgresql+psycopg2://nobody@127.0.0.1:1/none"
+    assert review_command("7d", str(tmp_path / "down"), settings=settings, store=store,
+                          tracker_url=down, now=START) == 3

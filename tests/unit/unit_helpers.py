@@ -104,3 +104,10 @@ def demo_pupils() -> tuple[Pupil, ...]:
     parsed = read_export(DEMO_CSV, today=date(2026, 11, 27))
     assert not parsed.errors
     return parsed.pupils
+
+# Rasa 3.6's SQL tracker store table, as the purge and the review read it
+RASA_EVENTS_DDL = (
+    "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+    "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+    "action_name VARCHAR(255), data TEXT)"
+)
