@@ -11,6 +11,11 @@
    ``action_session_start`` falls back to Rasa's built-in one (no message).
 3. Logs: Rasa's JSON logs render exceptions with every frame's local variables, which
    can hold slot values and message text. We render tracebacks without locals.
+4. Speed: Rasa checks every action-server response with ``jsonschema.validate``, which
+   builds a validator and re-checks the schema itself on every call (50–65 ms of CPU
+   per custom action with jsonschema 4.17, the largest single cost of an FAQ turn; see
+   bench/reports/latest.md). We check with a validator built once; an invalid
+   response still gets Rasa's own error.
 
 Applied once per process by every Rasa process of this project: the Dutch spaCy provider
 (loaded with every model) and the channels import this module and call :func:`apply`.
@@ -102,8 +107,33 @@ def apply() -> None:
 
     RemoteAction.run = run  # type: ignore[method-assign]
     _ = LoopAction  # forms call RemoteAction for validation and get the same treatment
+    _cache_action_response_validator()
     _tracebacks_without_locals()
     _applied = True
+
+
+def _cache_action_response_validator() -> None:
+    """Validate action-server responses with one validator built at start-up.
+
+    Same schema, same verdict: a valid response passes without Rasa's per-call schema
+    check; an invalid one is handed to Rasa's own method, which raises its
+    ``ValidationError`` with its explanation."""
+    from jsonschema import validators
+    from jsonschema.exceptions import best_match
+    from rasa.core.actions.action import RemoteAction
+
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema)
+    rasa_validate = RemoteAction._validate_action_result
+
+    def validate(self: RemoteAction, result: dict[str, Any]) -> bool:
+        if best_match(validator.iter_errors(result)) is None:
+            return True
+        return bool(rasa_validate(self, result))
+
+    RemoteAction._validate_action_result = validate  # type: ignore[method-assign]
 
 
 def _tracebacks_without_locals() -> None:
