@@ -30,7 +30,6 @@ CANARY_ROW: str = _E2E.CANARY_ROW
 DEMO_CSV: Path = _E2E.DEMO_CSV
 free_port: Callable[[], int] = _E2E.free_port
 
-PATCHES = Path(__file__).resolve().parent / "patches"  # bench-only sitecustomize.py
 BENCH_PUPIL_BASE = 910000  # fictitious pupil numbers 910000… for the status conversations
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -66,7 +65,7 @@ ENDPOINTS = """\
 action_endpoint:
   url: ${{ACTION_ENDPOINT_URL}}
 tracker_store:
-  type: SQL
+  type: bot.tracker_store.ResilientSQLTrackerStore
   dialect: "sqlite"
   db: ${{TRACKER_DB_PATH}}
 lock_store:
