@@ -28,62 +28,65 @@ from typing import Any
 
 from bench import nlu
 from bench.load import SpeedPlan, run_speed
-from bench.server import BASELINE_ENV, PATCHES, Variant, bench_pupils, memory, start_bot
+from bench.server import BASELINE_ENV, Variant, bench_pupils, memory, start_bot
 from bot.nlu_eval import ANSWER_THRESHOLD, Prediction
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "reports"
 
-# Pipeline variant tried on cross-validation (epochs and model size).
-LEAN_CHANGES: dict[str, dict[str, Any]] = {
-    "DIETClassifier": {"epochs": 60, "hidden_layers_sizes": {"text": [128]}},
-    "ResponseSelector": {"epochs": 50},
-}
-LEAN_TEXT = ("DIETClassifier epochs 100 → 60, hidden_layers_sizes text [256, 128] → [128]; "
-             "ResponseSelector epochs 80 → 50")
-
-LOGREG_TEXT = ("DIETClassifier → LogisticRegressionClassifier(max_iter=1000) for the intents "
-               "(scikit-learn on the same sparse features); ResponseSelector unchanged")
-
-
-def _lean(config: dict[str, Any]) -> dict[str, Any]:
-    return nlu.override_components(config, LEAN_CHANGES)
-
-
-def _logreg(config: dict[str, Any]) -> dict[str, Any]:
-    return nlu.replace_component(config, "DIETClassifier",
-                                 {"name": "LogisticRegressionClassifier", "max_iter": 1000})
+# Pipeline variants tried on cross-validation in a full run, against config.yml.
+# "diet": the pipeline config.yml had before 2026-11-28 (DIET + ResponseSelector on count
+# vectors, FallbackClassifier 0.45 / 0.1), so the report shows the change in one run.
+DIET_PIPELINE: list[dict[str, Any]] = [
+    {"name": "CountVectorsFeaturizer", "analyzer": "word", "use_lemma": True},
+    {"name": "CountVectorsFeaturizer", "analyzer": "char_wb", "min_ngram": 2, "max_ngram": 4},
+    {"name": "DIETClassifier", "epochs": 100, "entity_recognition": False,
+     "number_of_transformer_layers": 0, "hidden_layers_sizes": {"text": [256, 128]},
+     "constrain_similarities": True, "random_seed": 42},
+    {"name": "ResponseSelector", "retrieval_intent": "faq", "epochs": 80,
+     "constrain_similarities": True, "random_seed": 42},
+]
+DIET_TEXT = ("TfidfLabelClassifier → word (lemma) + char 2-4 count vectors, DIETClassifier "
+             "(100 epochs, no transformer, hidden [256, 128]) + ResponseSelector (80 epochs); "
+             "FallbackClassifier 0.45 / ambiguity 0.1 (config.yml until 2026-11-28)")
+NO_LEMMA_TEXT = "TfidfLabelClassifier use_lemma: false (words as typed, no spaCy lemmas)"
+CLASSIFIER = "bot.nlu_classifier.TfidfLabelClassifier"
 
 
-# Pipeline variants tried on cross-validation in a full run: name -> (change, description).
+def _diet(config: dict[str, Any]) -> dict[str, Any]:
+    pipeline: list[dict[str, Any]] = []
+    for component in config["pipeline"]:
+        if component["name"] == CLASSIFIER:
+            pipeline += [dict(c) for c in DIET_PIPELINE]
+        elif component["name"] == "FallbackClassifier":
+            pipeline.append({**component, "threshold": 0.45, "ambiguity_threshold": 0.1})
+        else:
+            pipeline.append(component)
+    return {**config, "pipeline": pipeline}
+
+
+def _no_lemma(config: dict[str, Any]) -> dict[str, Any]:
+    return nlu.override_components(config, {CLASSIFIER: {"use_lemma": False}})
+
+
+# name -> (change, description)
 CONFIG_VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str]] = {
-    "lean": (_lean, LEAN_TEXT),
-    "logreg": (_logreg, LOGREG_TEXT),
+    "diet": (_diet, DIET_TEXT),
+    "no-lemma": (_no_lemma, NO_LEMMA_TEXT),
 }
 
 QUICK_EPOCHS = 2  # quick mode: CV models
 QUICK_SERVED_EPOCHS = 20  # quick mode: the model the servers load
 
+# The speed fixes found by the bench of 2026-11-27 (action responses checked with a
+# validator built once, the tracker store's prepared statements and SQLite WAL) are in
+# bot/rasa_patches.py and bot/tracker_store.py, so every variant has them.
 SERVER_VARIANTS = [
     Variant("baseline", dict(BASELINE_ENV), 1, "Makefile: TF threads 1/1, oneDNN off"),
     Variant("tf-threads-default", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 1,
             "TF intra/inter-op threads unset (TensorFlow decides), oneDNN off"),
-    Variant("onednn-on", {**BASELINE_ENV, "TF_ENABLE_ONEDNN_OPTS": "1"}, 1,
-            "TF threads 1/1, oneDNN on"),
     Variant("workers-2", dict(BASELINE_ENV), 2,
             "SANIC_WORKERS=2, Redis lock store (127.0.0.1:6379), TF threads 1/1"),
-    Variant("cached-validator", dict(BASELINE_ENV), 1,
-            "baseline + action-server responses checked with a validator built once "
-            "(bench/patches/sitecustomize.py)",
-            rasa_env={"PYTHONPATH": str(PATCHES), "LWOO_BENCH_CACHED_VALIDATOR": "1"}),
-    Variant("cached-validator+wal", dict(BASELINE_ENV), 1,
-            "cached-validator + SQLite tracker store in WAL mode, synchronous=NORMAL",
-            rasa_env={"PYTHONPATH": str(PATCHES), "LWOO_BENCH_CACHED_VALIDATOR": "1",
-                      "LWOO_BENCH_SQLITE_WAL": "1"}),
-    Variant("workers-2+fixes", dict(BASELINE_ENV), 2,
-            "workers-2 + cached-validator + WAL",
-            rasa_env={"PYTHONPATH": str(PATCHES), "LWOO_BENCH_CACHED_VALIDATOR": "1",
-                      "LWOO_BENCH_SQLITE_WAL": "1"}),
     Variant("baseline-again", dict(BASELINE_ENV), 1,
             "the baseline once more, to show the drift of this machine during the run"),
 ]
@@ -302,12 +305,6 @@ def action_failures(rasa_log: Path) -> dict[str, int]:
 ADVICE = {
     "workers-2": "Needs a lock store other than in_memory (the cluster profile's Redis) and "
                  "about 1 GB RSS per worker.",
-    "cached-validator": "Worth keeping: build the validator once in bot/rasa_patches.py "
-                        "(cache_action_response_validator in bench/patches/sitecustomize.py "
-                        "is the code).",
-    "cached-validator+wal": "WAL needs a connect hook for the SQLite tracker store (sqlite_wal "
-                            "in bench/patches/sitecustomize.py); the cluster profile uses "
-                            "PostgreSQL instead.",
 }
 
 

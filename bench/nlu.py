@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # (no stubs installed)
 
+from bot.nlu_classifier import build_model, model_input
 from bot.nlu_eval import ANSWER_THRESHOLD, Example, Prediction, Report, load_examples
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -268,25 +269,15 @@ class TfidfMatcher:
     threshold, so it never asks "Bedoelt u …?"."""
 
     def __init__(self) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import FeatureUnion, make_pipeline
-
-        self.model = make_pipeline(
-            FeatureUnion([
-                ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2),
-                                          sublinear_tf=True, lowercase=True)),
-                ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4),
-                                          sublinear_tf=True, lowercase=True)),
-            ]),
-            LogisticRegression(C=10.0, max_iter=3000),
-        )
+        # the same scikit-learn model as TfidfLabelClassifier, on the text as typed
+        # (no spaCy lemmas, no Rasa around it)
+        self.model = build_model()
         self.train_seconds = 0.0
         self.parse_ms: list[float] = []
 
     def fit(self, examples: Sequence[Example]) -> TfidfMatcher:
         start = time.perf_counter()
-        self.model.fit([e.text for e in examples], [e.intent for e in examples])
+        self.model.fit([model_input(e.text) for e in examples], [e.intent for e in examples])
         self.train_seconds = time.perf_counter() - start
         return self
 
@@ -294,7 +285,7 @@ class TfidfMatcher:
         predictions = []
         for example in examples:  # one at a time, as a server would
             start = time.perf_counter()
-            probabilities = self.model.predict_proba([example.text])[0]
+            probabilities = self.model.predict_proba([model_input(example.text)])[0]
             self.parse_ms.append((time.perf_counter() - start) * 1000)
             best = int(probabilities.argmax())
             label = str(self.model.classes_[best])
