@@ -33,6 +33,9 @@ from bot.nlu_eval import ANSWER_THRESHOLD, Prediction
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "reports"
+# The report before the tuning of 2026-11-28, for the report's before/after table.
+BEFORE_RESULTS = DEFAULT_OUT / "2026-11-27-diet" / "results.json"
+BEFORE_LABEL = "2026-11-27 (DIET + ResponseSelector, before the speed fixes)"
 
 # Pipeline variants tried on cross-validation in a full run, against config.yml.
 # "diet": the pipeline config.yml had before 2026-11-28 (DIET + ResponseSelector on count
@@ -499,8 +502,13 @@ def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
     finished = datetime.now()
     results["meta"].update(_meta(started, finished, load_before, monitor, foreign_start, quick))
     results["tuning"]["conclusions"] = conclusions(results)
-    from bench.report import write_report
+    from bench.report import targets, write_report
 
+    if not quick and BEFORE_RESULTS.exists():  # the before/after table of the report
+        before = json.loads(BEFORE_RESULTS.read_text(encoding="utf-8"))
+        results["before"] = {"label": BEFORE_LABEL,
+                             "link": os.path.relpath(BEFORE_RESULTS.parent / "report.md", out),
+                             "targets": targets(before)}
     path = write_report(results, out)
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
                                       encoding="utf-8")

@@ -399,6 +399,27 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
                        [[t["name"], t["target"], t["shown"], _met(t["met"])]
                         for t in results["targets"]])
 
+    before = results.get("before")
+    if before:
+        now = {t["name"]: t for t in results["targets"]}
+        rows = []
+        for old in before["targets"]:
+            new = now.get(old["name"])
+            if not new:
+                continue
+            # the earlier run's quieter measurement where it had a re-run
+            old_shown = old.get("rerun_shown") if old.get("rerun_shown") not in (None, "(same)") \
+                else old["shown"]
+            new_shown = new.get("rerun_shown") if new.get("rerun_shown") not in (None, "(same)") \
+                else new["shown"]
+            new_met = new.get("rerun_met") if new.get("rerun_shown") not in (None, "(same)") \
+                else new["met"]
+            rows.append([old["name"], old["target"], old_shown, new_shown, _met(new_met)])
+        lines += ["", "### Before and after", "",
+                  f"Before: the report of {before['label']} ([report]({before['link']}); "
+                  "its speed re-run where it had one). After: this run.", ""]
+        lines += table(["target", "goal", "before", "after", "result after"], rows)
+
     lines += ["## Accuracy", "",
               "*Intent accuracy*: the predicted intent (``nlu_fallback`` counts as wrong). "
               "*FAQ answer*: intent ``faq``, the right topic and confidence ≥ "
