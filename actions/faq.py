@@ -4,7 +4,8 @@ Follow-ups ("waarom?", "wie beslist dat?") are rules conditioned on the ``faq_to
 slot this action sets (data/rules/followups.yml).
 
 Rasa's FallbackClassifier looks only at the intent confidence, not at which FAQ answer
-the ResponseSelector picked (rasa#9723), so :class:`ActionAnswerFaq` checks the answer's
+was picked (``response_selector`` in the parse data, filled by our TfidfLabelClassifier
+or by Rasa's ResponseSelector; rasa#9723), so :class:`ActionAnswerFaq` checks the answer's
 confidence too and asks instead of guessing. A second miss in a row offers contact with
 the school instead of asking again (no fallback loops).
 """
@@ -47,7 +48,7 @@ def _topic_of(response_key: str | None) -> str | None:
 
 
 def selected_answer(parse_data: dict[str, Any]) -> tuple[str | None, float]:
-    """The FAQ topic the ResponseSelector chose and its confidence."""
+    """The FAQ topic the answer selection chose and its confidence."""
     selector = (parse_data.get("response_selector") or {}).get("faq") or {}
     response = selector.get("response") or {}
     return _topic_of(response.get("intent_response_key")), float(response.get("confidence") or 0)

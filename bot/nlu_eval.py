@@ -5,7 +5,8 @@ Counts what a parent would actually get:
 * **intent accuracy** — the predicted intent (``faq``, ``ask_status``, ``out_of_scope``…,
   or ``nlu_fallback`` when the FallbackClassifier is unsure) equals the labelled intent;
 * **FAQ-answer accuracy** — for ``faq/<topic>`` examples: intent ``faq`` *and* the
-  ResponseSelector picked ``<topic>`` with at least the confidence
+  answer selection (``response_selector`` in the parse data) picked ``<topic>`` with at
+  least the confidence
   ``action_answer_faq`` needs to answer instead of asking "Bedoelt u …?".
 
 Writes ``report.json`` and ``report.md`` (per intent / per topic) and fails when either

@@ -56,7 +56,7 @@ async def test_confident_answer_is_given_and_topic_remembered(dispatcher):
 
 
 async def test_unsure_answer_asks_with_two_topic_buttons_and_iets_anders(dispatcher):
-    # the intent is sure (faq), but the ResponseSelector is not: rasa#9723
+    # the intent is sure (faq), but the answer selection is not: rasa#9723
     t = tracker(parse("faq", 0.95, [("hertoets", 0.41), ("wat_is_lwoo", 0.38), ("budget", 0.1)]))
     events = await ActionAnswerFaq().run(dispatcher, t, {})
     (message,) = dispatcher.messages
