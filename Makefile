@@ -47,7 +47,7 @@ var/.pupils-loaded: var/spacy/.ready $(DEMO_CSV) actions/records.py
 
 setup: $(VENV)/.installed var/spacy/.ready var/.pupils-loaded ## venv, packages, spaCy pipeline, demo pupils
 
-$(MODEL): $(TRAINING_FILES) var/spacy/.ready bot/nlp.py
+$(MODEL): $(TRAINING_FILES) var/spacy/.ready bot/nlp.py bot/spacy_provider.py bot/nlu_classifier.py
 	@mkdir -p models
 	@echo "==> training (data, domain or config changed)"
 	TF_INTRA_OP_PARALLELISM_THREADS=2 TF_INTER_OP_PARALLELISM_THREADS=2 \
