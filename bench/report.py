@@ -509,6 +509,11 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
                   "row is the baseline (the Makefile's settings).", ""]
         lines += _variant_table(variants)
         lines += [f"![tuning]({PLOTS['tuning']})", ""]
+        lines += ["oneDNN on/off and the TensorFlow thread settings only change TensorFlow "
+                  "models; since 2026-11-28 the pipeline and the policies run none at "
+                  "inference (one TF thread variant stays to show it). Their effect on the "
+                  "DIET pipeline is in the 2026-11-27 report "
+                  "(bench/reports/2026-11-27-diet/report.md).", ""]
     else:
         lines += ["Server variants: not run in this mode.", ""]
     configs = tuning.get("config_variants") or []
