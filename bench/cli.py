@@ -28,7 +28,14 @@ from typing import Any
 
 from bench import nlu
 from bench.load import SpeedPlan, run_speed
-from bench.server import BASELINE_ENV, Variant, bench_pupils, memory, start_bot
+from bench.server import (
+    BASELINE_ENV,
+    Variant,
+    bench_pupils,
+    memory,
+    process_tree,
+    start_bot,
+)
 from bot.nlu_eval import ANSWER_THRESHOLD, Prediction
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -117,14 +124,7 @@ def _cpu_ticks() -> dict[int, tuple[str, int]]:
 
 
 def _descendants(root: int) -> set[int]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            tree.setdefault(ppid, []).append(int(entry.name))
+    tree = process_tree()
     found, todo = {root}, [root]
     while todo:
         for child in tree.get(todo.pop(), []):

@@ -206,7 +206,8 @@ def start_bot(model: Path, variant: Variant, work: Path, pupils: list[BenchPupil
 
 # --- memory ------------------------------------------------------------------------------
 
-def _children() -> dict[int, list[int]]:
+def process_tree() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc."""
     tree: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -232,7 +233,7 @@ def _status_kb(pid: int, key: str) -> int:
 
 def memory(bot: RunningBot) -> dict[str, object]:
     """RSS now and peak (VmHWM) in MB: Rasa's main process, each worker, the action server."""
-    tree = _children()
+    tree = process_tree()
 
     def family(pid: int) -> list[int]:
         found = [pid]

@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import running_in_ci
 from tests.e2e.conftest import outbox_codes, wait_for_code
+from tests.e2e.widget_client import SocketioTestClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL = PROJECT_ROOT / "models" / "lwoo.tar.gz"
@@ -411,55 +412,9 @@ def kill_node(state: Cluster, node: int, timeout: float = 10) -> None:
     raise AssertionError(f"node {node} still answers after kill -9")
 
 
-class WidgetClient:
-    """A socket.io client like the website widget (WebSocket only, with an Origin)."""
-
-    def __init__(self, base_url: str, origin: str) -> None:
-        import queue
-
-        import socketio
-
-        self.events: queue.Queue[tuple[str, object]] = queue.Queue()
-        self.sio = socketio.Client(reconnection=False,
-                                   websocket_extra_options={"origin": origin})
-        for name in ("session_confirm", "bot_uttered", "turn_done"):
-            self.sio.on(name, self._recorder(name))
-        self.sio.connect(base_url, transports=["websocket"], wait_timeout=10)
-        self.sio.emit("session_request", {})
-        self._until("session_confirm", 15)
-
-    def _recorder(self, name: str):  # type: ignore[no-untyped-def]
-        def record(data: object = None) -> None:
-            self.events.put((name, data))
-        return record
-
-    def _until(self, name: str, timeout: float) -> list[tuple[str, object]]:
-        import queue
-
-        seen: list[tuple[str, object]] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                event = self.events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            seen.append(event)
-            if event[0] == name:
-                return seen
-        raise AssertionError(f"no {name!r} within {timeout} s; got {seen}")
-
-    def say(self, text: str, timeout: float = 30) -> list[str]:
-        """The bot's texts of one turn (up to ``turn_done``)."""
-        self.sio.emit("user_uttered", {"message": text})
-        return [str(data.get("text", "")) for name, data in self._until("turn_done", timeout)
-                if name == "bot_uttered" and isinstance(data, dict)]
-
-    def close(self) -> None:
-        if self.sio.connected:
-            self.sio.disconnect()
-
-
-def widget(state: Cluster) -> WidgetClient:
-    """A widget connected through nginx (sticky /socket.io/)."""
+def widget(state: Cluster) -> SocketioTestClient:
+    """A widget connected through nginx (sticky /socket.io/), its session confirmed."""
     front = f"http://127.0.0.1:{state.front_port}"
-    return WidgetClient(front, origin=front)
+    client = SocketioTestClient(front, origin=front)
+    client.confirm()
+    return client

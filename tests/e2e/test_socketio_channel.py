@@ -7,7 +7,6 @@ browser sets it (one header, chosen by the test)."""
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
 import time
 import urllib.request
@@ -31,6 +30,7 @@ from bot.channels.socketio import (
     issue_resume_token,
 )
 from tests.e2e.conftest import CANARY, BotServer, start_bot, stop_bot
+from tests.e2e.widget_client import SocketioTestClient
 
 pytestmark = pytest.mark.e2e
 
@@ -61,56 +61,12 @@ def verifier(server: BotServer) -> Verifier:
                     mail_from="test@example.invalid")
 
 
-class WidgetClient:
-    """A socket.io client that records every event it receives."""
+class WidgetClient(SocketioTestClient):
+    """The test client with this module's default Origin (the school's website)."""
 
     def __init__(self, base_url: str, origin: str | None = SCHOOL_ORIGIN,
                  auth: dict[str, Any] | None = None) -> None:
-        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.bot_messages: list[dict[str, Any]] = []
-        extra = {"origin": origin} if origin else {"suppress_origin": True}
-        self.sio = socketio.Client(reconnection=False, websocket_extra_options=extra)
-        for name in ("session_confirm", "bot_uttered", "turn_done", "disconnect"):
-            self.sio.on(name, self._recorder(name))
-        self.sio.connect(base_url, auth=auth, transports=["websocket"], wait_timeout=10)
-
-    def _recorder(self, name: str) -> Any:
-        def record(data: Any = None) -> None:
-            if name == "bot_uttered":
-                self.bot_messages.append(data)
-            self.events.put((name, data))
-        return record
-
-    def wait_for(self, name: str, timeout: float = 30) -> list[tuple[str, Any]]:
-        """Every event up to and including the next ``name``."""
-        seen: list[tuple[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                event = self.events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            seen.append(event)
-            if event[0] == name:
-                return seen
-        raise AssertionError(f"no {name!r} within {timeout} s; got {seen}")
-
-    def confirm(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.sio.emit("session_request", data or {})
-        return self.wait_for("session_confirm")[-1][1]
-
-    def say(self, text: str, **extra: Any) -> list[str]:
-        """Send one message; the bot's texts of that turn (up to ``turn_done``)."""
-        self.sio.emit("user_uttered", {"message": text, **extra})
-        events = self.wait_for("turn_done")
-        return [data.get("text", "") for name, data in events if name == "bot_uttered"]
-
-    def texts(self) -> str:
-        return "\n".join(m.get("text", "") for m in self.bot_messages)
-
-    def close(self) -> None:
-        if self.sio.connected:
-            self.sio.disconnect()
+        super().__init__(base_url, origin=origin, auth=auth)
 
 
 @pytest.fixture
