@@ -33,6 +33,7 @@ from bench.server import (
     Variant,
     bench_pupils,
     memory,
+    proc_stats,
     process_tree,
     start_bot,
 )
@@ -110,16 +111,10 @@ def log(message: str) -> None:
 
 def _cpu_ticks() -> dict[int, tuple[str, int]]:
     ticks = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
+    for pid, stat in proc_stats():
         comm = stat[stat.index("(") + 1: stat.rindex(")")]
         fields = stat.rsplit(")", 1)[1].split()
-        ticks[int(entry.name)] = (comm, int(fields[11]) + int(fields[12]))
+        ticks[pid] = (comm, int(fields[11]) + int(fields[12]))
     return ticks
 
 

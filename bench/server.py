@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,18 +206,23 @@ def start_bot(model: Path, variant: Variant, work: Path, pupils: list[BenchPupil
 
 # --- memory ------------------------------------------------------------------------------
 
-def process_tree() -> dict[int, list[int]]:
-    """Parent pid -> child pids, from /proc."""
-    tree: dict[int, list[int]] = {}
+def proc_stats() -> Iterator[tuple[int, str]]:
+    """(pid, contents of /proc/<pid>/stat) of every process still there."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            yield int(entry.name), (entry / "stat").read_text()
         except OSError:
             continue
+
+
+def process_tree() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc."""
+    tree: dict[int, list[int]] = {}
+    for pid, stat in proc_stats():
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry.name))
+        tree.setdefault(ppid, []).append(pid)
     return tree
 
 
