@@ -100,9 +100,12 @@ def page(driver: Any, bot: BotServer) -> Callable[..., Any]:
 # -- helpers ----------------------------------------------------------------------------
 
 def wait(driver: Any, condition: Callable[[Any], Any], timeout: float = WAIT_S) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    # an element re-rendered between find and read: look again
+    return WebDriverWait(driver, timeout, ignored_exceptions=(
+        StaleElementReferenceException,)).until(condition)
 
 
 def css(driver: Any, selector: str) -> Any:
@@ -125,12 +128,21 @@ def text_of(element: Any) -> str:
     return str(element.get_attribute("textContent") or "")
 
 
+def texts(driver: Any, selector: str) -> list[str]:
+    """The textContent of every match, read in one step in the page: the widget
+    re-renders while answers arrive, so element handles can go stale between a find
+    and a read."""
+    return [str(t) for t in driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent)",
+        selector)]
+
+
 def bot_texts(driver: Any) -> list[str]:
-    return [text_of(e) for e in all_css(driver, ".lwoo-msg--bot .lwoo-bubble")]
+    return texts(driver, ".lwoo-msg--bot .lwoo-bubble")
 
 
 def user_texts(driver: Any) -> list[str]:
-    return [text_of(e) for e in all_css(driver, ".lwoo-msg--user .lwoo-bubble")]
+    return texts(driver, ".lwoo-msg--user .lwoo-bubble")
 
 
 def idle(driver: Any) -> bool:
