@@ -420,29 +420,34 @@ def conclusions(results: dict[str, Any], server_variants: list[dict[str, Any]] |
     return out
 
 
-def render_command(out: Path = DEFAULT_OUT) -> int:
-    """Rewrite latest.md and the plots from ``out/results.json`` (no new measurements)."""
+def _write_results(results: dict[str, Any], out: Path) -> Path:
+    """The conclusions (of a speed re-run too, and across both runs), then latest.md, the
+    plots and results.json in ``out``."""
     from bench.report import write_report
 
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     results["side_notes"] = _side_notes(results["systems"])
     results["tuning"]["conclusions"] = conclusions(results)
-    if results.get("rerun"):
-        results["rerun"]["conclusions"] = conclusions(
-            results, results["rerun"].get("variants", []), pipeline=False)
-        results["rerun"]["conclusions"] += across_runs(results["tuning"]["conclusions"],
-                                                       results["rerun"]["conclusions"])
-    log(f"report: {write_report(results, out)}")
+    rerun = results.get("rerun")
+    if rerun:
+        rerun["conclusions"] = conclusions(results, rerun.get("variants", []), pipeline=False)
+        rerun["conclusions"] += across_runs(results["tuning"]["conclusions"],
+                                            rerun["conclusions"])
+    path = write_report(results, out)
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
                                       encoding="utf-8")
+    log(f"report: {path}")
+    return path
+
+
+def render_command(out: Path = DEFAULT_OUT) -> int:
+    """Rewrite latest.md and the plots from ``out/results.json`` (no new measurements)."""
+    _write_results(json.loads((out / "results.json").read_text(encoding="utf-8")), out)
     return 0
 
 
 def rerun_speed_command(model: Path, out: Path = DEFAULT_OUT, keep: bool = False) -> int:
     """Measure speed and the server variants again with a model of an earlier full run
     (``--keep``), e.g. when the machine was busy during that run; both are reported."""
-    from bench.report import write_report
-
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     started = datetime.now()
     load_before = loadavg()
@@ -464,14 +469,7 @@ def rerun_speed_command(model: Path, out: Path = DEFAULT_OUT, keep: bool = False
             shutil.rmtree(tmp, ignore_errors=True)
     meta = _meta(started, datetime.now(), load_before, monitor, foreign_start, False)
     results["rerun"] = {"meta": meta, "speed": speed, "variants": variants}
-    results["tuning"]["conclusions"] = conclusions(results)
-    results["rerun"]["conclusions"] = conclusions(results, variants, pipeline=False)
-    results["rerun"]["conclusions"] += across_runs(results["tuning"]["conclusions"],
-                                                   results["rerun"]["conclusions"])
-    results["side_notes"] = _side_notes(results["systems"])
-    log(f"report: {write_report(results, out)}")
-    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
-                                      encoding="utf-8")
+    _write_results(results, out)
     return 0
 
 
@@ -496,18 +494,14 @@ def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
             shutil.rmtree(tmp, ignore_errors=True)
     finished = datetime.now()
     results["meta"].update(_meta(started, finished, load_before, monitor, foreign_start, quick))
-    results["tuning"]["conclusions"] = conclusions(results)
-    from bench.report import targets, write_report
+    from bench.report import targets
 
     if not quick and BEFORE_RESULTS.exists():  # the before/after table of the report
         before = json.loads(BEFORE_RESULTS.read_text(encoding="utf-8"))
         results["before"] = {"label": BEFORE_LABEL,
                              "link": os.path.relpath(BEFORE_RESULTS.parent / "report.md", out),
                              "targets": targets(before)}
-    path = write_report(results, out)
-    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
-                                      encoding="utf-8")
-    log(f"report: {path}")
+    _write_results(results, out)
     for target in results["targets"]:
         mark = "ok " if target["met"] else "-- " if target["met"] is None else "NO "
         log(f"  {mark}{target['name']}: {target['shown']} (goal {target['target']})")

@@ -124,13 +124,6 @@ def override_components(config: dict[str, Any], changes: dict[str, dict[str, Any
     return {**config, "pipeline": pipeline}
 
 
-def replace_component(config: dict[str, Any], name: str, new: dict[str, Any]
-                      ) -> dict[str, Any]:
-    """A copy of ``config`` with the component ``name`` replaced by ``new``."""
-    pipeline = [dict(new) if c["name"] == name else c for c in config["pipeline"]]
-    return {**config, "pipeline": pipeline}
-
-
 def with_epochs(config: dict[str, Any], epochs: int) -> dict[str, Any]:
     """Quick mode: every trainable classifier with ``epochs`` epochs."""
     return override_components(config, {"DIETClassifier": {"epochs": epochs},
