@@ -29,7 +29,7 @@ PostgreSQL. ``tests/cluster/test_outages.py`` measures the loss.
    instead of three ``fdatasync`` calls, and readers (``python -m bot review``) do not
    block the bot; a crash of the machine (not of Rasa) can lose the last turns.
 4. Nothing else: tables, columns, event format and query semantics are Rasa's own
-   (``tests/cluster/test_stores.py`` checks that Rasa's store reads what we write and
+   (``tests/unit/test_tracker_store.py`` checks that Rasa's store reads what we write and
    that we read what it writes, on SQLite and PostgreSQL).
 
 Trade-off (docs/cluster.md): during an outage the parent gets "tijdelijke storing"
