@@ -54,7 +54,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from bot.channels.common import check_message, sanitize_text
+from bot.channels.common import check_message, limit_body_size, sanitize_text
 from bot.channels.rest import NO_ANSWER
 from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
@@ -276,6 +276,7 @@ class WidgetBlueprint(SocketBlueprint):
 
     def register(self, app: Sanic, options: dict[str, Any]) -> None:
         self.ctx.on_app(app)
+        limit_body_size(app)  # 413 over 64 KB on every route (bot/channels/common.py)
         add_web_routes(app)
         super().register(app, options)
 
