@@ -105,7 +105,6 @@ class Settings:
     rest_rate_per_sender: int = 20
     rest_rate_per_address: int = 60
     action_server_token: str = field(default="", repr=False)
-    resume_ttl_s: int = 15 * 60
 
     @property
     def rest_is_public(self) -> bool:
@@ -132,8 +131,9 @@ def is_loopback(host: str) -> bool:
 
 
 MIN_REST_TOKEN_CHARS = 32
-NO_REST_TOKEN = (  # noqa: S105 - a message, not a secret
-    "REST_API_TOKEN ontbreekt of is te kort: Rasa luistert op {host} (niet alleen op deze "
+# an operator message, not a secret
+REST_TOKEN_MISSING_MESSAGE = (
+    "REST_API_TOKEN ontbreekt of is te kort: Rasa luistert op {host} (niet alleen op deze "  # noqa: S105
     "machine), en dan moet het REST-kanaal een toegangstoken hebben. Zet REST_API_TOKEN "
     "(geheim, minstens 32 tekens) of gebruik BIND_HOST=127.0.0.1."
 )
@@ -143,7 +143,7 @@ def rest_token_problem(bind_host: str, token: str) -> str | None:
     """Why the REST channel may not serve on ``bind_host`` with ``token``; None if it may."""
     if is_loopback(bind_host) or len(token) >= MIN_REST_TOKEN_CHARS:
         return None
-    return NO_REST_TOKEN.format(host=bind_host)
+    return REST_TOKEN_MISSING_MESSAGE.format(host=bind_host)
 
 
 def _hash_secret(var_dir: Path) -> str:
@@ -217,5 +217,4 @@ def get_settings() -> Settings:
         rest_rate_per_address=_env_int("REST_RATE_LIMIT_ADDRESS", 60),
         action_server_token=env_or_key_file("ACTION_SERVER_TOKEN",
                                             var_dir / "action_server.key"),
-        resume_ttl_s=_env_int("RESUME_TOKEN_TTL", 15 * 60),
     )
