@@ -265,3 +265,32 @@ def test_an_unexpected_action_error_says_nothing_personal(server: BotServer) -> 
     for value in (CANARY["last_name"], CANARY["email"], CANARY["phone"]):
         assert value not in logs
     assert "Traceback" not in (server.var_dir / "logs" / "actions.log").read_text()
+
+
+# -- item 3 (part): resume tokens are tied to the origin they were issued for ---------
+
+def resume(server: BotServer, origin: str, token: str) -> dict[str, Any]:
+    client = SocketioTestClient(server.base_url, origin=origin, auth={"resume_token": token})
+    try:
+        return client.confirm()
+    finally:
+        client.close()
+
+
+def test_a_captured_resume_token_does_not_work_from_another_origin(server: BotServer) -> None:
+    client = SocketioTestClient(server.base_url, origin=SCHOOL_ORIGIN)
+    try:
+        confirm = client.confirm()
+        client.say("Wat is lwoo?")
+    finally:
+        client.close()
+    token = str(confirm["resume_token"])
+    conversation = token.split(".")[0]
+    # another allowed origin (here the server's own /chat page) cannot resume it
+    other = resume(server, server.base_url, token)
+    assert other["resumed"] is False
+    assert str(other["resume_token"]).split(".")[0] != conversation
+    # the origin it was issued for can (control)
+    same = resume(server, SCHOOL_ORIGIN, token)
+    assert same["resumed"] is True
+    assert str(same["resume_token"]).split(".")[0] == conversation

@@ -73,3 +73,14 @@ def test_rasa_is_pinned_at_a_fixed_release_and_the_api_stays_off() -> None:
         argv = rasa_command(get_settings(), in_terminal)
         assert "--enable-api" not in argv and "--cors" not in argv
         assert not any(a.startswith("--auth-token") for a in argv)
+
+
+def test_resume_tokens_are_bound_to_their_origin() -> None:
+    from bot.channels.socketio import issue_resume_token, new_conversation_id, read_resume_token
+
+    conversation = new_conversation_id()
+    token = issue_resume_token(conversation, "s", now=1000, origin="https://www.school.example")
+    assert read_resume_token(token, "s", now=1001,
+                             origin="https://www.school.example/") == conversation
+    for origin in ("", "https://evil.example", "http://www.school.example"):
+        assert read_resume_token(token, "s", now=1001, origin=origin) is None
