@@ -117,7 +117,7 @@ def new_conversation_id() -> str:
 def _resume_mac(secret: str, body: str, origin: str) -> str:
     # the Origin the token was issued for is part of the MAC (not of the token): a token
     # captured on one site is worthless on another
-    message = f"{body}\x00{normalize_origin(origin)}".encode("utf-8")
+    message = f"{body}\x00{normalize_origin(origin)}".encode()
     return hmac.new(_resume_key(secret), message, hashlib.sha256).hexdigest()
 
 
