@@ -26,6 +26,7 @@ from actions.formats import normalize_pupil_number
 from actions.messaging import MailUnavailable
 from actions.records import Pupil, StoreUnavailable
 from actions.verification import CheckResult, RequestResult, get_verifier, status_text
+from bot.namespaces import owns
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,12 @@ def channel_of(tracker: Tracker) -> str:
     return tracker.get_latest_input_channel() or "unknown"
 
 
+def own_conversation(tracker: Tracker) -> bool:
+    """True when the latest message came from the channel that owns this conversation id
+    (:mod:`bot.namespaces`): a grant is only usable, and earned, there."""
+    return owns(tracker.get_latest_input_channel(), tracker.sender_id)
+
+
 def choice_buttons(pupils: list[Pupil]) -> list[dict[str, str]]:
     """One button per child: first name, with the pupil's position as the choice."""
     return [
@@ -93,6 +100,9 @@ async def show_status(
     dispatcher: CollectingDispatcher, tracker: Tracker, choice: str | None
 ) -> bool:
     """Show the status to a verified parent; return False when not verified."""
+    if not own_conversation(tracker):
+        logger.warning("status asked from a channel that does not own the conversation")
+        return False
     verifier = get_verifier()
     pupils = sorted(await call(verifier.verified_pupils, tracker.sender_id),
                     key=lambda p: p.pupil_number)
@@ -183,6 +193,9 @@ class ValidateVerificationForm(FormValidationAction):
         pupil_number = tracker.get_slot("pupil_number")
         if not pupil_number or pupil_number == MASKED:
             return self._end()
+        if not own_conversation(tracker):
+            dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
+            return self._end()
         try:
             result = await call(get_verifier().request_code, tracker.sender_id,
                                 channel_of(tracker), str(pupil_number), str(value or ""))
@@ -204,6 +217,9 @@ class ValidateVerificationForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value is None or value == ENDED:
             return {"otp_code": value}
+        if not own_conversation(tracker):
+            dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
+            return self._end()
         try:
             check = await call(get_verifier().check_code, tracker.sender_id,
                                channel_of(tracker), str(value or ""))

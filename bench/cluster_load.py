@@ -398,7 +398,8 @@ def single_instance(work: Path, conversations: int) -> Iterator[Setup]:
                    cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=120)
     config = ClusterConfig(directory=work / "single-nginx", listen_host="127.0.0.1",
                            port=free_port(), actions_proxy_port=free_port(),
-                           nodes=(Node(1, rasa_port, actions_port),))
+                           nodes=(Node(1, rasa_port, actions_port),),
+                           rest_port=free_port())
     with open(work / "single.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env,  # noqa: S603
                                 cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -410,7 +411,8 @@ def single_instance(work: Path, conversations: int) -> Iterator[Setup]:
         start_nginx(config)
         nginx_started = True
         master = int((config.directory / "nginx.pid").read_text())
-        yield config.front_url, Watch({proc.pid: "single"}, master), partial(
+        # REST through nginx's internal listener (the public front answers 404 for it)
+        yield config.rest_url, Watch({proc.pid: "single"}, master), partial(
             grant_status_conversations, f"sqlite:///{var_dir / 'records.db'}", "single",
             conversations)
     finally:
@@ -449,6 +451,7 @@ def cluster(work: Path, conversations: int) -> Iterator[Setup]:
                         "VAR_DIR", "SANIC_WORKERS", "TICKET_LOCK_LIFETIME")}
     env.update({
         "CLUSTER_DIR": str(work / "cluster"), "CLUSTER_PORT": str(free_port()),
+        "CLUSTER_REST_PORT": str(free_port()),
         "CLUSTER_RASA_PORTS": ",".join(map(str, rasa_ports)),
         "CLUSTER_ACTIONS_PORTS": f"{free_port()},{free_port()}",
         "CLUSTER_ACTIONS_PROXY_PORT": str(free_port()),
@@ -470,7 +473,7 @@ def cluster(work: Path, conversations: int) -> Iterator[Setup]:
         directory = work / "cluster"
         groups = {int((directory / f"node{i}.pid").read_text()): f"node {i}" for i in (1, 2)}
         master = int((directory / "nginx.pid").read_text())
-        yield (f"http://127.0.0.1:{env['CLUSTER_PORT']}", Watch(groups, master),
+        yield (f"http://127.0.0.1:{env['CLUSTER_REST_PORT']}", Watch(groups, master),
                partial(grant_status_conversations, records_url, "cluster", conversations))
     finally:
         subprocess.run([*command, "stop"], env=env, cwd=PROJECT_ROOT,  # noqa: S603

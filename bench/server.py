@@ -64,6 +64,7 @@ def pupils_csv(path: Path, pupils: list[BenchPupil]) -> Path:
 ENDPOINTS = """\
 action_endpoint:
   url: ${{ACTION_ENDPOINT_URL}}
+  token: ${{ACTION_SERVER_TOKEN}}
 tracker_store:
   type: bot.tracker_store.ResilientSQLTrackerStore
   dialect: "sqlite"

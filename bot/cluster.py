@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, env_or_key_file
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
 DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
@@ -93,6 +93,8 @@ class ClusterConfig:
     port: int
     actions_proxy_port: int
     nodes: tuple[Node, ...]
+    rest_listen_host: str = "127.0.0.1"
+    rest_port: int = 5081
 
     @classmethod
     def from_env(cls) -> ClusterConfig:
@@ -111,11 +113,18 @@ class ClusterConfig:
             port=_ports("CLUSTER_PORT", "5080")[0],
             actions_proxy_port=_ports("CLUSTER_ACTIONS_PROXY_PORT", "5060")[0],
             nodes=nodes,
+            rest_listen_host=os.environ.get("CLUSTER_REST_HOST", "").strip() or "127.0.0.1",
+            rest_port=_ports("CLUSTER_REST_PORT", "5081")[0],
         )
 
     @property
     def front_url(self) -> str:
         return f"http://{self.listen_host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        """The internal REST listener (the public front answers 404 for REST)."""
+        return f"http://{self.rest_listen_host}:{self.rest_port}"
 
     def node_dir(self, node: Node) -> Path:
         return self.directory / f"node{node.index}"
@@ -155,6 +164,9 @@ def base_env(config: ClusterConfig) -> dict[str, str]:
     for name, value in cluster_defaults(env).items():
         env.setdefault(name, value)
     env["HASH_SECRET"] = _hash_secret(config)
+    # one action-server token for all nodes: nginx sends any node's calls to any server
+    env["ACTION_SERVER_TOKEN"] = env_or_key_file("ACTION_SERVER_TOKEN",
+                                                 config.directory / "action_server.key")
     env.setdefault("MAIL_OUTBOX_DIR", str(config.directory / "outbox"))
     front = f"{config.listen_host}:{config.port}"
     env.setdefault("ALLOWED_ORIGINS", f"http://{front},http://localhost:{config.port}")
@@ -215,6 +227,8 @@ def render_nginx_conf(config: ClusterConfig) -> str:
         "LISTEN_HOST": config.listen_host,
         "CLUSTER_PORT": str(config.port),
         "ACTIONS_PROXY_PORT": str(config.actions_proxy_port),
+        "REST_LISTEN_HOST": config.rest_listen_host,
+        "REST_PROXY_PORT": str(config.rest_port),
         "RASA_SERVERS": servers([n.rasa_port for n in config.nodes]),
         "ACTIONS_SERVERS": servers([n.actions_port for n in config.nodes]),
     }
@@ -349,12 +363,13 @@ def start(demo_pupils: bool = False) -> int:
         print(f"Node(s) {sorted(waiting)} niet klaar binnen {START_TIMEOUT_S:.0f} s.",
               file=sys.stderr)
         return 1
-    if not _answers(config.front_url + "/webhooks/rest/"):
+    if not (_answers(config.front_url + "/") and _answers(config.rest_url + "/webhooks/rest/")):
         print(f"nginx geeft geen antwoord; zie {config.directory}/logs/nginx-error.log",
               file=sys.stderr)
         return 1
     print(f"\nLWOO-assistent (cluster, {len(config.nodes)} nodes) is klaar.\n"
-          f"  REST:  POST {config.front_url}/webhooks/rest/webhook\n"
+          f"  REST:  POST {config.rest_url}/webhooks/rest/webhook (intern; niet via "
+          f"{config.front_url})\n"
           f"  Chat:  {config.front_url}/chat\n"
           f"  Nodes: " + ", ".join(f"127.0.0.1:{n.rasa_port}" for n in config.nodes) + "\n"
           "  Stoppen: make cluster-stop\n", flush=True)
@@ -409,7 +424,7 @@ def status() -> int:
               f"{f' (pid {pid})' if pid else ''}, Rasa 127.0.0.1:{node.rasa_port}, "
               f"actions 127.0.0.1:{node.actions_port}")
     nginx_up = (_read_pid(config.nginx_pid_file) is not None
-                and _answers(config.front_url + "/webhooks/rest/"))
+                and _answers(config.front_url + "/"))
     healthy &= nginx_up
     print(f"nginx: {'draait' if nginx_up else 'gestopt'}, {config.front_url}")
     return 0 if healthy else 1

@@ -2,11 +2,17 @@
 
 Both bind to 127.0.0.1 unless BIND_HOST / ACTIONS_HOST say otherwise. Rasa's HTTP API
 stays off (``--enable-api`` is how the Rasa 3.6 remote-code-execution advisory is
-reached); only the channels in credentials.yml are served.
+reached); only the channels in credentials.yml are served. On a non-loopback BIND_HOST
+Rasa is not started without REST_API_TOKEN (bot/channels/rest.py).
+
+The action server answers only requests that carry ACTION_SERVER_TOKEN (Rasa sends it as
+the action endpoint's ``token``, endpoints.yml); without the variable a random token is
+kept in ``var/action_server.key`` and given to both processes.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import signal
@@ -17,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT, Settings, get_settings
+from bot.settings import PROJECT_ROOT, Settings, get_settings, rest_token_problem
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ def child_env(settings: Settings) -> dict[str, str]:
     env.setdefault("ACTION_ENDPOINT_URL",
                    f"http://{settings.actions_host}:{settings.actions_port}/webhook")
     env.setdefault("TRACKER_DB_PATH", str(settings.tracker_db_path))
+    env["ACTION_SERVER_TOKEN"] = settings.action_server_token  # env, else var/ key file
     env.setdefault("TWILIO_ACCOUNT_SID", "")  # messaging channels: unset = off (403)
     env.setdefault("TWILIO_AUTH_TOKEN", "")
     env.setdefault("TWILIO_WHATSAPP_NUMBER", "")
@@ -95,6 +102,10 @@ def run_command(in_terminal: bool) -> int:
     """Start both servers, print a ready message, stop both on Ctrl-C or when one dies."""
     settings = get_settings()
     (settings.var_dir / "logs").mkdir(parents=True, exist_ok=True)
+    problem = rest_token_problem(settings.bind_host, settings.rest_api_token)
+    if problem and not in_terminal:
+        print(problem, file=sys.stderr)
+        return 2
     if not MODEL_PATH.exists():
         print("Geen getraind model gevonden: draai eerst `make run` of `make train`.",
               file=sys.stderr)
@@ -192,6 +203,19 @@ def serve_actions() -> None:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app("actions", cors_origins="")
+    token = settings.action_server_token.encode("utf-8")
+
+    @app.middleware("request")
+    async def _require_token(request):  # type: ignore[no-untyped-def]
+        # Rasa sends the action endpoint's token as ``?token=``; only /health is open
+        # (the supervisor polls it). Compared in constant time.
+        if request.path == "/health":
+            return None
+        given = (request.args.get("token") or "").encode("utf-8")
+        if not token or not hmac.compare_digest(given, token):
+            logger.warning("action server request without a valid token refused")
+            return response.json({"error": "unauthorized"}, status=401)
+        return None
 
     @app.exception(Exception)
     async def _no_pii_errors(request, exception):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time as _time
 from dataclasses import dataclass, field
 from datetime import date, time
 from functools import lru_cache
@@ -100,6 +101,15 @@ class Settings:
     school_closed_dates: tuple[date, ...] = ()
     school_timezone: str = "Europe/Amsterdam"
     callback_transcript_messages: int = 10
+    rest_api_token: str = field(default="", repr=False)
+    rest_rate_per_sender: int = 20
+    rest_rate_per_address: int = 60
+    action_server_token: str = field(default="", repr=False)
+
+    @property
+    def rest_is_public(self) -> bool:
+        """Rasa listens on a non-loopback interface: REST then needs REST_API_TOKEN."""
+        return not is_loopback(self.bind_host)
 
     @property
     def uses_smtp(self) -> bool:
@@ -111,17 +121,52 @@ class Settings:
         return self.tracker_db_url or f"sqlite:///{self.tracker_db_path}"
 
 
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost (an interface only this machine reaches)."""
+    host = host.strip().strip("[]").lower()
+    if host in ("localhost", "::1") or host.startswith("::ffff:127."):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
+
+
+MIN_REST_TOKEN_CHARS = 32
+# an operator message, not a secret
+REST_TOKEN_MISSING_MESSAGE = (
+    "REST_API_TOKEN ontbreekt of is te kort: Rasa luistert op {host} (niet alleen op deze "  # noqa: S105
+    "machine), en dan moet het REST-kanaal een toegangstoken hebben. Zet REST_API_TOKEN "
+    "(geheim, minstens 32 tekens) of gebruik BIND_HOST=127.0.0.1."
+)
+
+
+def rest_token_problem(bind_host: str, token: str) -> str | None:
+    """Why the REST channel may not serve on ``bind_host`` with ``token``; None if it may."""
+    if is_loopback(bind_host) or len(token) >= MIN_REST_TOKEN_CHARS:
+        return None
+    return REST_TOKEN_MISSING_MESSAGE.format(host=bind_host)
+
+
 def _hash_secret(var_dir: Path) -> str:
     """HASH_SECRET from env; for the embedded default a random key kept in var/."""
-    from_env = _env("HASH_SECRET")
+    return env_or_key_file("HASH_SECRET", var_dir / "hash_secret.key")
+
+
+def env_or_key_file(name: str, key_file: Path) -> str:
+    """The secret ``name`` from env, else a random key kept in ``key_file`` (mode 0600,
+    made on first use), so every process of one installation shares it."""
+    from_env = _env(name)
     if from_env:
         return from_env
-    key_file = var_dir / "hash_secret.key"
+    var_dir = key_file.parent
     if key_file.exists():
         return key_file.read_text(encoding="utf-8").strip()
     var_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this installation was first
+        _time.sleep(0.1)
+        return key_file.read_text(encoding="utf-8").strip()
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(key)
     return key
@@ -167,4 +212,9 @@ def get_settings() -> Settings:
         school_closed_dates=_env_dates("SCHOOL_CLOSED_DATES"),
         school_timezone=_env("SCHOOL_TIMEZONE", "Europe/Amsterdam"),
         callback_transcript_messages=_env_int("CALLBACK_TRANSCRIPT_MESSAGES", 10),
+        rest_api_token=_env("REST_API_TOKEN"),
+        rest_rate_per_sender=_env_int("REST_RATE_LIMIT_SENDER", 20),
+        rest_rate_per_address=_env_int("REST_RATE_LIMIT_ADDRESS", 60),
+        action_server_token=env_or_key_file("ACTION_SERVER_TOKEN",
+                                            var_dir / "action_server.key"),
     )

@@ -2,6 +2,8 @@
 
 * Client metadata is never trusted: channels pass only metadata they set themselves.
 * A message may be at most MAX_MESSAGE_CHARS long; longer ones get a Dutch reply.
+* Every HTTP request body may be at most MAX_BODY_BYTES (64 KB): Sanic answers 413 while
+  reading, before any handler parses it (:func:`limit_body_size`).
 * Slash commands (``/intent{...}``) are how buttons answer. Only the button intents below
   may be sent that way, with only their own entity; any other ``/...`` text is treated as
   ordinary text. Nothing that grants access is ever decided by an intent or entity.
@@ -11,9 +13,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections import OrderedDict, deque
 from typing import Any
 
+from sanic import Blueprint
+
 MAX_MESSAGE_CHARS = 1000
+MAX_BODY_BYTES = 64 * 1024
 TOO_LONG_REPLY = (
     "Uw bericht is te lang voor mij (meer dan 1000 tekens). Wilt u uw vraag korter stellen?"
 )
@@ -70,3 +77,54 @@ def check_message(text: str) -> str | None:
     if len(text) > MAX_MESSAGE_CHARS:
         return TOO_LONG_REPLY
     return None
+
+
+def limit_body_size(app: Any, limit: int = MAX_BODY_BYTES) -> None:
+    """Make Sanic refuse request bodies over ``limit`` bytes with 413, on every route of
+    the Rasa process (REST, webhooks, socket.io's HTTP, the web files).
+
+    Sanic checks REQUEST_MAX_SIZE while it reads a body (a too large Content-Length at
+    once, a chunked body as soon as it grows past the limit), so no handler runs and
+    nothing is parsed. Its HTTP protocol reads the value per connection: set it before the
+    server accepts any (channel blueprints are registered before the server starts).
+    """
+    app.config.REQUEST_MAX_SIZE = limit
+
+
+class BodyLimitedBlueprint(Blueprint):
+    """A blueprint that applies :func:`limit_body_size` to the app it is registered on."""
+
+    def register(self, app: Any, options: dict[str, Any]) -> None:
+        limit_body_size(app)
+        super().register(app, options)
+
+
+class KeyedRateLimiter:
+    """At most ``limit`` events per ``window_s`` seconds per key (sliding window).
+
+    Memory stays bounded: at most ``max_keys`` keys are tracked, the least recently used
+    are forgotten first (an attacker rotating keys is caught by a coarser key, such as
+    the client address, that it cannot rotate as cheaply).
+    """
+
+    def __init__(self, limit: int, window_s: float = 60.0, max_keys: int = 10_000) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        """Count one event for ``key``; False (and not counted) when over the limit."""
+        if self.limit <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        times = self._events.pop(key, None) or deque()
+        while times and now - times[0] >= self.window_s:
+            times.popleft()
+        allowed = len(times) < self.limit
+        if allowed:
+            times.append(now)
+        self._events[key] = times
+        while len(self._events) > self.max_keys:
+            self._events.popitem(last=False)
+        return allowed

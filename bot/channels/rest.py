@@ -5,14 +5,23 @@ Differences from Rasa's stock RestInput:
 * client ``metadata`` is ignored;
 * slash commands are limited to button payloads (:mod:`bot.channels.common`);
 * errors are logged without the message text (the stock channel logs it);
-* a parent is never left without an answer.
+* a parent is never left without an answer;
+* sender ids in another channel's namespace (``web-``, ``wa-``, ``tg-``) are refused
+  (:mod:`bot.namespaces`), so REST can never speak for a website or messaging conversation;
+* when Rasa listens on a non-loopback interface (``BIND_HOST``), or a request arrives on
+  one, every request needs ``Authorization: Bearer <REST_API_TOKEN>`` (constant-time
+  compare; without a configured token such requests get 401, and ``python -m bot run``
+  refuses to start) and is rate-limited per client address and per sender (429).
 
-In production this channel stays on 127.0.0.1 (or behind the proxy's allow-list):
-anyone who can reach it can pick any sender id.
+The embedded default on 127.0.0.1 stays open for staff tools and tests. The public nginx
+front never routes this channel (deploy/nginx.conf.template answers 404); an integration
+calls a node directly on its internal address with the token (README, "REST for
+integrations").
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -23,7 +32,14 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.common import check_message, sanitize_text
+from bot.channels.common import (
+    BodyLimitedBlueprint,
+    KeyedRateLimiter,
+    check_message,
+    sanitize_text,
+)
+from bot.namespaces import reserved
+from bot.settings import get_settings, is_loopback, rest_token_problem
 from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
 logger = logging.getLogger(__name__)
@@ -33,10 +49,26 @@ BAD_REQUEST = (
     'Ongeldig verzoek: stuur JSON met "sender" (letters, cijfers, - _ . :, max. 64 tekens) '
     'en "message" (tekst).'
 )
+RESERVED_SENDER = (
+    "Ongeldig verzoek: sender-id's die beginnen met web-, wa- of tg- horen bij een ander "
+    "kanaal en kunnen niet via REST worden gebruikt."
+)
+UNAUTHORIZED = "Niet toegestaan: dit verzoek heeft een geldig toegangstoken nodig."
+RATE_LIMITED = "Te veel verzoeken. Wacht u een minuut en probeer het dan opnieuw."
 NO_ANSWER = (
     "Er ging iets mis aan mijn kant, sorry. Probeert u het over een paar minuten opnieuw, "
     "of neem contact op met de administratie van school."
 )
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    if not token or not isinstance(header, str):
+        return False
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8"))
 
 
 def parse_body(body: Any) -> tuple[str, str] | None:
@@ -57,6 +89,49 @@ class RestInput(InputChannel):
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    def __init__(self) -> None:
+        settings = get_settings()
+        problem = rest_token_problem(settings.bind_host, settings.rest_api_token)
+        if problem:  # also when Rasa is started without `python -m bot run`
+            raise RuntimeError(problem)
+        self._bind_public = settings.rest_is_public
+        self._token = settings.rest_api_token
+        self._per_sender = KeyedRateLimiter(settings.rest_rate_per_sender)
+        self._per_address = KeyedRateLimiter(settings.rest_rate_per_address)
+
+    def _public_request(self, request: Request) -> bool:
+        """Does this request need the token? Yes when Rasa listens beyond loopback or the
+        connection arrived on a non-loopback address of this machine."""
+        if self._bind_public:
+            return True
+        sockname = getattr(getattr(request, "conn_info", None), "sockname", None)
+        if not isinstance(sockname, tuple) or not sockname:  # a UNIX socket: local
+            return False
+        return not is_loopback(str(sockname[0]))
+
+    def _refusal(self, request: Request) -> HTTPResponse | None:
+        """401/429 for a public request without the token or over the address limit
+        (checked before the body is parsed)."""
+        if not self._public_request(request):
+            return None
+        if not bearer_matches(request.headers.get("authorization"), self._token):
+            return response.json({"error": UNAUTHORIZED}, status=401,
+                                 headers={"WWW-Authenticate": "Bearer"})
+        if not self._per_address.allow(str(request.ip or "unknown")):
+            return self._rate_limited()
+        return None
+
+    def _sender_refusal(self, request: Request, sender: str) -> HTTPResponse | None:
+        if self._public_request(request) and not self._per_sender.allow(sender):
+            return self._rate_limited()
+        return None
+
+    @staticmethod
+    def _rate_limited() -> HTTPResponse:
+        logger.warning("rest request rate limited")
+        return response.json({"error": RATE_LIMITED}, status=429,
+                             headers={"Retry-After": "60"})
 
     async def handle(
         self,
@@ -88,14 +163,18 @@ class RestInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        webhook = Blueprint("lwoo_rest_webhook", __name__)
+        webhook = BodyLimitedBlueprint("lwoo_rest_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        async def health(request: Request) -> HTTPResponse:
+            refused = self._refusal(request)
+            return refused or response.json({"status": "ok"})
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            refused = self._refusal(request)
+            if refused is not None:
+                return refused
             try:
                 body = request.json
             except Exception:  # noqa: BLE001 - sanic raises InvalidUsage on bad JSON
@@ -104,6 +183,12 @@ class RestInput(InputChannel):
             if parsed is None:
                 return response.json({"error": BAD_REQUEST}, status=400)
             sender, text = parsed
+            if reserved(sender):
+                logger.info("rest request refused: sender id of another channel")
+                return response.json({"error": RESERVED_SENDER}, status=400)
+            refused = self._sender_refusal(request, sender)
+            if refused is not None:
+                return refused
             metadata = await self.server_metadata(request, sender)
             return response.json(await self.handle(on_new_message, sender, text, metadata))
 

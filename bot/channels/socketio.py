@@ -7,7 +7,8 @@ A subclass of Rasa 3.6's ``SocketIOInput`` that closes the stock channel's holes
   ignored, so a client cannot join somebody else's conversation. A reconnecting client
   (same tab, page reload) resumes only with the *resume token* the server gave it: the
   conversation id, the time and an HMAC (key derived from ``HASH_SECRET``). It is valid
-  for ``RESUME_TTL_S`` after the last turn and refreshed after every turn.
+  for ``RESUME_TTL_S`` after the last turn and refreshed after every turn, and only from
+  the ``Origin`` it was issued for (the origin is part of the HMAC).
 * **Origin allow-list.** The ``Origin`` header must be in ``ALLOWED_ORIGINS`` (or be this
   server's own loopback origin, for ``/chat``); anything else, or no Origin, is refused at
   connect. Only the WebSocket transport is accepted (browsers always send an Origin there).
@@ -54,7 +55,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from bot.channels.common import check_message, sanitize_text
+from bot.channels.common import check_message, limit_body_size, sanitize_text
 from bot.channels.rest import NO_ANSWER
 from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
 
@@ -113,16 +114,24 @@ def new_conversation_id() -> str:
     return CONVERSATION_PREFIX + secrets.token_hex(16)
 
 
-def issue_resume_token(conversation_id: str, secret: str, now: float | None = None) -> str:
-    """``<conversation id>.<issued at>.<HMAC>``: lets this client, and only it, resume."""
+def _resume_mac(secret: str, body: str, origin: str) -> str:
+    # the Origin the token was issued for is part of the MAC (not of the token): a token
+    # captured on one site is worthless on another
+    message = f"{body}\x00{normalize_origin(origin)}".encode()
+    return hmac.new(_resume_key(secret), message, hashlib.sha256).hexdigest()
+
+
+def issue_resume_token(conversation_id: str, secret: str, now: float | None = None,
+                       origin: str = "") -> str:
+    """``<conversation id>.<issued at>.<HMAC>``: lets this client, and only it, resume,
+    from the same ``origin`` only."""
     issued = str(int(time.time() if now is None else now))
     body = f"{conversation_id}.{issued}"
-    mac = hmac.new(_resume_key(secret), body.encode("ascii"), hashlib.sha256).hexdigest()
-    return f"{body}.{mac}"
+    return f"{body}.{_resume_mac(secret, body, origin)}"
 
 
 def read_resume_token(token: object, secret: str, now: float | None = None,
-                      ttl_s: float = RESUME_TTL_S) -> str | None:
+                      ttl_s: float = RESUME_TTL_S, origin: str = "") -> str | None:
     """The conversation id of a valid, unexpired token that this server issued, else None."""
     if not isinstance(token, str) or len(token) > 200:
         return None
@@ -133,7 +142,7 @@ def read_resume_token(token: object, secret: str, now: float | None = None,
     if not _CONVERSATION_ID.match(conversation_id) or not issued.isdigit():
         return None
     body = f"{conversation_id}.{issued}"
-    expected = hmac.new(_resume_key(secret), body.encode("ascii"), hashlib.sha256).hexdigest()
+    expected = _resume_mac(secret, body, origin)
     if not hmac.compare_digest(expected, mac):
         return None
     age = (time.time() if now is None else now) - int(issued)
@@ -276,6 +285,7 @@ class WidgetBlueprint(SocketBlueprint):
 
     def register(self, app: Sanic, options: dict[str, Any]) -> None:
         self.ctx.on_app(app)
+        limit_body_size(app)  # 413 over 64 KB on every route (bot/channels/common.py)
         add_web_routes(app)
         super().register(app, options)
 
@@ -398,7 +408,8 @@ class SocketIOInput(RasaSocketIOInput):
                 logger.info("socket.io connect refused: origin not allowed")
                 raise SocketRefused(ORIGIN_REFUSED)
             resume = auth.get("resume_token") if isinstance(auth, dict) else None
-            conversation_id = read_resume_token(resume, self._secret)
+            origin = normalize_origin(str(environ.get("HTTP_ORIGIN") or ""))
+            conversation_id = read_resume_token(resume, self._secret, origin=origin)
             resumed = conversation_id is not None
             if conversation_id is None:
                 conversation_id = new_conversation_id()
@@ -411,6 +422,7 @@ class SocketIOInput(RasaSocketIOInput):
                     grant, notice = None, PORTAL_UNAVAILABLE_NOTICE
             await sio.save_session(sid, {
                 "conversation_id": conversation_id,
+                "origin": origin,
                 "resumed": resumed,
                 "portal": grant,
                 "notice": notice,
@@ -433,7 +445,8 @@ class SocketIOInput(RasaSocketIOInput):
             if not conversation_id:
                 return
             await sio.emit("session_confirm", {
-                "resume_token": issue_resume_token(conversation_id, self._secret),
+                "resume_token": issue_resume_token(conversation_id, self._secret,
+                                                   origin=session.get("origin", "")),
                 "resumed": bool(session.get("resumed")),
                 "portal": session.get("portal") is not None,
             }, room=sid, namespace=namespace)
@@ -448,9 +461,11 @@ class SocketIOInput(RasaSocketIOInput):
                            namespace=namespace)
 
         async def turn_done(sid: str, conversation_id: str) -> None:
-            await sio.emit(TURN_DONE_EVT,
-                           {"resume_token": issue_resume_token(conversation_id, self._secret)},
-                           room=sid, namespace=namespace)
+            session = await sio.get_session(sid, namespace=namespace)
+            token = issue_resume_token(conversation_id, self._secret,
+                                       origin=session.get("origin", ""))
+            await sio.emit(TURN_DONE_EVT, {"resume_token": token}, room=sid,
+                           namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: str, data: Any = None) -> None:

@@ -241,7 +241,8 @@ def nginx_binary() -> str:
 
 @dataclass
 class Cluster:
-    """A running cluster; ``say`` talks REST to one node (1, 2) or to nginx (0)."""
+    """A running cluster; ``say`` talks REST to one node (1, 2) or to nginx (0: its
+    internal REST listener, as the public front answers 404 for REST)."""
 
     directory: Path
     env: dict[str, str]
@@ -249,6 +250,7 @@ class Cluster:
     rasa_ports: list[int]
     postgres: Postgres
     senders: int = field(default=0)
+    rest_port: int = 0
 
     def new_sender(self, prefix: str = "cl") -> str:
         self.senders += 1
@@ -262,7 +264,8 @@ class Cluster:
         """(HTTP status, body, seconds) of one REST turn; status 0 = no HTTP answer."""
         data = json.dumps({"sender": sender, "message": text}).encode()
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port(node)}/webhooks/rest/webhook", data=data,
+            f"http://127.0.0.1:{self.rest_port if node == 0 else self.port(node)}"
+            "/webhooks/rest/webhook", data=data,
             headers={"Content-Type": "application/json"})
         started = time.monotonic()
         try:
@@ -348,11 +351,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
                     pytrace=False)
     directory = tmp_path_factory.mktemp("cluster")
     rasa_ports = [free_port(), free_port()]
-    front_port = free_port()
+    front_port, rest_port = free_port(), free_port()
     env = {
         **os.environ,
         "CLUSTER_DIR": str(directory),
         "CLUSTER_PORT": str(front_port),
+        "CLUSTER_REST_PORT": str(rest_port),
         "CLUSTER_RASA_PORTS": ",".join(map(str, rasa_ports)),
         "CLUSTER_ACTIONS_PORTS": f"{free_port()},{free_port()}",
         "CLUSTER_ACTIONS_PROXY_PORT": str(free_port()),
@@ -373,7 +377,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
                  "SANIC_WORKERS", "TICKET_LOCK_LIFETIME"):
         env.pop(name, None)
     command = [sys.executable, "-m", "bot", "cluster"]
-    state = Cluster(directory, env, front_port, rasa_ports, postgres)
+    state = Cluster(directory, env, front_port, rasa_ports, postgres, rest_port=rest_port)
     try:
         started = subprocess.run([*command, "start", "--demo-pupils"], env=env,
                                  cwd=PROJECT_ROOT, capture_output=True, text=True,
