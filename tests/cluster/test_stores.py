@@ -39,7 +39,7 @@ def _operational_error() -> sa.exc.OperationalError:
 async def test_transient_errors_are_retried(sqlite_store: ResilientSQLTrackerStore) -> None:
     calls = []
 
-    async def flaky() -> str:
+    def flaky(_state: object) -> str:
         calls.append(1)
         if len(calls) < 3:
             raise _operational_error()
@@ -53,7 +53,7 @@ async def test_a_lasting_outage_raises_within_the_budget(
         sqlite_store: ResilientSQLTrackerStore) -> None:
     import time
 
-    async def down() -> None:
+    def down(_state: object) -> None:
         raise _operational_error()
 
     started = time.monotonic()
@@ -66,7 +66,7 @@ async def test_programming_errors_are_not_retried(
         sqlite_store: ResilientSQLTrackerStore) -> None:
     calls = []
 
-    async def broken() -> None:
+    def broken(_state: object) -> None:
         calls.append(1)
         raise sa.exc.ProgrammingError("SELECT nope", {}, Exception("syntax"))
 
