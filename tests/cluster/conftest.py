@@ -527,3 +527,26 @@ def _user_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[Redis, int]]:
+    """A redis-server of our own on a free port: (server, pid); tests may SIGSTOP it."""
+    binary = shutil.which("redis-server")
+    require(binary is not None, "redis-server not installed")
+    assert binary is not None
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Redis("127.0.0.1", port)
+    deadline = time.monotonic() + 10
+    while not server.alive():
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.1)
+    try:
+        yield server, proc.pid
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.terminate()
+        proc.wait(timeout=10)
