@@ -198,3 +198,43 @@ def test_events_table_locked(hung_bot: BotServer, private_postgres: PrivatePostg
     finally:
         engine.dispose()
 
+
+
+async def test_a_hung_records_database_ties_up_only_its_own_threads(
+        private_postgres: PrivatePostgres) -> None:
+    """The action server's records store on a SIGSTOPped PostgreSQL: every status call
+    ends within its time limit (the Dutch "technische storing"), the event loop and
+    asyncio's shared thread pool stay free, and after SIGCONT the store works again."""
+    import asyncio
+
+    from actions.records import RecordsStore
+    from actions.status import CALL_TIMEOUT, call
+
+    engine = sa.create_engine(private_postgres.url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text('CREATE DATABASE "lwoo_hang_records"'))
+    engine.dispose()
+    store = RecordsStore(private_postgres.url("lwoo_hang_records"))
+    assert store.count_pupils() == 0  # tables made, a pooled connection exists
+    pids = private_postgres.freeze()
+    try:
+        started = time.monotonic()
+        calls = asyncio.gather(*(call(store.get_pupil, "100284") for _ in range(12)),
+                               return_exceptions=True)
+        await asyncio.sleep(0.2)  # every records thread now waits for the database
+        # meanwhile other blocking work of the action server (mail, files) gets a thread
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), timeout=0.5) == "free"
+        results = await calls
+        assert all(isinstance(r, asyncio.TimeoutError) for r in results), results
+        assert time.monotonic() - started < CALL_TIMEOUT + 1.5
+    finally:
+        private_postgres.thaw(pids)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            assert await call(store.get_pupil, "100284") is None
+            break
+        except (asyncio.TimeoutError, Exception):
+            assert time.monotonic() < deadline, "the records store did not recover"
+            await asyncio.sleep(0.5)
+    store.dispose()
