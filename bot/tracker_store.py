@@ -28,7 +28,14 @@ PostgreSQL. ``tests/cluster/test_outages.py`` measures the loss.
    WAL mode with ``synchronous=NORMAL`` on pooled connections: one write per turn
    instead of three ``fdatasync`` calls, and readers (``python -m bot review``) do not
    block the bot; a crash of the machine (not of Rasa) can lose the last turns.
-4. Nothing else: tables, columns, event format and query semantics are Rasa's own
+4. **Off the event loop, with deadlines.** Every database call runs in a bounded thread
+   pool (``db_threads``); the event loop waits at most ``retry_seconds`` per call and
+   ``turn_seconds`` per turn (retrieve + save), so with PostgreSQL hung (SIGSTOP, a
+   table lock, a black hole) parents get the Dutch message within 5 s and health checks
+   keep answering. PostgreSQL connections get statement, lock and idle-in-transaction
+   timeouts, TCP keepalives and ``tcp_user_timeout``; SQLite a busy timeout. A save
+   whose caller gave up rolls back, or deletes its rows if its COMMIT was under way.
+5. Nothing else: tables, columns, event format and query semantics are Rasa's own
    (``tests/unit/test_tracker_store.py`` checks that Rasa's store reads what we write and
    that we read what it writes, on SQLite and PostgreSQL).
 
