@@ -240,6 +240,7 @@ class RedisStore:
         import redis.asyncio as aioredis  # type: ignore[import-untyped]
 
         self._redis = aioredis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0,
+                                        socket_keepalive=True,
                                         decode_responses=True)
         self._fallback = MemoryStore()
 
