@@ -47,7 +47,6 @@ instead of answers, and a turn whose *save* failed may already have had side eff
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import threading
@@ -67,6 +66,8 @@ from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from bot import store_privacy
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
                  else self._statements.latest_session)
         with self.engine.connect() as connection:
             rows = connection.execute(query, {"sender_id": sender_id}).scalars().all()
-        events = [json.loads(data) for data in rows]
+        events = [store_privacy.reveal(json.loads(data)) for data in rows]
         if self.domain and events:
             return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         return None
@@ -275,8 +276,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
             try:
                 stored = connection.execute(self._statements.count_latest_session,
                                             {"sender_id": sender_id}).scalar_one()
-                rows = [_event_row(sender_id, event)
-                        for event in itertools.islice(events, stored, None)]
+                rows = _protected_rows(sender_id, events, stored)
                 ids = self._insert(connection, sender_id, rows) if rows else []
                 if not state.may_commit():
                     transaction.rollback()
@@ -405,9 +405,22 @@ class _Statements:
         self.senders = sa.select(events.c.sender_id).distinct()
 
 
-def _event_row(sender_id: str, event: Any) -> dict[str, Any]:
-    """The row Rasa's ``SQLTrackerStore.save`` writes for an event."""
-    data = event.as_dict()
+def _protected_rows(sender_id: str, events: list[Any], stored: int) -> list[dict[str, Any]]:
+    """The rows of the events after the first ``stored``, verification data masked or
+    encrypted (:mod:`bot.store_privacy`); the form state is followed from the start."""
+    form = store_privacy.FormState()
+    rows = []
+    for index, event in enumerate(events):
+        if index >= stored:
+            rows.append(_event_row(sender_id, event, form.in_verification))
+        form.see(event)
+    return rows
+
+
+def _event_row(sender_id: str, event: Any, in_verification: bool = False) -> dict[str, Any]:
+    """The row Rasa's ``SQLTrackerStore.save`` writes for an event, with the data that
+    must not be stored in clear text masked or encrypted."""
+    data = store_privacy.protect(event.as_dict(), in_verification)
     return {
         "sender_id": sender_id,
         "type_name": event.type_name,
