@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SOCKET_TIMEOUT_S = 2.0
 LOCK_THREADS = 8
+LOCK_KEY_TTL_S = 3600  # tickets live TICKET_LOCK_LIFETIME (30 s); the key at most 1 h
 CLEANUP_WAIT_S = 0.5  # the answer is not held back longer for returning a ticket
 T = TypeVar("T")
 
@@ -140,11 +141,14 @@ class AtomicRedisLockStore(RedisLockStore):
             pipe.multi()
             if delete:
                 pipe.delete(key)
-            else:
-                pipe.set(key, lock.dumps())
+            else:  # every key expires (a lock of a process that died is never kept)
+                pipe.set(key, lock.dumps(), ex=LOCK_KEY_TTL_S)
             return value
 
         return self.red.transaction(transaction, key, value_from_callable=True)
+
+    def save_lock(self, lock: TicketLock) -> None:
+        self.red.set(self._key(lock.conversation_id), lock.dumps(), ex=LOCK_KEY_TTL_S)
 
     # -- before the turn: failures mean "not processed" -----------------------------
 

@@ -177,6 +177,7 @@ def test_ticket_lock_is_atomic_across_clients(redis_server: Redis) -> None:
         assert sorted(tickets) == list(range(20))
         lock = stores[0].get_lock(conversation)
         assert lock is not None and lock.now_serving == 0
+        assert 0 < stores[0].red.ttl(stores[0].key_prefix + conversation) <= 3600  # expires
         for number in range(20):
             stores[number].cleanup(conversation, number)
         assert stores[0].get_lock(conversation) is None  # the last one deletes the lock
