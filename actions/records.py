@@ -16,17 +16,20 @@ number or account id.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
 import os
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DB_TIMEOUT_S = 3.0
+T = TypeVar("T")
 _CHUNK = 500
 
 
@@ -320,14 +324,37 @@ def create_store_engine(url: str, *, timeout_s: float = DB_TIMEOUT_S) -> Engine:
         options["connect_args"] = {
             "connect_timeout": max(1, round(timeout_s)),
             "options": _postgres_options(parsed.query.get("options"), timeout_s),
+            # a peer that vanished (network black hole) is noticed by TCP; a server
+            # that hangs (SIGSTOP) by the caller's deadline (run_blocking)
+            "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+            "keepalives_count": 2, "tcp_user_timeout": int(timeout_s * 2000),
         }
     return sa.create_engine(parsed, **options)
+
+
+RECORDS_THREADS = 4
+
+
+@lru_cache(maxsize=1)
+def records_executor() -> ThreadPoolExecutor:
+    """The action server's pool for blocking records work: bounded, and its own, so a
+    hung records database ties up at most these threads (not asyncio's default pool
+    that mail and other work share)."""
+    return ThreadPoolExecutor(max_workers=RECORDS_THREADS, thread_name_prefix="records")
+
+
+async def run_blocking(func: Callable[..., T], *args: Any, timeout: float) -> T:
+    """``func(*args)`` in :func:`records_executor`, never on the event loop; raises
+    ``asyncio.TimeoutError`` after ``timeout`` s (a call still queued then never runs)."""
+    future = records_executor().submit(func, *args)
+    return await asyncio.wait_for(asyncio.wrap_future(future), timeout=timeout)
 
 
 def _postgres_options(from_url: object, timeout_s: float) -> str:
     """libpq ``options``: the URL's own (e.g. a search_path) plus the timeouts."""
     millis = int(timeout_s * 1000)
-    timeouts = f"-c statement_timeout={millis} -c lock_timeout={millis}"
+    timeouts = (f"-c statement_timeout={millis} -c lock_timeout={millis} "
+                f"-c idle_in_transaction_session_timeout={millis * 3}")
     return f"{from_url} {timeouts}" if isinstance(from_url, str) and from_url else timeouts
 
 

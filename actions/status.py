@@ -24,7 +24,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.formats import normalize_pupil_number
 from actions.messaging import MailUnavailable
-from actions.records import Pupil, StoreUnavailable
+from actions.records import Pupil, StoreUnavailable, run_blocking
 from actions.verification import CheckResult, RequestResult, get_verifier, status_text
 from bot.namespaces import owns
 
@@ -71,8 +71,8 @@ CHOOSE_TEXT = "Over welk kind gaat uw vraag?"
 
 
 async def call(func: Callable[..., T], *args: Any) -> T:
-    """Run a blocking store/mail call in a thread, with a time limit."""
-    return await asyncio.wait_for(asyncio.to_thread(func, *args), timeout=CALL_TIMEOUT)
+    """Run a blocking store/mail call in the records pool, with a time limit."""
+    return await run_blocking(func, *args, timeout=CALL_TIMEOUT)
 
 
 FAULTS = (StoreUnavailable, MailUnavailable, asyncio.TimeoutError, TimeoutError)

@@ -29,6 +29,7 @@ EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_UNREADABLE = 2
 EXIT_STORE_DOWN = 3
+EXIT_CONFIG = 4
 
 _DURATION = re.compile(r"(\d{1,5})\s*([hdw])", re.ASCII)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -142,10 +143,11 @@ def audit_command(
 # -- purge ------------------------------------------------------------------------------
 
 
-def _tracker_urls(settings: Settings) -> list[str]:
-    """The SQLite tracker file (if it exists) and TRACKER_DB_URL (if set)."""
+def _tracker_urls(settings: Settings, skip_sqlite: bool = False) -> list[str]:
+    """The SQLite tracker file (if it exists, and SQLite is what is configured) and
+    TRACKER_DB_URL (if set)."""
     urls = []
-    if settings.tracker_db_path.is_file():
+    if not skip_sqlite and settings.tracker_db_path.is_file():
         urls.append(f"sqlite:///{settings.tracker_db_path}")
     if os.environ.get("TRACKER_DB_URL"):
         urls.append(os.environ["TRACKER_DB_URL"])
@@ -188,12 +190,75 @@ def purge_command(
         _error(str(exc))
         return EXIT_UNREADABLE
     settings = settings or get_settings()
+    missing = _missing_cluster_database_variables()
+    if missing:
+        _error(f"De configuratie gebruikt PostgreSQL ({missing[0]}), maar "
+               f"{' en '.join(missing[1:])} niet gezet: er is niets opgeruimd (ook niet "
+               "de lokale bestanden). Zet ze op de databases van het cluster (zie "
+               "docs/cluster.md) en probeer het opnieuw.")
+        return EXIT_CONFIG
+    on_postgres = bool(_postgres_configured())
     try:
         counts = (store or RecordsStore.from_settings(settings)).purge(cutoff, current)
-        events = sum(purge_tracker_events(url, cutoff) for url in _tracker_urls(settings))
+        events = sum(purge_tracker_events(url, cutoff)
+                     for url in _tracker_urls(settings, skip_sqlite=on_postgres))
     except StoreUnavailable:
         _error("De database is niet bereikbaar; het opruimen is niet (helemaal) gelukt. "
                "Probeer het later opnieuw.")
         return EXIT_STORE_DOWN
     _print_purged(counts, events, _purge_outbox(settings.outbox_dir, cutoff), cutoff)
+    files = _purge_old_files(settings.var_dir, cutoff)
+    print(f"Verwijderd: {files} oude rapporten en logbestanden.")
     return EXIT_OK
+
+
+def _postgres_configured() -> str | None:
+    """Why the configuration keeps conversations in PostgreSQL, or None (SQLite)."""
+    if os.environ.get("PROFILE", "").strip() == "cluster":
+        return "PROFILE=cluster"
+    import yaml  # type: ignore[import-untyped]
+
+    from bot.run import endpoints_file
+
+    path = endpoints_file()
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    tracker = config.get("tracker_store") if isinstance(config, dict) else None
+    dialect = str((tracker or {}).get("dialect", "")) if isinstance(tracker, dict) else ""
+    return f"{path.name}: dialect {dialect}" if dialect.startswith("postgres") else None
+
+
+def _missing_cluster_database_variables() -> list[str]:
+    """[reason, missing variable, ...] when PostgreSQL is configured but the purge would
+    not reach it; [] otherwise."""
+    reason = _postgres_configured()
+    if reason is None:
+        return []
+    missing = []
+    if not os.environ.get("TRACKER_DB_URL", "").strip():
+        missing.append("TRACKER_DB_URL")
+    if not os.environ.get("RECORDS_DB_URL", "").strip().startswith("postgres"):
+        missing.append("RECORDS_DB_URL")
+    return [reason, *missing] if missing else []
+
+
+def _purge_old_files(var_dir: Path, cutoff: datetime) -> int:
+    """Review reports (``var/reports/*``) and log files (``var/logs/*``, rotated ones
+    included) last written before ``cutoff``; a log still being written is younger."""
+    import shutil
+
+    removed = 0
+    for folder in (var_dir / "reports", var_dir / "logs"):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.stat().st_mtime >= cutoff.timestamp():
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed

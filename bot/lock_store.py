@@ -19,17 +19,26 @@ Failures:
 * Redis down *after* the turn (returning the ticket): logged only; the turn was
   processed and stored, and the ticket expires after ``TICKET_LOCK_LIFETIME``.
 * A stale connection after a Redis restart is retried once (redis-py's own retry).
+* Redis that hangs (paused, SIGSTOP, a network black hole): every Redis call runs in a
+  small thread pool, never on Rasa's event loop, and ends after ``socket_timeout`` (also
+  the connect timeout; TCP keepalives on). A call still queued at its deadline is
+  cancelled, so other conversations and health checks are served meanwhile and the
+  parent gets the Dutch message within about ``socket_timeout`` + 0.5 s.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from typing import Any, Optional
+from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, Optional, TypeVar
 
 import redis  # type: ignore[import-untyped]
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LOCK_LIFETIME, RedisLockStore
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.tracker_store import TurnNotProcessed
@@ -37,6 +46,10 @@ from bot.tracker_store import TurnNotProcessed
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOCKET_TIMEOUT_S = 2.0
+LOCK_THREADS = 8
+LOCK_KEY_TTL_S = 3600  # tickets live TICKET_LOCK_LIFETIME (30 s); the key at most 1 h
+CLEANUP_WAIT_S = 0.5  # the answer is not held back longer for returning a ticket
+T = TypeVar("T")
 
 
 class LockStoreUnavailable(TurnNotProcessed):
@@ -64,6 +77,49 @@ class AtomicRedisLockStore(RedisLockStore):
         # One retry on a dropped connection (a Redis restart), none on a timeout.
         self.red.connection_pool.connection_kwargs["retry_on_error"] = [
             redis.exceptions.ConnectionError]
+        self.red.connection_pool.connection_kwargs["socket_keepalive"] = True
+        self._socket_timeout = kwargs["socket_timeout"]
+        self._executor = ThreadPoolExecutor(max_workers=LOCK_THREADS,
+                                            thread_name_prefix="lock-store")
+
+    async def _off_loop(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a (blocking) Redis call in the pool; LockStoreUnavailable when it does
+        not finish within the socket timeout (+0.5 s for the queue)."""
+        future = self._executor.submit(call, *args)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future),
+                                          timeout=self._socket_timeout + 0.5)
+        except asyncio.TimeoutError as exc:
+            logger.error("lock store: Redis did not answer in time")
+            raise LockStoreUnavailable("lock store unavailable (timeout)") from exc
+
+    @asynccontextmanager
+    async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME,
+                   wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
+        """Rasa's ``LockStore.lock`` with every Redis call off the event loop."""
+        ticket = await self._off_loop(self.issue_ticket, conversation_id, lock_lifetime)
+        try:
+            yield await self._acquire_lock_off_loop(conversation_id, ticket,
+                                                    wait_time_in_seconds)
+        finally:
+            cleanup = asyncio.wrap_future(
+                self._executor.submit(self.cleanup, conversation_id, ticket))
+            # usually done in a millisecond; when Redis hangs the ticket is returned
+            # in the background (or expires), the answer is not held back
+            await asyncio.wait([cleanup], timeout=CLEANUP_WAIT_S)
+
+    async def _acquire_lock_off_loop(self, conversation_id: str, ticket: int,
+                                     wait_time_in_seconds: float) -> TicketLock:
+        """Rasa's ``LockStore._acquire_lock``, the Redis calls in the pool."""
+        while True:
+            lock = await self._off_loop(self.get_lock, conversation_id)
+            if not lock:
+                break
+            if not lock.is_locked(ticket):
+                return lock
+            await asyncio.sleep(wait_time_in_seconds)
+            await self._off_loop(self.update_lock, conversation_id)
+        raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
 
     def _key(self, conversation_id: str) -> str:
         return self.key_prefix + conversation_id
@@ -85,11 +141,14 @@ class AtomicRedisLockStore(RedisLockStore):
             pipe.multi()
             if delete:
                 pipe.delete(key)
-            else:
-                pipe.set(key, lock.dumps())
+            else:  # every key expires (a lock of a process that died is never kept)
+                pipe.set(key, lock.dumps(), ex=LOCK_KEY_TTL_S)
             return value
 
         return self.red.transaction(transaction, key, value_from_callable=True)
+
+    def save_lock(self, lock: TicketLock) -> None:
+        self.red.set(self._key(lock.conversation_id), lock.dumps(), ex=LOCK_KEY_TTL_S)
 
     # -- before the turn: failures mean "not processed" -----------------------------
 

@@ -28,7 +28,14 @@ PostgreSQL. ``tests/cluster/test_outages.py`` measures the loss.
    WAL mode with ``synchronous=NORMAL`` on pooled connections: one write per turn
    instead of three ``fdatasync`` calls, and readers (``python -m bot review``) do not
    block the bot; a crash of the machine (not of Rasa) can lose the last turns.
-4. Nothing else: tables, columns, event format and query semantics are Rasa's own
+4. **Off the event loop, with deadlines.** Every database call runs in a bounded thread
+   pool (``db_threads``); the event loop waits at most ``retry_seconds`` per call and
+   ``turn_seconds`` per turn (retrieve + save), so with PostgreSQL hung (SIGSTOP, a
+   table lock, a black hole) parents get the Dutch message within 5 s and health checks
+   keep answering. PostgreSQL connections get statement, lock and idle-in-transaction
+   timeouts, TCP keepalives and ``tcp_user_timeout``; SQLite a busy timeout. A save
+   whose caller gave up rolls back, or deletes its rows if its COMMIT was under way.
+5. Nothing else: tables, columns, event format and query semantics are Rasa's own
    (``tests/unit/test_tracker_store.py`` checks that Rasa's store reads what we write and
    that we read what it writes, on SQLite and PostgreSQL).
 
@@ -40,11 +47,12 @@ instead of answers, and a turn whose *save* failed may already have had side eff
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Optional, TypeVar
 
@@ -59,16 +67,30 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from bot import store_privacy
+
 logger = logging.getLogger(__name__)
 
 NOT_PROCESSED_MESSAGE = (
     "Er is een tijdelijke storing: uw bericht is niet verwerkt. "
     "Probeert u het over een paar minuten opnieuw."
 )
-DEFAULT_RETRY_SECONDS = 3.0
+DEFAULT_RETRY_SECONDS = 3.0  # one retrieve or save, retries included
+DEFAULT_TURN_SECONDS = 4.0  # a turn's retrieve + save: the parent is answered within 5 s
+MIN_SAVE_SECONDS = 1.0
+DEFAULT_DB_THREADS = 4
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 1.0
 CONNECT_TIMEOUT_S = 2
+POOL_TIMEOUT_S = 2
+SQLITE_BUSY_TIMEOUT_S = 2.0
+STATEMENT_TIMEOUT_MS = 2000
+LOCK_TIMEOUT_MS = 1000
+IDLE_IN_TRANSACTION_MS = 10_000
+KEEPALIVE_IDLE_S = 5
+KEEPALIVE_INTERVAL_S = 2
+KEEPALIVE_COUNT = 2
+TCP_USER_TIMEOUT_MS = 5000
 
 T = TypeVar("T")
 
@@ -94,51 +116,91 @@ def _is_transient(error: Exception) -> bool:
 
 
 class ResilientSQLTrackerStore(SQLTrackerStore):
-    """``SQLTrackerStore`` with bounded retries that raises instead of pretending.
+    """``SQLTrackerStore`` with bounded retries that raises instead of pretending, and
+    whose database work never runs on Rasa's event loop.
 
     Configure in endpoints.yml with ``type: bot.tracker_store.ResilientSQLTrackerStore``
-    and the usual SQL keys, plus optionally ``retry_seconds``.
+    and the usual SQL keys, plus optionally ``retry_seconds`` (budget of one call),
+    ``turn_seconds`` (budget of a whole turn's retrieve + save) and ``db_threads``
+    (size of the store's thread pool).
     """
 
     def __init__(self, *args: Any, retry_seconds: float | str = DEFAULT_RETRY_SECONDS,
-                 **kwargs: Any) -> None:
+                 turn_seconds: float | str = DEFAULT_TURN_SECONDS,
+                 db_threads: int | str = DEFAULT_DB_THREADS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.retry_seconds = float(retry_seconds)
-        # Rasa's engine has no pre-ping and no connect timeout: after a PostgreSQL
-        # restart the first use of every pooled connection fails. Same URL and pool
-        # settings (schema, pool size from Rasa's env vars), plus both.
+        self.turn_seconds = float(turn_seconds)
+        # Rasa's engine has no pre-ping, no connect timeout and no statement timeout:
+        # after a PostgreSQL restart the first use of every pooled connection fails,
+        # and a database that hangs holds a connection forever. Same URL and pool
+        # settings (schema, pool size from Rasa's env vars), plus those.
         old_engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
         url = old_engine.url
         options = create_engine_kwargs(url)
         options["pool_pre_ping"] = True
         if url.get_backend_name() == "postgresql":
-            connect_args = dict(options.get("connect_args", {}))
-            connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
-            options["connect_args"] = connect_args
+            options["pool_timeout"] = POOL_TIMEOUT_S
+            options["connect_args"] = postgres_connect_args(
+                options.get("connect_args", {}))
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             # SQLAlchemy 1.4 opens a new SQLite connection per session (NullPool);
-            # pooled ones keep their WAL setting and skip the reconnect. Rasa calls the
-            # store from its event loop thread only.
+            # pooled ones keep their WAL setting and skip the reconnect. The store's
+            # threads share the pool (one connection per thread at a time).
             options["poolclass"] = sa.pool.QueuePool
+            options["pool_timeout"] = POOL_TIMEOUT_S
             options["connect_args"] = {**options.get("connect_args", {}),
-                                       "check_same_thread": False}
+                                       "check_same_thread": False,
+                                       "timeout": SQLITE_BUSY_TIMEOUT_S}
         old_engine.dispose()
         self.engine = sa.create_engine(url, **options)
         if url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_wal)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         self._statements = _Statements(self.SQLEvent.__table__)
+        self._returning = url.get_backend_name() == "postgresql"
+        # Every database call runs here, never on the event loop: a hung database
+        # blocks at most these threads; calls queued behind them are cancelled at
+        # their deadline and never run.
+        self._executor = ThreadPoolExecutor(max_workers=max(1, int(db_threads)),
+                                            thread_name_prefix="tracker-store")
+        self._turn_started: dict[str, float] = {}
         _let_outages_through_failsafe()
 
-    async def _with_retries(self, operation: str,
-                            call: Callable[[], Awaitable[T]]) -> T:
-        deadline = time.monotonic() + self.retry_seconds
+    # -- running database work off the event loop, with a deadline ------------------
+
+    async def _in_thread(self, call: Callable[[_Call], T], deadline: float) -> T:
+        """Run ``call`` in the store's pool; give up at ``deadline`` (monotonic).
+
+        A call that is still queued at the deadline is cancelled. A call that is running
+        is marked abandoned: a save then rolls back instead of committing, or, when its
+        COMMIT was already on its way, deletes the rows it wrote (:meth:`_save_sync`), so
+        a turn the parent was told was not processed is not stored later either."""
+        state = _Call()
+        future = self._executor.submit(call, state)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future),
+                                          timeout=max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            if state.abandon():
+                raise
+            # finished just as we gave up: its result counts
+            return future.result(timeout=1)
+
+    async def _with_retries(self, operation: str, call: Callable[[_Call], T],
+                            budget: float | None = None) -> T:
+        deadline = time.monotonic() + (self.retry_seconds if budget is None else budget)
         backoff = FIRST_BACKOFF_S
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await call()
+                return await self._in_thread(call, deadline)
+            except asyncio.TimeoutError as exc:
+                logger.error("conversation store: %s did not finish in time (database "
+                             "hung?); turn not processed", operation)
+                raise TrackerStoreUnavailable(
+                    f"conversation store unavailable ({operation})") from exc
             except Exception as exc:
                 if not _is_transient(exc):
                     raise
@@ -154,44 +216,162 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
                 await asyncio.sleep(min(backoff, left))
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
 
+    def _turn_budget(self, sender_id: str) -> float:
+        """What is left for this turn's save: ``turn_seconds`` since the turn's first
+        retrieve, at most ``retry_seconds``, at least MIN_SAVE_SECONDS."""
+        started = self._turn_started.get(sender_id)
+        if started is None:
+            return self.retry_seconds
+        left = self.turn_seconds - (time.monotonic() - started)
+        return max(MIN_SAVE_SECONDS, min(self.retry_seconds, left))
+
+    def _mark_turn_start(self, sender_id: str) -> None:
+        now = time.monotonic()
+        if len(self._turn_started) > 10_000:  # turns that never saved: keep it small
+            self._turn_started = {k: v for k, v in self._turn_started.items()
+                                  if now - v < 60}
+        self._turn_started[sender_id] = now
+
+    # -- Rasa's tracker store interface -----------------------------------------------
+
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        self._mark_turn_start(sender_id)
         return await self._with_retries(
-            "retrieve", partial(self._retrieve, sender_id, fetch_events_from_all_sessions=False))
+            "retrieve", partial(self._retrieve_sync, sender_id, False))
 
     async def retrieve_full_tracker(self, sender_id: str) -> Optional[DialogueStateTracker]:
         return await self._with_retries(
-            "retrieve", partial(self._retrieve, sender_id, fetch_events_from_all_sessions=True))
+            "retrieve", partial(self._retrieve_sync, sender_id, True))
 
-    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool
-                        ) -> Optional[DialogueStateTracker]:
+    def _retrieve_sync(self, sender_id: str, fetch_events_from_all_sessions: bool,
+                       _state: _Call) -> Optional[DialogueStateTracker]:
         """Rasa's ``SQLTrackerStore._retrieve`` with the query prepared once."""
         query = (self._statements.all_sessions if fetch_events_from_all_sessions
                  else self._statements.latest_session)
         with self.engine.connect() as connection:
             rows = connection.execute(query, {"sender_id": sender_id}).scalars().all()
-        events = [json.loads(data) for data in rows]
+        events = [store_privacy.reveal(json.loads(data)) for data in rows]
         if self.domain and events:
             return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         return None
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)  # no-op without an event broker
-        # Safe to repeat: only the events the database lacks are appended.
-        await self._with_retries("save", partial(self._append_new_events, tracker))
+        # Safe to repeat: only the events the database lacks are appended. The events
+        # are copied here, on the event loop, before a thread reads them.
+        events = list(tracker.events)
+        await self._with_retries("save", partial(self._save_sync, tracker.sender_id, events),
+                                 budget=self._turn_budget(tracker.sender_id))
 
-    async def _append_new_events(self, tracker: DialogueStateTracker) -> None:
+    def _save_sync(self, sender_id: str, events: list[Any], state: _Call) -> None:
         """Rasa's ``SQLTrackerStore.save`` (count what is stored since the session
-        started, append the rest) in one transaction and one ``executemany``."""
-        with self.engine.begin() as connection:
-            stored = connection.execute(self._statements.count_latest_session,
-                                        {"sender_id": tracker.sender_id}).scalar_one()
-            rows = [_event_row(tracker.sender_id, event)
-                    for event in itertools.islice(tracker.events, stored, None)]
-            if rows:
-                connection.execute(self._statements.insert, rows)
+        started, append the rest) in one transaction.
+
+        All or nothing for the turn: the transaction commits only when the caller is
+        still waiting. If the caller gave up while the COMMIT was under way (the parent
+        was told "niet verwerkt"), the rows are deleted again as soon as the database
+        answers."""
+        with self.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                stored = connection.execute(self._statements.count_latest_session,
+                                            {"sender_id": sender_id}).scalar_one()
+                rows = _protected_rows(sender_id, events, stored)
+                ids = self._insert(connection, sender_id, rows) if rows else []
+                if not state.may_commit():
+                    transaction.rollback()
+                    return
+                transaction.commit()
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+            if ids and not state.finish():
+                self._undo_late_commit(connection, ids)
+
+    def _insert(self, connection: sa.engine.Connection, sender_id: str,
+                rows: list[dict[str, Any]]) -> list[int]:
+        """Insert the turn's events; return their ids (to undo a commit nobody waited
+        for)."""
+        if self._returning:  # PostgreSQL: one statement, ids from RETURNING
+            result = connection.execute(self._statements.insert.values(rows)
+                                        .returning(self._statements.id_column))
+            return [int(row[0]) for row in result]
+        # SQLite: one writer at a time, so the ids after the last one we saw are ours
+        before = connection.execute(self._statements.max_id,
+                                    {"sender_id": sender_id}).scalar() or 0
+        connection.execute(self._statements.insert, rows)
+        return [int(i) for i in connection.execute(
+            self._statements.ids_after, {"sender_id": sender_id, "after": before}).scalars()]
+
+    def _undo_late_commit(self, connection: sa.engine.Connection, ids: list[int]) -> None:
+        try:
+            with connection.begin():
+                connection.execute(self._statements.delete_ids, {"ids": ids})
+            logger.warning("conversation store: a turn committed after its deadline was "
+                           "removed again (the parent was told it was not processed)")
+        except Exception as exc:  # noqa: BLE001 - logged, nothing else to do
+            logger.error("conversation store: could not remove a turn that committed "
+                         "after its deadline (%s)", type(exc).__name__)
 
     async def keys(self) -> Iterable[str]:
-        return await self._with_retries("keys", super().keys)
+        def keys_sync(_state: _Call) -> list[str]:
+            with self.engine.connect() as connection:
+                return list(connection.execute(self._statements.senders).scalars())
+
+        return await self._with_retries("keys", keys_sync)
+
+
+class _Call:
+    """Hand-shake between the event loop (which may give up) and the thread doing the
+    work (which may be about to commit). Exactly one of them wins."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._finished = False
+
+    def abandon(self) -> bool:
+        """The caller gives up. False when the work already finished (use its result)."""
+        with self._lock:
+            if self._finished:
+                return False
+            self._abandoned = True
+            return True
+
+    def may_commit(self) -> bool:
+        with self._lock:
+            return not self._abandoned
+
+    def finish(self) -> bool:
+        """The work is done. False when the caller had already given up."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self._finished = True
+            return True
+
+
+def postgres_connect_args(existing: dict[str, Any]) -> dict[str, Any]:
+    """libpq settings for every PostgreSQL connection of the conversation store.
+
+    The server ends statements after STATEMENT_TIMEOUT_MS and lock waits after
+    LOCK_TIMEOUT_MS; the client gives up connecting after CONNECT_TIMEOUT_S and notices
+    a dead peer through TCP keepalives and ``tcp_user_timeout``. A server that is stopped
+    (SIGSTOP) enforces none of this; the caller's deadline (:meth:`ResilientSQLTrackerStore.
+    _in_thread`) covers that case."""
+    args = dict(existing)
+    timeouts = (f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
+                f"-c lock_timeout={LOCK_TIMEOUT_MS} "
+                f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}")
+    args["options"] = f"{args['options']} {timeouts}" if args.get("options") else timeouts
+    args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    args.setdefault("keepalives", 1)
+    args.setdefault("keepalives_idle", KEEPALIVE_IDLE_S)
+    args.setdefault("keepalives_interval", KEEPALIVE_INTERVAL_S)
+    args.setdefault("keepalives_count", KEEPALIVE_COUNT)
+    args.setdefault("tcp_user_timeout", TCP_USER_TIMEOUT_MS)
+    return args
 
 
 class _Statements:
@@ -216,11 +396,31 @@ class _Statements:
         self.count_latest_session = (sa.select(sa.func.count()).select_from(events)
                                      .where(in_latest_session))
         self.insert = events.insert()
+        self.id_column = events.c.id
+        self.max_id = sa.select(sa.func.max(events.c.id)).where(of_sender)
+        self.ids_after = sa.select(events.c.id).where(
+            of_sender, events.c.id > sa.bindparam("after"))
+        self.delete_ids = events.delete().where(
+            events.c.id.in_(sa.bindparam("ids", expanding=True)))
+        self.senders = sa.select(events.c.sender_id).distinct()
 
 
-def _event_row(sender_id: str, event: Any) -> dict[str, Any]:
-    """The row Rasa's ``SQLTrackerStore.save`` writes for an event."""
-    data = event.as_dict()
+def _protected_rows(sender_id: str, events: list[Any], stored: int) -> list[dict[str, Any]]:
+    """The rows of the events after the first ``stored``, verification data masked or
+    encrypted (:mod:`bot.store_privacy`); the form state is followed from the start."""
+    form = store_privacy.FormState()
+    rows = []
+    for index, event in enumerate(events):
+        if index >= stored:
+            rows.append(_event_row(sender_id, event, form.in_verification))
+        form.see(event)
+    return rows
+
+
+def _event_row(sender_id: str, event: Any, in_verification: bool = False) -> dict[str, Any]:
+    """The row Rasa's ``SQLTrackerStore.save`` writes for an event, with the data that
+    must not be stored in clear text masked or encrypted."""
+    data = store_privacy.protect(event.as_dict(), in_verification)
     return {
         "sender_id": sender_id,
         "type_name": event.type_name,

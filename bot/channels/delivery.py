@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import hmac
 import json
@@ -45,7 +46,8 @@ NO_ANSWER = (
 )
 CHOICE_HINT = "Typ het nummer van uw keuze."
 
-DEDUPE_TTL = 24 * 3600  # providers retry for hours at most
+DEDUPE_TTL = 30 * 24 * 3600  # providers retry for hours; replays are refused 30 days
+PROCESSING_LEASE = 30  # seconds a delivery being processed is held (turns take < 5 s)
 BUTTONS_TTL = 3600
 
 
@@ -173,7 +175,7 @@ def button_pairs(buttons: Sequence[Any]) -> list[tuple[str, str]]:
 
 
 class TtlStore(Protocol):
-    async def add(self, key: str, ttl: int) -> bool:
+    async def add(self, key: str, ttl: int, value: str = "1") -> bool:
         """Record ``key``; True when it was not there yet (first delivery)."""
 
     async def put(self, key: str, value: str, ttl: int) -> None: ...
@@ -210,10 +212,10 @@ class MemoryStore:
             return None
         return entry[1]
 
-    async def add(self, key: str, ttl: int) -> bool:
+    async def add(self, key: str, ttl: int, value: str = "1") -> bool:
         if self._live(key) is not None:
             return False
-        await self.put(key, "1", ttl)
+        await self.put(key, value, ttl)
         return True
 
     async def put(self, key: str, value: str, ttl: int) -> None:
@@ -240,6 +242,7 @@ class RedisStore:
         import redis.asyncio as aioredis  # type: ignore[import-untyped]
 
         self._redis = aioredis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0,
+                                        socket_keepalive=True,
                                         decode_responses=True)
         self._fallback = MemoryStore()
 
@@ -247,12 +250,12 @@ class RedisStore:
         logger.warning("redis unavailable for the channel store (%s); using memory",
                        type(exc).__name__)
 
-    async def add(self, key: str, ttl: int) -> bool:
+    async def add(self, key: str, ttl: int, value: str = "1") -> bool:
         try:
-            return bool(await self._redis.set(self.PREFIX + key, "1", nx=True, ex=ttl))
+            return bool(await self._redis.set(self.PREFIX + key, value, nx=True, ex=ttl))
         except Exception as exc:  # noqa: BLE001 - any redis fault: fall back
             self._failed(exc)
-            return await self._fallback.add(key, ttl)
+            return await self._fallback.add(key, ttl, value)
 
     async def put(self, key: str, value: str, ttl: int) -> None:
         try:
@@ -281,15 +284,78 @@ class RedisStore:
         return value if isinstance(value, str) else None
 
 
+class SqliteStore:
+    """Single-instance store that survives a restart: a SQLite file under ``var/``
+    (``channels.db``, mode 0600). Expired rows are dropped as they are met and in bulk
+    now and then; every row has an expiry."""
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+        import threading
+
+        self._path = path
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if not os.path.exists(path):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._db = sqlite3.connect(path, timeout=2.0, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, "
+                         "value TEXT NOT NULL, expires REAL NOT NULL)")
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> Any:
+        with self._lock:
+            now = time.time()
+            self._writes += 1
+            if self._writes % 1000 == 0:
+                self._db.execute("DELETE FROM entries WHERE expires <= ?", (now,))
+            self._db.execute("DELETE FROM entries WHERE key = ? AND expires <= ?",
+                             (args[0], now))
+            cursor = self._db.execute(sql, args)
+            return cursor
+
+    async def add(self, key: str, ttl: int, value: str = "1") -> bool:
+        cursor = await asyncio.to_thread(
+            self._run, "INSERT OR IGNORE INTO entries VALUES (?, ?, ?)",
+            (key, value, time.time() + ttl))
+        return bool(cursor.rowcount == 1)
+
+    async def put(self, key: str, value: str, ttl: int) -> None:
+        await asyncio.to_thread(self._run, "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
+                                (key, value, time.time() + ttl))
+
+    async def get(self, key: str) -> str | None:
+        cursor = await asyncio.to_thread(self._run,
+                                         "SELECT value FROM entries WHERE key = ?", (key,))
+        row = cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def take(self, key: str) -> str | None:
+        cursor = await asyncio.to_thread(
+            self._run, "DELETE FROM entries WHERE key = ? RETURNING value", (key,))
+        row = cursor.fetchone()
+        return str(row[0]) if row else None
+
+
 _store: TtlStore | None = None
 
 
 def get_store() -> TtlStore:
-    """The process-wide store: Redis when REDIS_URL is set, else memory."""
+    """The process-wide store: Redis when REDIS_URL is set (several instances), else a
+    SQLite file in VAR_DIR (one instance; remembers deliveries across a restart)."""
     global _store
     if _store is None:
         url = os.environ.get("REDIS_URL", "").strip()
-        _store = RedisStore(url) if url else MemoryStore()
+        if url:
+            _store = RedisStore(url)
+        else:
+            from bot.settings import get_settings
+
+            _store = SqliteStore(str(get_settings().var_dir / "channels.db"))
     return _store
 
 
@@ -315,9 +381,45 @@ class ButtonMemory:
         return [(str(t), str(p)) for t, p in loaded if isinstance(t, str) and isinstance(p, str)]
 
 
-async def first_delivery(store: TtlStore, channel: str, delivery_id: str) -> bool:
-    """True the first time a provider delivery id is seen (within DEDUPE_TTL)."""
-    return await store.add(f"delivery:{channel}:{delivery_id}", DEDUPE_TTL)
+PROCESSING = "processing"
+DONE = "done"
+
+
+class Delivery(str, enum.Enum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"  # done before (a retry, or a replay): answer 200, do nothing
+    BUSY = "busy"  # being processed right now: answer 503, the provider retries later
+    FAILED = "failed"  # processing raised: answer 500, the provider's retry is processed
+
+
+async def process_once(store: TtlStore, channel: str, delivery_ids: Sequence[str],
+                       work: Callable[[], Awaitable[None]]) -> Delivery:
+    """Run ``work`` for a provider delivery at most once, and at least once.
+
+    ``delivery_ids``: every id the delivery is known by (Twilio: the idempotency token
+    and the MessageSid; Telegram: the update_id); the first one is claimed. A delivery
+    is marked done only after ``work`` returned; while it runs it holds a lease of
+    PROCESSING_LEASE seconds (a node that dies mid-turn frees it when the lease ends). If
+    ``work`` raises, the claim is released so the provider's retry is processed. Done
+    deliveries are remembered for DEDUPE_TTL (30 days: far longer than any provider
+    retries), so a captured request replayed later, also after a restart, is refused."""
+    keys = [f"delivery:{channel}:{delivery_id}" for delivery_id in delivery_ids if delivery_id]
+    if not keys:
+        await work()
+        return Delivery.PROCESSED
+    for key in keys[1:]:
+        if await store.get(key) == DONE:
+            return Delivery.DUPLICATE
+    if not await store.add(keys[0], PROCESSING_LEASE, PROCESSING):
+        return Delivery.DUPLICATE if await store.get(keys[0]) == DONE else Delivery.BUSY
+    try:
+        await work()
+    except BaseException:
+        await store.take(keys[0])
+        raise
+    for key in keys:
+        await store.put(key, DONE, DEDUPE_TTL)
+    return Delivery.PROCESSED
 
 
 # --------------------------------------------------------------------------- http

@@ -37,14 +37,15 @@ from sanic.response import HTTPResponse
 from bot.channels.delivery import (
     EDITED_REPLY,
     MEDIA_REPLY,
+    Delivery,
     ProviderHttp,
     TtlStore,
     button_pairs,
     conversation_id,
     credential,
-    first_delivery,
     get_store,
     hash_secret,
+    process_once,
     run_turn,
     split_message,
 )
@@ -225,10 +226,17 @@ class TelegramSecureInput(TelegramInput):
                 update = None
             if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                 return response.text("bad request", status=400)
-            if not await first_delivery(self.store, CHANNEL, str(update["update_id"])):
+            try:
+                outcome = await process_once(self.store, CHANNEL, [str(update["update_id"])],
+                                             lambda: self.handle(on_new_message, update))
+            except Exception as exc:  # noqa: BLE001 - Telegram retries a 500
+                logger.error("telegram: delivery failed (%s); Telegram will retry",
+                             type(exc).__name__)
+                return response.text("error", status=500)
+            if outcome is Delivery.BUSY:
+                return response.text("busy", status=503)  # retried later
+            if outcome is Delivery.DUPLICATE:
                 logger.info("telegram: duplicate delivery ignored")
-                return response.text("ok")
-            await self.handle(on_new_message, update)
             return response.text("ok")
 
         return webhook

@@ -38,15 +38,16 @@ from twilio.request_validator import RequestValidator
 from bot.channels.delivery import (
     MEDIA_REPLY,
     ButtonMemory,
+    Delivery,
     ProviderHttp,
     TtlStore,
     button_pairs,
     conversation_id,
     credential,
-    first_delivery,
     get_store,
     hash_secret,
     numbered_options,
+    process_once,
     resolve_choice,
     run_turn,
     split_message,
@@ -262,15 +263,26 @@ class WhatsAppInput(TwilioInput):
             sid = form.first("MessageSid") or form.first("SmsMessageSid")
             if form.first("MessageStatus") or not sid:
                 return done  # a status callback, not a message
-            if not await first_delivery(self.store, CHANNEL, sid):
-                logger.info("whatsapp: duplicate delivery ignored")
-                return done
             address = form.first("From")
             if not address.startswith("whatsapp:"):
                 return done  # SMS or anything else is not this channel's business
             conversation = self.conversation_for(address)
             out = WhatsAppOutput(self.config, self.http, address, conversation, buttons)
-            await self.handle(on_new_message, form, conversation, out, buttons)
+            # Twilio's idempotency token (same on its retries) first, then the MessageSid
+            # (same on a replay of a captured request): both remembered 30 days
+            token = request.headers.get("i-twilio-idempotency-token", "").strip()[:128]
+            ids = [f"token:{token}"] if token else []
+            try:
+                outcome = await process_once(
+                    self.store, CHANNEL, [*ids, f"sid:{sid}"],
+                    lambda: self.handle(on_new_message, form, conversation, out, buttons))
+            except Exception as exc:  # noqa: BLE001 - Twilio may retry a 500
+                logger.error("whatsapp: delivery failed (%s)", type(exc).__name__)
+                return response.text("error", status=500)
+            if outcome is Delivery.BUSY:
+                return response.text("busy", status=503)
+            if outcome is Delivery.DUPLICATE:
+                logger.info("whatsapp: duplicate delivery ignored")
             return done
 
         return webhook

@@ -422,3 +422,135 @@ def widget(state: Cluster) -> SocketioTestClient:
     client = SocketioTestClient(front, origin=front)
     client.confirm()
     return client
+
+
+# -- a private PostgreSQL server that tests may freeze (SIGSTOP) -----------------------
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own (initdb + pg_ctl on a free port, trust auth on
+    127.0.0.1), so freezing it never touches the machine's shared server."""
+
+    data_dir: Path
+    port: int
+    bin_dir: Path
+    user: str = "postgres"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it forked (backends, checkpointer, ...)."""
+        master = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                children.append(int(stat.parent.name))
+        return [master, *children]
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the whole server: connections are accepted by the kernel, nothing
+        answers (a hung server, not a refusing one)."""
+        pids = self.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    @staticmethod
+    def thaw(pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
+def _postgres_bin_dir() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found else None
+
+
+def _as_postgres_user(command: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as the ``postgres`` user."""
+    if os.geteuid() != 0:
+        return command
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    import tempfile
+
+    bin_dir = _postgres_bin_dir()
+    require(bin_dir is not None, "PostgreSQL server binaries (initdb, pg_ctl) not found")
+    assert bin_dir is not None
+    if os.geteuid() == 0:
+        require(shutil.which("runuser") is not None and _user_exists("postgres"),
+                "running as root without a postgres user to run initdb")
+    base = Path(tempfile.mkdtemp(prefix=f"lwoo-pg-{os.getpid()}-"))
+    data = base / "data"
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+    port = free_port()
+    server = PrivatePostgres(data, port, bin_dir)
+    subprocess.run(_as_postgres_user([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust",
+                                      "-U", server.user, "--no-sync", "-E", "UTF8"]),
+                   check=True, capture_output=True, timeout=120)
+    options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+               "-c shared_buffers=16MB -c max_connections=60")
+    subprocess.run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options,
+                                      "-l", str(base / "server.log"), "-w", "-t", "60",
+                                      "start"]),
+                   check=True, capture_output=True, timeout=90)
+    try:
+        yield server
+    finally:
+        try:
+            server.thaw(server.pids())
+        except (OSError, ValueError, IndexError):
+            pass
+        subprocess.run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m",
+                                          "immediate", "-w", "stop"]),
+                       check=False, capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[Redis, int]]:
+    """A redis-server of our own on a free port: (server, pid); tests may SIGSTOP it."""
+    binary = shutil.which("redis-server")
+    require(binary is not None, "redis-server not installed")
+    assert binary is not None
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Redis("127.0.0.1", port)
+    deadline = time.monotonic() + 10
+    while not server.alive():
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.1)
+    try:
+        yield server, proc.pid
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -39,7 +39,7 @@ def _operational_error() -> sa.exc.OperationalError:
 async def test_transient_errors_are_retried(sqlite_store: ResilientSQLTrackerStore) -> None:
     calls = []
 
-    async def flaky() -> str:
+    def flaky(_state: object) -> str:
         calls.append(1)
         if len(calls) < 3:
             raise _operational_error()
@@ -53,7 +53,7 @@ async def test_a_lasting_outage_raises_within_the_budget(
         sqlite_store: ResilientSQLTrackerStore) -> None:
     import time
 
-    async def down() -> None:
+    def down(_state: object) -> None:
         raise _operational_error()
 
     started = time.monotonic()
@@ -66,7 +66,7 @@ async def test_programming_errors_are_not_retried(
         sqlite_store: ResilientSQLTrackerStore) -> None:
     calls = []
 
-    async def broken() -> None:
+    def broken(_state: object) -> None:
         calls.append(1)
         raise sa.exc.ProgrammingError("SELECT nope", {}, Exception("syntax"))
 
@@ -177,6 +177,7 @@ def test_ticket_lock_is_atomic_across_clients(redis_server: Redis) -> None:
         assert sorted(tickets) == list(range(20))
         lock = stores[0].get_lock(conversation)
         assert lock is not None and lock.now_serving == 0
+        assert 0 < stores[0].red.ttl(stores[0].key_prefix + conversation) <= 3600  # expires
         for number in range(20):
             stores[number].cleanup(conversation, number)
         assert stores[0].get_lock(conversation) is None  # the last one deletes the lock
@@ -184,3 +185,51 @@ def test_ticket_lock_is_atomic_across_clients(redis_server: Redis) -> None:
         stores[0].red.delete(stores[0].key_prefix + conversation)
         for store in stores:
             store.red.close()
+
+
+async def test_a_hung_redis_never_blocks_the_event_loop(
+        private_redis: tuple[Redis, int]) -> None:
+    """Redis SIGSTOPped: three conversations that want a lock at once each get
+    LockStoreUnavailable (the Dutch "storing" reply) within the socket timeout, and the
+    event loop keeps running meanwhile (health checks, other conversations)."""
+    import asyncio
+    import os
+    import signal
+    import time
+
+    from bot.lock_store import AtomicRedisLockStore, LockStoreUnavailable
+
+    server, pid = private_redis
+    store = AtomicRedisLockStore(host=server.host, port=server.port, db=0,
+                                 key_prefix="hang", socket_timeout=1.0)
+    async with store.lock("warm-up"):  # a pooled connection exists
+        pass
+    lags: list[float] = []
+    running = True
+
+    async def heartbeat() -> None:
+        while running:
+            before = time.monotonic()
+            await asyncio.sleep(0.05)
+            lags.append(time.monotonic() - before - 0.05)
+
+    async def turn(conversation: str) -> float:
+        started = time.monotonic()
+        with pytest.raises(LockStoreUnavailable):
+            async with store.lock(conversation):
+                pass
+        return time.monotonic() - started
+
+    beat = asyncio.ensure_future(heartbeat())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        took = await asyncio.gather(*(turn(f"parent-{n}") for n in range(3)))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        running = False
+        await beat
+    assert max(took) < 2.5, took
+    assert max(lags) < 0.3, max(lags)
+    async with store.lock("after"):  # Redis is back: locks work again
+        pass
+    store.red.close()

@@ -164,3 +164,43 @@ def test_purge_keeps_sessions_that_are_still_valid(settings) -> None:
                                              START, START + timedelta(minutes=5))))
     assert store.purge(START - timedelta(days=30), START).sessions == 0
     assert store.purge(START - timedelta(days=30), START + timedelta(minutes=5)).sessions == 1
+
+
+@pytest.mark.parametrize("how", ["profile", "endpoints"])
+def test_purge_refuses_when_postgres_is_configured_but_not_given(
+        settings, capsys, monkeypatch, tmp_path: Path, how: str) -> None:
+    """PROFILE=cluster (or an endpoints file with a PostgreSQL tracker store) without
+    TRACKER_DB_URL / RECORDS_DB_URL: nothing is purged, not even the local SQLite."""
+    for name in ("PROFILE", "ENDPOINTS", "TRACKER_DB_URL", "RECORDS_DB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if how == "profile":
+        monkeypatch.setenv("PROFILE", "cluster")
+    else:
+        endpoints = tmp_path / "endpoints.yml"
+        endpoints.write_text("tracker_store:\n  type: bot.tracker_store.ResilientSQLTrackerStore"
+                             "\n  dialect: postgresql\n  url: db.example\n")
+        monkeypatch.setenv("ENDPOINTS", str(endpoints))
+    store = RecordsStore.from_settings(settings)
+    seed_records(store)
+    seed_tracker(settings.tracker_db_path)
+    assert purge_command("30d", store=store, settings=settings, now=START) == 4
+    err = capsys.readouterr().err
+    assert "TRACKER_DB_URL" in err and "RECORDS_DB_URL" in err and "niets opgeruimd" in err
+    assert sorted(tracker_senders(settings.tracker_db_path)) == ["old", "young"]
+    assert store.latest_attempt("old") is not None
+
+
+def test_purge_removes_old_reports_and_logs(settings, capsys) -> None:
+    old_report = settings.var_dir / "reports" / "review-old"
+    old_report.mkdir(parents=True)
+    (old_report / "report.html").write_text("x")
+    logs = settings.var_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "rasa.log.1").write_text("old")
+    (logs / "rasa.log").write_text("current")
+    for path in (old_report, logs / "rasa.log.1"):
+        os.utime(path, (OLD.timestamp(), OLD.timestamp()))
+    assert purge_command("30d", settings=settings, now=START) == 0
+    assert not old_report.exists() and not (logs / "rasa.log.1").exists()
+    assert (logs / "rasa.log").exists()
+    assert "2 oude rapporten en logbestanden" in capsys.readouterr().out

@@ -141,3 +141,47 @@ async def test_sqlite_conversations_are_kept_in_wal_mode(tmp_path: Path) -> None
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     store.engine.dispose()
+
+
+@pytest.mark.parametrize("hang_in", ["insert", "commit"])
+async def test_a_turn_the_parent_was_told_was_not_processed_is_not_kept(
+        two_databases: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
+        hang_in: str) -> None:
+    """The database hangs during a save (before the COMMIT, or with the COMMIT on its
+    way). The caller gives up at its deadline and the parent is told "niet verwerkt";
+    when the database answers again the turn is rolled back or deleted, never kept."""
+    import asyncio
+    import threading
+    import time
+
+    from bot.tracker_store import TrackerStoreUnavailable
+
+    store = _open(ResilientSQLTrackerStore, two_databases[0], monkeypatch)
+    assert isinstance(store, ResilientSQLTrackerStore)
+    events = _events(1_700_000_000.0)
+    await store.save(DialogueStateTracker.from_events("slow", events[:4], DOMAIN.slots))
+    released = threading.Event()
+
+    def hang(*_args: Any) -> None:
+        released.wait(timeout=10)
+
+    if hang_in == "commit":  # fires just before the DBAPI commit
+        sa.event.listen(store.engine, "commit", hang)
+    else:
+        def before_insert(_conn: Any, clauseelement: Any, *_args: Any) -> None:
+            if getattr(clauseelement, "is_insert", False):
+                hang()
+        sa.event.listen(store.engine, "before_execute", before_insert)
+    tracker = DialogueStateTracker.from_events("slow", events[:7], DOMAIN.slots)
+    started = time.monotonic()
+    store.turn_seconds = store.retry_seconds = 0.5
+    with pytest.raises(TrackerStoreUnavailable):
+        await store.save(tracker)
+    assert time.monotonic() - started < 1.5
+    released.set()
+    await asyncio.sleep(0.5)  # the worker finishes: rolls back or undoes its commit
+    store._executor.shutdown(wait=True)
+    with store.engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM events WHERE sender_id = 'slow'"))
+        assert count.scalar() == 4  # only the first, acknowledged turn
+    store.engine.dispose()
