@@ -100,6 +100,11 @@ class Settings:
     school_closed_dates: tuple[date, ...] = ()
     school_timezone: str = "Europe/Amsterdam"
     callback_transcript_messages: int = 10
+    verify_requests_per_conversation: int = 3
+    verify_codes_per_pupil: int = 5
+    verify_guesses_per_pupil: int = 10
+    verify_guesses_per_conversation: int = 15
+    verify_guesses_per_day: int = 100
 
     @property
     def uses_smtp(self) -> bool:
@@ -167,4 +172,9 @@ def get_settings() -> Settings:
         school_closed_dates=_env_dates("SCHOOL_CLOSED_DATES"),
         school_timezone=_env("SCHOOL_TIMEZONE", "Europe/Amsterdam"),
         callback_transcript_messages=_env_int("CALLBACK_TRANSCRIPT_MESSAGES", 10),
+        verify_requests_per_conversation=_env_int("VERIFY_REQUESTS_PER_CONVERSATION", 3),
+        verify_codes_per_pupil=_env_int("VERIFY_CODES_PER_PUPIL", 5),
+        verify_guesses_per_pupil=_env_int("VERIFY_GUESSES_PER_PUPIL", 10),
+        verify_guesses_per_conversation=_env_int("VERIFY_GUESSES_PER_CONVERSATION", 15),
+        verify_guesses_per_day=_env_int("VERIFY_GUESSES_PER_DAY", 100),
     )

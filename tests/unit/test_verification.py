@@ -183,8 +183,11 @@ def test_verification_expires_after_an_hour(verifier: Verifier, clock: FakeClock
     assert fixed.verified_pupils("conv") == []
 
 
-def test_new_request_replaces_the_old_code(verifier: Verifier, outbox_dir: Path) -> None:
+def test_new_request_replaces_the_old_code(
+    verifier: Verifier, outbox_dir: Path, clock: FakeClock
+) -> None:
     verifier.request_code("conv", "rest", SANNE, SANNE_BORN)
+    clock.advance(minutes=2)  # after the retry window: a new request, a new code
     verifier.request_code("conv", "rest", SANNE, SANNE_BORN)
     first, second = read_outbox(outbox_dir)
     if first.code != second.code:
@@ -227,13 +230,105 @@ def test_per_sender_limit(verifier: Verifier, clock: FakeClock) -> None:
     )
 
 
-@pytest.mark.parametrize(("number", "born"), [(SANNE, SANNE_BORN), ("999999", SANNE_BORN),
-                                              (TESS, TESS_BORN), (SANNE, "01-01-2013")])
-def test_per_pupil_limit_is_the_same_for_every_number(
+@pytest.mark.parametrize(("number", "born"), [(SANNE, SANNE_BORN), (TESS, TESS_BORN)])
+def test_per_pupil_code_limit_counts_matching_requests_alike_with_or_without_email(
     verifier: Verifier, number: str, born: str
 ) -> None:
     results = [verifier.request_code(f"sender-{i}", "rest", number, born) for i in range(7)]
     assert results == [RequestResult.CODE_REQUESTED] * 5 + [RequestResult.RATE_LIMITED] * 2
+
+
+@pytest.mark.parametrize(("number", "born"), [("999999", SANNE_BORN), (SANNE, "01-01-2013")])
+def test_wrong_dates_and_unknown_numbers_use_no_pupil_budget(
+    verifier: Verifier, number: str, born: str
+) -> None:
+    results = [verifier.request_code(f"sender-{i}", "rest", number, born) for i in range(12)]
+    assert results == [RequestResult.CODE_REQUESTED] * 12
+
+
+def test_once_the_budget_is_spent_every_date_is_refused_alike(verifier: Verifier) -> None:
+    for i in range(5):
+        verifier.request_code(f"knows-date-{i}", "rest", SANNE, SANNE_BORN)
+    # no oracle: the refusal does not depend on whether the typed date is right
+    assert verifier.request_code("x", "rest", SANNE, "01-01-2013") is RequestResult.RATE_LIMITED
+    assert verifier.request_code("y", "rest", SANNE, SANNE_BORN) is RequestResult.RATE_LIMITED
+
+
+def test_strangers_with_wrong_dates_cannot_lock_the_parent_out(
+    verifier: Verifier, outbox_dir: Path
+) -> None:
+    fixed = fixed_code_verifier(verifier)
+    for i in range(50):
+        assert fixed.request_code(f"stranger-{i}", "rest", SANNE, f"{1 + i % 28:02d}-01-2012") is (
+            RequestResult.CODE_REQUESTED)
+        for guess in ("000000", "111111", "222222", "333333", "444444"):
+            fixed.check_code(f"stranger-{i}", "rest", guess)
+    assert read_outbox(outbox_dir) == []
+    assert fixed.request_code("parent", "rest", SANNE, SANNE_BORN) is (
+        RequestResult.CODE_REQUESTED)
+    assert len(read_outbox(outbox_dir)) == 1
+    assert fixed.check_code("parent", "rest", "424242").result is CheckResult.VERIFIED
+
+
+def test_a_retry_of_the_same_request_sends_no_second_mail(
+    verifier: Verifier, outbox_dir: Path, clock: FakeClock, seeded_store: RecordsStore
+) -> None:
+    for _ in range(3):
+        assert verifier.request_code("conv", "rest", SANNE, SANNE_BORN) is (
+            RequestResult.CODE_REQUESTED)
+    [mail] = read_outbox(outbox_dir)
+    assert outcomes(seeded_store, clock) == ["code_sent", "duplicate_request",
+                                             "duplicate_request"]
+    assert verifier.check_code("conv", "rest", mail.code).result is CheckResult.VERIFIED
+    # a retry is not a new request: it does not use up the conversation's limit
+    clock.advance(minutes=2)
+    assert verifier.request_code("conv", "rest", NOAH, "21-07-2013") is (
+        RequestResult.CODE_REQUESTED)
+    assert verifier.request_code("conv", "rest", DAAN, "02-11-2011") is (
+        RequestResult.CODE_REQUESTED)
+
+
+def test_code_guesses_per_day_per_pupil_and_in_total(
+    seeded_store: RecordsStore, tmp_path: Path, clock: FakeClock
+) -> None:
+    limits = Limits(codes_per_pupil_per_day=50, guesses_per_pupil_per_day=10,
+                    guesses_per_day=15)
+    fixed = make_verifier(seeded_store, OutboxMailer(tmp_path / "o"), clock, limits=limits,
+                          code_factory=lambda: "424242")
+    fixed.request_code("late", "rest", SANNE, SANNE_BORN)
+    fixed.request_code("daan", "rest", DAAN, "02-11-2011")
+    counted = 0
+    for i in range(4):  # attackers who know Sanne's birth date
+        requested = fixed.request_code(f"a-{i}", "rest", SANNE, SANNE_BORN)
+        assert requested is (RequestResult.CODE_REQUESTED if i < 2 else
+                             RequestResult.RATE_LIMITED)
+        checks = [fixed.check_code(f"a-{i}", "rest", f"{i}0000{n}") for n in range(5)]
+        counted += sum(c.result in (CheckResult.WRONG_CODE, CheckResult.LOCKED) for c in checks)
+    assert counted == 10
+    # the pupil's budget is spent: even the right code is refused today
+    assert fixed.check_code("late", "rest", "424242").result is CheckResult.RATE_LIMITED
+    assert fixed.request_code("x", "rest", SANNE, "01-01-2013") is RequestResult.RATE_LIMITED
+    # the school-wide budget: 5 more guesses on another pupil, then nobody
+    fixed.request_code("b", "rest", NOAH, "21-07-2013")
+    checks = [fixed.check_code("b", "rest", f"90000{n}") for n in range(5)]
+    assert [c.result for c in checks] == [CheckResult.WRONG_CODE] * 4 + [CheckResult.LOCKED]
+    assert fixed.check_code("daan", "rest", "424242").result is CheckResult.RATE_LIMITED
+    assert fixed.request_code("d", "rest", DAAN, "02-11-2011") is RequestResult.RATE_LIMITED
+    clock.advance(days=1)
+    fixed.request_code("e", "rest", DAAN, "02-11-2011")
+    assert fixed.check_code("e", "rest", "424242").result is CheckResult.VERIFIED
+
+
+def test_guesses_per_conversation_per_day(verifier: Verifier, clock: FakeClock) -> None:
+    fixed = fixed_code_verifier(verifier)
+    results = []
+    for hour in range(2):
+        for number in ("999991", "999992", "999993"):
+            fixed.request_code("conv", "rest", number, SANNE_BORN)
+            results += [fixed.check_code("conv", "rest", "000000").result for _ in range(5)]
+        clock.advance(hours=1)
+    assert results.count(CheckResult.WRONG_CODE) + results.count(CheckResult.LOCKED) == 15
+    assert results[15:] == [CheckResult.RATE_LIMITED] * 15
 
 
 def test_brute_force_across_twenty_senders_fails(verifier: Verifier) -> None:
