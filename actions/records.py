@@ -498,6 +498,10 @@ class RecordsStore:
         self._timeout_s = timeout_s
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        # SQLite has one writer at a time and polls for its lock; threads of this
+        # process queue here instead (bounded by the timeout), so a burst of parallel
+        # requests does not starve one of them into "database is locked".
+        self._sqlite_gate = threading.RLock() if url.startswith("sqlite") else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RecordsStore:
@@ -528,8 +532,23 @@ class RecordsStore:
 
     @contextmanager
     def _transaction(self, operation: str) -> Iterator[Connection]:
-        with _unavailable_on_error(operation), self._get_engine().begin() as conn:
+        with self._serialized(operation), _unavailable_on_error(operation), \
+                self._get_engine().begin() as conn:
             yield conn
+
+    @contextmanager
+    def _serialized(self, operation: str) -> Iterator[None]:
+        gate = self._sqlite_gate
+        if gate is None:
+            yield
+            return
+        if not gate.acquire(timeout=self._timeout_s):
+            logger.warning("records store: %s waited too long for SQLite", operation)
+            raise StoreUnavailable(f"records store unavailable ({operation})")
+        try:
+            yield
+        finally:
+            gate.release()
 
     @contextmanager
     def atomic(self, operation: str) -> Iterator[AtomicOps]:

@@ -520,3 +520,39 @@ def test_no_personal_data_in_logs(
     assert caplog.records, "expected some log output (mail failure, store down)"
     assert_no_canary(caplog.text)
     assert code not in caplog.text
+
+
+class CountingMailer(OutboxMailer):
+    """The outbox, counting how often a mail server session would be opened."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.sessions = 0
+
+    def check_available(self) -> None:
+        self.sessions += 1
+        super().check_available()
+
+    def send(self, message: EmailMessage) -> None:
+        self.sessions += 1
+        super().send(message)
+
+
+def test_no_mail_session_for_a_request_a_limit_refuses(
+    seeded_store: RecordsStore, tmp_path: Path, clock: FakeClock
+) -> None:
+    mailer = CountingMailer(tmp_path / "o")
+    verifier = make_verifier(seeded_store, mailer, clock)
+    for number in ("999991", "999992", "999993"):
+        verifier.request_code("conv", "rest", number, SANNE_BORN)
+    opened = mailer.sessions
+    for number in ("999994", SANNE, NOAH):  # the conversation's limit refuses these
+        assert verifier.request_code("conv", "rest", number, SANNE_BORN) is (
+            RequestResult.RATE_LIMITED)
+    assert mailer.sessions == opened
+    for i in range(5):
+        verifier.request_code(f"c-{i}", "rest", DAAN, "02-11-2011")
+    opened = mailer.sessions
+    assert verifier.request_code("other", "rest", DAAN, "01-01-2011") is (
+        RequestResult.RATE_LIMITED)  # the pupil's limit, whatever the date
+    assert mailer.sessions == opened

@@ -31,6 +31,8 @@ class BarrierStore:
         self._store = store
         self._method = method
         self.barrier = threading.Barrier(parties, timeout=20)
+        self._count_lock = threading.Lock()
+        self._calls = 0
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._store, name)
@@ -39,10 +41,11 @@ class BarrierStore:
 
         def waiting(*args: Any, **kwargs: Any) -> Any:
             result = attribute(*args, **kwargs)
-            try:
+            with self._count_lock:
+                self._calls += 1
+                first_round = self._calls <= self.barrier.parties
+            if first_round:  # only the first `parties` calls meet at the barrier
                 self.barrier.wait()
-            except threading.BrokenBarrierError:
-                pass
             return result
 
         return waiting
