@@ -43,8 +43,9 @@ CODE_REQUESTED_TEXT = (
     "spam-map)? Neem dan contact op met de administratie van school."
 )
 RATE_LIMITED_TEXT = (
-    "Er zijn te veel pogingen gedaan. Om de gegevens van leerlingen te beschermen kunt u "
-    "het pas over een uur opnieuw proberen, of u neemt contact op met de administratie."
+    "Er zijn te veel pogingen gedaan. Om de gegevens van leerlingen te beschermen kan ik "
+    "nu geen code sturen of controleren. U kunt het later opnieuw proberen (soms pas "
+    "morgen), of u neemt contact op met de administratie."
 )
 BAD_NUMBER_TEXT = (
     "Een leerlingnummer bestaat uit 6 cijfers, bijvoorbeeld 123456. "

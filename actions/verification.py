@@ -11,14 +11,15 @@ API summary (for ``actions/status.py``)
     or the pupil has no parent e-mail on record; reply identically ("if the data is
     right, a code is on its way; no e-mail? contact the school").
     ``INVALID_INPUT``: not 6 digits / not a date (nothing was looked up).
-    ``RATE_LIMITED``: too many requests from this conversation or for this pupil number.
+    ``RATE_LIMITED``: too many requests from this conversation, or this pupil's (or the
+    school's) daily budget is spent -- the same for every date typed.
     Raises ``MailUnavailable`` (checked before any lookup) or ``StoreUnavailable``.
 
 ``Verifier.check_code(conversation_id, channel, code) -> CodeCheck(result, tries_left)``
     ``CheckResult``: ``VERIFIED``, ``WRONG_CODE`` (``tries_left`` > 0), ``LOCKED`` (5 wrong:
     the attempt is over), ``EXPIRED`` (after 10 minutes), ``NO_ATTEMPT``, ``INVALID_INPUT``
-    (not 6 digits; no try counted), ``RATE_LIMITED`` (too many wrong codes for this pupil
-    number across conversations). Raises ``StoreUnavailable``.
+    (not 6 digits; no try counted), ``RATE_LIMITED`` (a guess budget of the conversation,
+    the pupil or the school is spent for today). Raises ``StoreUnavailable``.
 
 ``Verifier.grant_portal(conversation_id, pupil_numbers, parent_ref, expires_at, channel)``
     After ``actions.portal.verify_portal_token``: the conversation may see those pupils.
@@ -30,11 +31,14 @@ API summary (for ``actions/status.py``)
 
 ``status_text(pupil) -> str``: the Dutch status message (never test scores).
 
-Defaults (:class:`Limits`): codes live 10 minutes, 5 wrong codes lock an attempt; per
-hour at most 3 code requests per conversation, 5 per typed pupil number (across all
-conversations, whether the number exists or not) and 10 wrong codes per pupil number;
-a verification lasts 60 minutes. The e-mail is sent in a background thread, so the
-reply takes as long whether or not the data matched.
+Defaults (:class:`Limits`): codes live 10 minutes, 5 tries per code; at most 3 code
+requests per conversation per hour; per day (UTC) 5 codes per pupil (only requests with
+the matching birth date count), 10 guesses per pupil and 100 school-wide (only guesses
+against a real code count) and 15 guesses per conversation. All limits are consumed
+atomically in the database (see README "Limits"). A verification lasts 60 minutes. The
+e-mail is sent in a background thread, so the reply takes as long whether or not the
+data matched. A repeated request (same conversation, number and date within 2 minutes)
+sends no second mail.
 
 Everything is synchronous (SQLAlchemy, smtplib, with 3 s timeouts). From an async
 Rasa action use ``await asyncio.wait_for(asyncio.to_thread(...), timeout)`` and answer
