@@ -95,6 +95,7 @@ Vraag van de ouder:
 {question}
 
 Gewenst contact: {method} {contact}
+{verified}
 De assistent heeft de ouder verteld dat er contact komt: {promise}.
 
 {transcript_intro}
@@ -105,6 +106,16 @@ in dit bericht afgeschermd. Verzoeknummer: {request_id}.
 
 Dit is een automatisch bericht van de LWOO-assistent.
 """
+
+
+_VERIFIED_LINE: dict[bool | None, str] = {
+    True: "Geverifieerd: ja. De aanvrager heeft in dit gesprek bewezen ouder of verzorger "
+          "te zijn (code per e-mail of het ouderportaal).",
+    False: "Geverifieerd: NEE. Niet gecontroleerd wie de aanvrager is; deel geen gegevens "
+           "over een leerling voordat u dat zelf hebt nagegaan.",
+    None: "Geverifieerd: onbekend (niet vast te stellen). Deel geen gegevens over een "
+          "leerling voordat u zelf hebt nagegaan wie de aanvrager is.",
+}
 
 
 def callback_message(
@@ -118,8 +129,13 @@ def callback_message(
     contact: str,
     promise: str,
     transcript: list[str],
+    verified: bool | None = None,
 ) -> EmailMessage:
-    """The Dutch e-mail to the care desk with a parent's callback request."""
+    """The Dutch e-mail to the care desk with a parent's callback request.
+
+    ``verified``: whether the requester proved to be a parent (code or portal) in this
+    conversation; None when that is not known (store down, re-sent later).
+    """
     message = EmailMessage(policy=policy.SMTP)
     message["Subject"] = "Terugbelverzoek van een ouder via de LWOO-assistent"
     message["From"] = sender
@@ -136,6 +152,7 @@ def callback_message(
             method=method,
             contact=contact,
             promise=promise,
+            verified=_VERIFIED_LINE[verified],
             transcript_intro=f"Het gesprek tot nu toe (laatste {len(transcript)} berichten):",
             transcript="\n".join(lines),
             request_id=request_id if request_id is not None else "niet opgeslagen",

@@ -105,6 +105,8 @@ class Settings:
     verify_guesses_per_pupil: int = 10
     verify_guesses_per_conversation: int = 15
     verify_guesses_per_day: int = 100
+    callbacks_per_conversation: int = 2
+    callbacks_per_hour: int = 20
 
     @property
     def uses_smtp(self) -> bool:
@@ -177,4 +179,6 @@ def get_settings() -> Settings:
         verify_guesses_per_pupil=_env_int("VERIFY_GUESSES_PER_PUPIL", 10),
         verify_guesses_per_conversation=_env_int("VERIFY_GUESSES_PER_CONVERSATION", 15),
         verify_guesses_per_day=_env_int("VERIFY_GUESSES_PER_DAY", 100),
+        callbacks_per_conversation=_env_int("CALLBACKS_PER_CONVERSATION", 2),
+        callbacks_per_hour=_env_int("CALLBACKS_PER_HOUR", 20),
     )
