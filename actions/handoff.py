@@ -33,6 +33,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.blocking import run_blocking
 from actions.masking import Masker
 from actions.messaging import Mailer, MailUnavailable, callback_message, get_mailer
 from actions.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
@@ -540,8 +541,7 @@ class ActionCallbackSubmit(Action):
         )
         try:
             desk = get_desk()
-            result = await asyncio.wait_for(asyncio.to_thread(desk.submit, request),
-                                            timeout=SUBMIT_TIMEOUT)
+            result = await run_blocking(desk.submit, request, timeout=SUBMIT_TIMEOUT)
         except (StoreUnavailable, MailUnavailable, asyncio.TimeoutError, TimeoutError) as exc:
             logger.error("callback request failed: %s", type(exc).__name__)
             result = None

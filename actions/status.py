@@ -22,6 +22,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.blocking import PoolBusy, run_blocking
 from actions.formats import normalize_pupil_number
 from actions.messaging import MailUnavailable
 from actions.records import Pupil, StoreUnavailable
@@ -71,8 +72,8 @@ CHOOSE_TEXT = "Over welk kind gaat uw vraag?"
 
 
 async def call(func: Callable[..., T], *args: Any) -> T:
-    """Run a blocking store/mail call in a thread, with a time limit."""
-    return await asyncio.wait_for(asyncio.to_thread(func, *args), timeout=CALL_TIMEOUT)
+    """Run a blocking store/mail call in the bounded pool, with a time limit."""
+    return await run_blocking(func, *args, timeout=CALL_TIMEOUT)
 
 
 FAULTS = (StoreUnavailable, MailUnavailable, asyncio.TimeoutError, TimeoutError)
@@ -189,7 +190,11 @@ class ValidateVerificationForm(FormValidationAction):
                                 channel_of(tracker), str(pupil_number), str(value or ""))
         except FAULTS as exc:
             logger.error("code request failed: %s", type(exc).__name__)
-            dispatcher.utter_message(response="utter_technical_problem")
+            # after a time-out the request may still complete (and mail a code): say so
+            uncertain = isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not \
+                isinstance(exc, PoolBusy)
+            dispatcher.utter_message(response="utter_code_request_uncertain" if uncertain
+                                     else "utter_technical_problem")
             return self._end()
         if result is RequestResult.INVALID_INPUT:
             dispatcher.utter_message(text=BAD_DATE_TEXT)

@@ -41,7 +41,7 @@ data matched. A repeated request (same conversation, number and date within 2 mi
 sends no second mail.
 
 Everything is synchronous (SQLAlchemy, smtplib, with 3 s timeouts). From an async
-Rasa action use ``await asyncio.wait_for(asyncio.to_thread(...), timeout)`` and answer
+Rasa action use ``await actions.blocking.run_blocking(func, *args, timeout=...)`` and answer
 ``utter_technical_problem`` on ``StoreUnavailable``, ``MailUnavailable`` or a timeout.
 Only the conversation id's HMAC is stored; no method logs personal data.
 """

@@ -107,6 +107,8 @@ class Settings:
     verify_guesses_per_day: int = 100
     callbacks_per_conversation: int = 2
     callbacks_per_hour: int = 20
+    blocking_workers: int = 8
+    blocking_queue: int = 16
 
     @property
     def uses_smtp(self) -> bool:
@@ -181,4 +183,6 @@ def get_settings() -> Settings:
         verify_guesses_per_day=_env_int("VERIFY_GUESSES_PER_DAY", 100),
         callbacks_per_conversation=_env_int("CALLBACKS_PER_CONVERSATION", 2),
         callbacks_per_hour=_env_int("CALLBACKS_PER_HOUR", 20),
+        blocking_workers=_env_int("BLOCKING_WORKERS", 8),
+        blocking_queue=_env_int("BLOCKING_QUEUE", 16),
     )
