@@ -2,7 +2,8 @@
 
 The export as it really comes: semicolon separated, UTF-8 or Windows-1252, with or
 without BOM, with the Dutch headers of ``bot/demo/leerlingen.csv`` (in any order; extra
-columns are ignored). Every row is validated; a rejected row is reported with its line
+columns are ignored). Only the columns in :data:`HEADERS` are read and stored; the test
+scores (:data:`NOT_STORED`) and any other column are reported as ignored. Every row is validated; a rejected row is reported with its line
 number, the field and a Dutch reason, never with the value itself (personal data).
 
 ``read_export(path)`` parses and validates; ``import_export(parsed, store)`` writes all
@@ -29,16 +30,26 @@ if TYPE_CHECKING:
 
 HEADERS: tuple[str, ...] = (
     "leerlingnummer", "voornaam", "achternaam", "geboortedatum", "klas", "leerweg",
-    "lwoo_status", "status_datum", "hertoets_datum", "nio_score",
-    "achterstand_technisch_lezen", "achterstand_begrijpend_lezen", "achterstand_spelling",
-    "achterstand_rekenen", "ouder_email", "ouder_telefoon", "mentor",
+    "lwoo_status", "status_datum", "hertoets_datum", "ouder_email", "ouder_telefoon",
+    "mentor",
 )
+"""The columns the assistant uses: required, validated and stored."""
+
+NOT_STORED: tuple[str, ...] = (
+    "nio_score", "achterstand_technisch_lezen", "achterstand_begrijpend_lezen",
+    "achterstand_spelling", "achterstand_rekenen",
+)
+"""Test scores in the school's export. The assistant never uses them (data
+minimisation): they are neither read nor stored, and the import names them as ignored."""
+
+EXPORT_HEADERS: tuple[str, ...] = HEADERS[:9] + NOT_STORED + HEADERS[9:]
+"""The school's export as it comes (``bot/demo/leerlingen.csv``)."""
+
 MAX_FILE_BYTES = 20 * 1024 * 1024
 EARLIEST_BIRTH_DATE = date(1990, 1, 1)
 
 _EMAIL = re.compile(r"[^@\s;,<>\"']+@[^@\s;,<>\"']+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+?[0-9][0-9 ()-]{5,19}")
-_INTEGER = re.compile(r"[0-9]{1,3}")
 _DATE_HINT = "geen geldige datum (gebruik JJJJ-MM-DD of DD-MM-JJJJ)"
 
 
@@ -176,15 +187,6 @@ class _RowParser:
             self._fail(field, "is geen mogelijke geboortedatum")
         return value or date.min
 
-    def number(self, field: str, highest: int) -> int | None:
-        value = self.raw(field)
-        if not value:
-            return None
-        if not _INTEGER.fullmatch(value) or int(value) > highest:
-            self._fail(field, f"moet een heel getal van 0 tot en met {highest} zijn")
-            return None
-        return int(value)
-
     def status(self, field: str) -> LwooStatus:
         value = self.raw(field).lower()
         try:
@@ -225,11 +227,6 @@ def _pupil_from_cells(row: _RowParser, today: date) -> Pupil:
         lwoo_status=status,
         status_date=row.optional_date("status_datum"),
         retest_date=retest_date,
-        nio_score=row.number("nio_score", 200),
-        delay_technical_reading=row.number("achterstand_technisch_lezen", 100),
-        delay_reading_comprehension=row.number("achterstand_begrijpend_lezen", 100),
-        delay_spelling=row.number("achterstand_spelling", 100),
-        delay_arithmetic=row.number("achterstand_rekenen", 100),
         parent_email=row.matching("ouder_email", _EMAIL, "is geen geldig e-mailadres", 254),
         parent_phone=row.matching("ouder_telefoon", _PHONE, "is geen geldig telefoonnummer", 32),
         mentor=row.optional_text("mentor"),

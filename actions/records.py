@@ -87,11 +87,6 @@ class Pupil:
     lwoo_status: LwooStatus
     status_date: date | None = None
     retest_date: date | None = None
-    nio_score: int | None = None
-    delay_technical_reading: int | None = None
-    delay_reading_comprehension: int | None = None
-    delay_spelling: int | None = None
-    delay_arithmetic: int | None = None
     parent_email: str | None = None
     parent_phone: str | None = None
     mentor: str | None = None
@@ -213,14 +208,16 @@ pupils = sa.Table(
     sa.Column("lwoo_status", sa.String(20), nullable=False),
     sa.Column("status_date", sa.Date),
     sa.Column("retest_date", sa.Date),
-    sa.Column("nio_score", sa.Integer),
-    sa.Column("delay_technical_reading", sa.Integer),
-    sa.Column("delay_reading_comprehension", sa.Integer),
-    sa.Column("delay_spelling", sa.Integer),
-    sa.Column("delay_arithmetic", sa.Integer),
     sa.Column("parent_email", sa.String(254)),
     sa.Column("parent_phone", sa.String(32)),
     sa.Column("mentor", sa.String(100)),
+)
+
+# Columns of earlier versions that held test scores (NIO, achterstanden): never used by
+# the assistant, dropped from existing databases on first use.
+UNUSED_PUPIL_COLUMNS: tuple[str, ...] = (
+    "nio_score", "delay_technical_reading", "delay_reading_comprehension",
+    "delay_spelling", "delay_arithmetic",
 )
 
 audit_events = sa.Table(
@@ -529,6 +526,24 @@ class RecordsStore:
             if self._schema and self._schema not in sa.inspect(conn).get_schema_names():
                 conn.execute(CreateSchema(self._schema))
             metadata.create_all(conn, checkfirst=True)
+            self._drop_unused_columns(conn)
+
+    def _drop_unused_columns(self, conn: Connection) -> None:
+        """Migration (data minimisation): earlier versions stored test scores the
+        assistant never uses. Drop those columns, and their values, from an existing
+        database (SQLite >= 3.35 and PostgreSQL both support DROP COLUMN)."""
+        present = {column["name"] for column in
+                   sa.inspect(conn).get_columns("pupils", schema=self._schema)}
+        unused = [name for name in UNUSED_PUPIL_COLUMNS if name in present]
+        if not unused:
+            return
+        table = conn.dialect.identifier_preparer.quote("pupils")
+        if self._schema:
+            table = f"{conn.dialect.identifier_preparer.quote_schema(self._schema)}.{table}"
+        for name in unused:
+            column = conn.dialect.identifier_preparer.quote(name)
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        logger.info("records store: dropped %d unused pupil columns", len(unused))
 
     @contextmanager
     def _transaction(self, operation: str) -> Iterator[Connection]:
