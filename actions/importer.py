@@ -3,8 +3,9 @@
 The export as it really comes: semicolon separated, UTF-8 or Windows-1252, with or
 without BOM, with the Dutch headers of ``bot/demo/leerlingen.csv`` (in any order; extra
 columns are ignored). Only the columns in :data:`HEADERS` are read and stored; the test
-scores (:data:`NOT_STORED`) and any other column are reported as ignored. Every row is validated; a rejected row is reported with its line
-number, the field and a Dutch reason, never with the value itself (personal data).
+scores (:data:`NOT_STORED`) and any other column are reported as ignored. Every row is
+validated; a rejected row is reported with its line number, the field and a Dutch
+reason, never with the value itself (personal data).
 
 ``read_export(path)`` parses and validates; ``import_export(parsed, store)`` writes all
 rows in one transaction. Nothing is written when any row is rejected.

@@ -191,7 +191,7 @@ class ValidateVerificationForm(FormValidationAction):
         except FAULTS as exc:
             logger.error("code request failed: %s", type(exc).__name__)
             # after a time-out the request may still complete (and mail a code): say so
-            uncertain = isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not \
+            uncertain = isinstance(exc, asyncio.TimeoutError | TimeoutError) and not \
                 isinstance(exc, PoolBusy)
             dispatcher.utter_message(response="utter_code_request_uncertain" if uncertain
                                      else "utter_technical_problem")

@@ -23,10 +23,10 @@ from unit_helpers import (
 
 from actions import handoff
 from actions.handoff import (
-    CallbackLimits,
     ActionCallbackSubmit,
     CallbackDesk,
     CallbackInput,
+    CallbackLimits,
     SubmitResult,
     ValidateCallbackForm,
     callback_day,
