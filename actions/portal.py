@@ -4,13 +4,15 @@ The widget inside the school's parent portal gets a short-lived JWT, signed with
 ``PORTAL_JWT_SECRET`` (HS256) or with the private key matching ``PORTAL_JWT_PUBLIC_KEY``
 (RS256; takes precedence when both are set). Exactly one algorithm is accepted, so
 ``alg: none`` and algorithm confusion (an HS256 token signed with the public key) fail.
-``exp``, ``aud``, ``iss`` and ``sub`` are required; ``pupils`` is a list of 6-digit pupil
-numbers. Anything wrong raises :class:`InvalidPortalToken`, with no detail on purpose.
+``exp``, ``iat``, ``aud``, ``iss`` and ``sub`` are required; a token may live at most
+``PORTAL_TOKEN_MAX_LIFETIME`` seconds (``exp - iat``, default 15 minutes) and must not be
+issued in the future; ``pupils`` is a list of 6-digit pupil numbers. Anything wrong raises :class:`InvalidPortalToken`, with no detail on purpose.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -61,7 +63,7 @@ def _decode(token: str, settings: Settings) -> dict[str, Any]:
             issuer=settings.portal_jwt_issuer,
             leeway=LEEWAY_S,
             options={
-                "require": ["exp", "aud", "iss", "sub"],
+                "require": ["exp", "iat", "aud", "iss", "sub"],
                 "enforce_minimum_key_length": True,
             },
         )
@@ -83,10 +85,23 @@ def _parent_ref(value: object) -> str:
     return value
 
 
+def _timestamp(payload: Mapping[str, Any], name: str) -> float:
+    value = payload[name]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidPortalToken(f"invalid {name} claim")
+    return float(value)
+
+
+def _check_lifetime(payload: Mapping[str, Any], max_lifetime_s: int, now: float) -> None:
+    """A captured token is useful only briefly: ``exp - iat`` is bounded, and a token
+    "issued" in the future (to stretch that bound) is refused."""
+    issued, expires = _timestamp(payload, "iat"), _timestamp(payload, "exp")
+    if issued > now + LEEWAY_S or expires - issued > max_lifetime_s:
+        raise InvalidPortalToken("portal token lives too long")
+
+
 def _claims(payload: Mapping[str, Any]) -> PortalClaims:
-    expires = payload["exp"]
-    if not isinstance(expires, int | float) or isinstance(expires, bool):
-        raise InvalidPortalToken("invalid exp claim")
+    expires = _timestamp(payload, "exp")
     return PortalClaims(
         parent_ref=_parent_ref(payload["sub"]),
         pupil_numbers=_pupil_numbers(payload.get("pupils")),
@@ -101,4 +116,6 @@ def verify_portal_token(token: str, settings: Settings) -> PortalClaims:
     """
     if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
         raise InvalidPortalToken("invalid portal token")
-    return _claims(_decode(token, settings))
+    payload = _decode(token, settings)
+    _check_lifetime(payload, settings.portal_token_max_lifetime, time.time())
+    return _claims(payload)

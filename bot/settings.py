@@ -109,6 +109,7 @@ class Settings:
     callbacks_per_hour: int = 20
     blocking_workers: int = 8
     blocking_queue: int = 16
+    portal_token_max_lifetime: int = 900
 
     @property
     def uses_smtp(self) -> bool:
@@ -185,4 +186,5 @@ def get_settings() -> Settings:
         callbacks_per_hour=_env_int("CALLBACKS_PER_HOUR", 20),
         blocking_workers=_env_int("BLOCKING_WORKERS", 8),
         blocking_queue=_env_int("BLOCKING_QUEUE", 16),
+        portal_token_max_lifetime=_env_int("PORTAL_TOKEN_MAX_LIFETIME", 900),
     )

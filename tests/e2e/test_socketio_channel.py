@@ -90,7 +90,7 @@ def conversation_of(confirm: dict[str, Any]) -> str:
 def portal_token(pupils: list[str], expires_in: int = 600, secret: str = PORTAL_SECRET,
                  audience: str = AUDIENCE) -> str:
     claims = {"sub": "ouder-e2e-1", "pupils": pupils, "aud": audience, "iss": ISSUER,
-              "exp": int(time.time()) + expires_in}
+              "iat": int(time.time()), "exp": int(time.time()) + expires_in}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
