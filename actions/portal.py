@@ -6,7 +6,8 @@ The widget inside the school's parent portal gets a short-lived JWT, signed with
 ``alg: none`` and algorithm confusion (an HS256 token signed with the public key) fail.
 ``exp``, ``iat``, ``aud``, ``iss`` and ``sub`` are required; a token may live at most
 ``PORTAL_TOKEN_MAX_LIFETIME`` seconds (``exp - iat``, default 15 minutes) and must not be
-issued in the future; ``pupils`` is a list of 6-digit pupil numbers. Anything wrong raises :class:`InvalidPortalToken`, with no detail on purpose.
+issued in the future; ``pupils`` is a list of 6-digit pupil numbers. Anything wrong
+raises :class:`InvalidPortalToken`, with no detail on purpose.
 """
 
 from __future__ import annotations
