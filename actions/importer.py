@@ -71,6 +71,22 @@ class RowError:
         return f"{where}: {self.reason}"
 
 
+MAX_PUPILS_PER_EMAIL = 4
+"""More pupils than this on one parent e-mail address looks like a placeholder in the
+export (e.g. the school's own address). Such an address never receives codes and never
+grants access (see :mod:`actions.verification`); the import reports it."""
+
+
+def shared_email_lines(pupils: Sequence[Pupil], lines: Sequence[int]) -> list[tuple[int, ...]]:
+    """Line numbers of each group of more than MAX_PUPILS_PER_EMAIL pupils sharing one
+    parent e-mail address (the address itself is not reported)."""
+    groups: dict[str, list[int]] = {}
+    for pupil, line in zip(pupils, lines, strict=True):
+        if pupil.parent_email:
+            groups.setdefault(pupil.parent_email.strip().lower(), []).append(line)
+    return [tuple(group) for group in groups.values() if len(group) > MAX_PUPILS_PER_EMAIL]
+
+
 @dataclass(frozen=True)
 class ParsedExport:
     """The validated content of an export file."""
@@ -79,6 +95,7 @@ class ParsedExport:
     errors: tuple[RowError, ...]
     encoding: str
     ignored_columns: tuple[str, ...] = ()
+    shared_emails: tuple[tuple[int, ...], ...] = ()  # line numbers per shared address
 
     @property
     def rows(self) -> int:
@@ -246,16 +263,19 @@ def parse_export(text: str, encoding: str = "UTF-8", today: date | None = None) 
         if header is None:
             raise UnreadableFile("het bestand is leeg")
         columns, ignored = _column_map(header)
-        pupils, errors = _parse_rows(reader, columns, len(header), today or date.today())
+        pupils, lines, errors = _parse_rows(reader, columns, len(header),
+                                            today or date.today())
     except csv.Error:
         raise UnreadableFile("het bestand is geen leesbaar CSV-bestand") from None
-    return ParsedExport(tuple(pupils), tuple(errors), encoding, ignored)
+    shared = tuple(shared_email_lines(pupils, lines))
+    return ParsedExport(tuple(pupils), tuple(errors), encoding, ignored, shared)
 
 
 def _parse_rows(
     reader: _reader, columns: Mapping[str, int], width: int, today: date
-) -> tuple[list[Pupil], list[RowError]]:
+) -> tuple[list[Pupil], list[int], list[RowError]]:
     pupils: list[Pupil] = []
+    lines: list[int] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
     for values in reader:
@@ -273,7 +293,8 @@ def _parse_rows(
             errors.extend(row.errors)
         else:
             pupils.append(pupil)
-    return pupils, errors
+            lines.append(line)
+    return pupils, lines, errors
 
 
 def _check_duplicate(row: _RowParser, number: str, first_line: dict[str, int], line: int) -> None:

@@ -61,6 +61,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from actions.formats import dutch_date, normalize_code, normalize_pupil_number, parse_date
+from actions.importer import MAX_PUPILS_PER_EMAIL
 from actions.messaging import Mailer, MailUnavailable, code_message, get_mailer
 from actions.records import (
     AtomicOps,
@@ -145,6 +146,7 @@ class AuditOutcome(str, enum.Enum):
     LIMIT_PUPIL = "rate_limited_pupil"
     LIMIT_TOTAL = "rate_limited_total"
     DUPLICATE = "duplicate_request"
+    SHARED_EMAIL = "shared_email"
     MAIL_UNAVAILABLE = "mail_unavailable"
     MAIL_FAILED = "mail_failed"
     VERIFIED = "verified"
@@ -338,6 +340,8 @@ class Verifier:
         self._check_mail(channel, sender, number)
         pupil = self._store.get_pupil(number)
         recipient, outcome = _recipient(pupil, born)
+        if recipient and self._shared_address(recipient):
+            recipient, outcome = None, AuditOutcome.SHARED_EMAIL
         matched = outcome is not AuditOutcome.NO_MATCH
         code = self._code_factory()
         code_hash = self._code_hash(sender, code) if recipient else None
@@ -418,6 +422,11 @@ class Verifier:
             raise _Refused(AuditOutcome.LIMIT_TOTAL)
         if matched and not ops.consume(codes, day, limits.codes_per_pupil_per_day):
             raise _Refused(AuditOutcome.LIMIT_PUPIL)
+
+    def _shared_address(self, email: str) -> bool:
+        """More than MAX_PUPILS_PER_EMAIL pupils on one address: a placeholder in the
+        export, never a family. It gets no code and grants nothing."""
+        return len(self._store.pupils_with_parent_email(email)) > MAX_PUPILS_PER_EMAIL
 
     def _check_mail(self, channel: str, sender: str, number: str) -> None:
         try:
@@ -538,6 +547,8 @@ class Verifier:
         pupil = self._store.get_pupil(attempt.pupil_number)
         email = pupil.parent_email if pupil else None
         family = self._store.pupils_with_parent_email(email) if email else []
+        if len(family) > MAX_PUPILS_PER_EMAIL:  # a placeholder address (_shared_address)
+            family = []
         grant = SessionGrant(
             conversation_hash=sender,
             pupil_numbers=tuple(member.pupil_number for member in family),

@@ -313,3 +313,19 @@ def test_values_stored_by_earlier_imports_are_removed(store: RecordsStore) -> No
     assert not columns & set(legacy_columns)
     assert "184" not in repr(stored) and "47" not in repr(stored)
     assert store.get_pupil("100400").first_name == "Renée"  # type: ignore[union-attr]
+
+
+def test_an_email_address_shared_by_more_than_four_pupils_is_reported(
+    tmp_path: Path, sqlite_store: RecordsStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row(leerlingnummer=f"1004{i:02d}", ouder_email="INFO@school.example")
+            for i in range(5)] + [row(leerlingnummer="100499")]
+    parsed = parse_export(csv_text(*rows), today=TODAY)
+    assert parsed.errors == () and parsed.shared_emails == ((2, 3, 4, 5, 6),)
+    four = parse_export(csv_text(*rows[:4]), today=TODAY)
+    assert four.shared_emails == ()
+    path = write(tmp_path, csv_text(*rows).encode())
+    assert import_pupils_command(str(path), store=sqlite_store) == 0
+    out = capsys.readouterr().out
+    assert "5 leerlingen hebben hetzelfde ouder-e-mailadres (regels 2, 3, 4, 5, 6)" in out
+    assert "school.example" not in out.lower()

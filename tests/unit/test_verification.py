@@ -556,3 +556,31 @@ def test_no_mail_session_for_a_request_a_limit_refuses(
     assert verifier.request_code("other", "rest", DAAN, "01-01-2011") is (
         RequestResult.RATE_LIMITED)  # the pupil's limit, whatever the date
     assert mailer.sessions == opened
+
+
+def test_an_address_shared_by_more_than_four_pupils_gets_no_code_and_no_grant(
+    seeded_store: RecordsStore, tmp_path: Path, clock: FakeClock
+) -> None:
+    from dataclasses import replace
+
+    sanne = seeded_store.get_pupil(SANNE)
+    assert sanne is not None
+    placeholder = [replace(sanne, pupil_number=f"2000{i:02d}", parent_email="Info@School.example")
+                   for i in range(5)]
+    seeded_store.upsert_pupils(placeholder)
+    outbox = tmp_path / "o"
+    fixed = make_verifier(seeded_store, OutboxMailer(outbox), clock,
+                          code_factory=lambda: "424242")
+    # the same reply as always, but no mail and so no way in
+    assert fixed.request_code("conv", "rest", "200001", SANNE_BORN) is (
+        RequestResult.CODE_REQUESTED)
+    assert not outbox.exists() or read_outbox(outbox) == []
+    assert fixed.check_code("conv", "rest", "424242").result is CheckResult.WRONG_CODE
+    assert outcomes(seeded_store, clock)[0] == "shared_email"
+    # four pupils on one address are a family: still fine
+    seeded_store.upsert_pupils([replace(placeholder[0], parent_email="other@example.org")])
+    assert fixed.request_code("conv2", "rest", "200002", SANNE_BORN) is (
+        RequestResult.CODE_REQUESTED)
+    assert len(read_outbox(outbox)) == 1
+    assert fixed.check_code("conv2", "rest", "424242").result is CheckResult.VERIFIED
+    assert len(fixed.verified_pupils("conv2")) == 4
