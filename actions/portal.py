@@ -4,10 +4,12 @@ The widget inside the school's parent portal gets a short-lived JWT, signed with
 ``PORTAL_JWT_SECRET`` (HS256) or with the private key matching ``PORTAL_JWT_PUBLIC_KEY``
 (RS256; takes precedence when both are set). Exactly one algorithm is accepted, so
 ``alg: none`` and algorithm confusion (an HS256 token signed with the public key) fail.
-``exp``, ``iat``, ``aud``, ``iss`` and ``sub`` are required; a token may live at most
+``exp``, ``iat``, ``jti``, ``aud``, ``iss`` and ``sub`` are required; a token may live at most
 ``PORTAL_TOKEN_MAX_LIFETIME`` seconds (``exp - iat``, default 15 minutes) and must not be
 issued in the future; ``pupils`` is a list of 6-digit pupil numbers. Anything wrong
-raises :class:`InvalidPortalToken`, with no detail on purpose.
+raises :class:`InvalidPortalToken`, with no detail on purpose. The ``jti`` (at least 8
+characters) makes a token usable by ONE conversation: ``Verifier.grant_portal`` records
+it in the records database (shared by all nodes) and refuses a replay elsewhere.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class PortalClaims:
     parent_ref: str
     pupil_numbers: tuple[str, ...]
     expires_at: datetime
+    token_id: str = ""  # the token's ``jti``: usable by one conversation only
 
 
 def _key_and_algorithm(settings: Settings) -> tuple[str, str]:
@@ -64,7 +67,7 @@ def _decode(token: str, settings: Settings) -> dict[str, Any]:
             issuer=settings.portal_jwt_issuer,
             leeway=LEEWAY_S,
             options={
-                "require": ["exp", "iat", "aud", "iss", "sub"],
+                "require": ["exp", "iat", "aud", "iss", "sub", "jti"],
                 "enforce_minimum_key_length": True,
             },
         )
@@ -101,12 +104,19 @@ def _check_lifetime(payload: Mapping[str, Any], max_lifetime_s: int, now: float)
         raise InvalidPortalToken("portal token lives too long")
 
 
+def _token_id(value: object) -> str:
+    if not isinstance(value, str) or not 8 <= len(value) <= MAX_PARENT_REF_LENGTH:
+        raise InvalidPortalToken("invalid jti claim")
+    return value
+
+
 def _claims(payload: Mapping[str, Any]) -> PortalClaims:
     expires = _timestamp(payload, "exp")
     return PortalClaims(
         parent_ref=_parent_ref(payload["sub"]),
         pupil_numbers=_pupil_numbers(payload.get("pupils")),
         expires_at=datetime.fromtimestamp(expires, tz=timezone.utc),
+        token_id=_token_id(payload.get("jti")),
     )
 
 

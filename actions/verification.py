@@ -85,6 +85,7 @@ __all__ = [
     "CodeCheck",
     "Limits",
     "MailUnavailable",
+    "PortalTokenReplayed",
     "RequestResult",
     "StoreUnavailable",
     "Verifier",
@@ -147,6 +148,7 @@ class AuditOutcome(str, enum.Enum):
     LIMIT_TOTAL = "rate_limited_total"
     DUPLICATE = "duplicate_request"
     SHARED_EMAIL = "shared_email"
+    PORTAL_REPLAY = "portal_token_replayed"
     MAIL_UNAVAILABLE = "mail_unavailable"
     MAIL_FAILED = "mail_failed"
     VERIFIED = "verified"
@@ -181,6 +183,7 @@ class Limits:
     guesses_per_sender_per_day: int = 15
     guesses_per_day: int = 100
     retry_window: timedelta = timedelta(minutes=2)
+    portal_token_memory: timedelta = timedelta(hours=1)  # > any valid token's lifetime
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -192,6 +195,10 @@ class Limits:
             guesses_per_sender_per_day=settings.verify_guesses_per_conversation,
             guesses_per_day=settings.verify_guesses_per_day,
         )
+
+
+class PortalTokenReplayed(Exception):
+    """A portal token (its ``jti``) was already used by another conversation."""
 
 
 class _Refused(Exception):
@@ -570,14 +577,19 @@ class Verifier:
         parent_ref: str,
         expires_at: datetime,
         channel: str = "portal",
+        token_id: str = "",
     ) -> None:
         """Verify the conversation for the pupils a valid portal token names.
 
         The grant ends at the token's expiry or after the session time, whichever is
-        first. Only call this with claims from ``verify_portal_token``.
+        first. Only call this with claims from ``verify_portal_token``. ``token_id`` (the
+        token's ``jti``) binds the token to the first conversation that uses it; in any
+        other conversation it raises :class:`PortalTokenReplayed` (and grants nothing).
         """
         sender = self.sender_hash(conversation_id)
         now = self._clock()
+        if token_id:
+            self._bind_token(token_id, sender, now)
         numbers = tuple(n for n in map(normalize_pupil_number, pupil_numbers) if n is not None)
         grant = SessionGrant(
             conversation_hash=sender,
@@ -590,6 +602,22 @@ class Verifier:
         self._store.grant_session(grant)
         for number in numbers:
             self._audit(channel, sender, number, AuditOutcome.PORTAL_GRANTED)
+
+    def _bind_token(self, token_id: str, sender: str, now: datetime) -> None:
+        """Atomically: the first conversation to use a ``jti`` owns it; the owner may
+        use it again (reconnect, new session), anybody else is refused."""
+        used = self._hmac("portal-jti", token_id)
+        owner = self._hmac("portal-jti-owner", f"{token_id}\x00{sender}")
+        ttl = self._limits.portal_token_memory
+        try:
+            with self._store.atomic("portal_token") as ops:
+                first = ops.claim(used, now, ttl)
+                new_owner = ops.claim(owner, now, ttl)
+                if not first and new_owner:
+                    raise _Refused(AuditOutcome.PORTAL_REPLAY)
+        except _Refused:
+            self._audit("portal", sender, None, AuditOutcome.PORTAL_REPLAY)
+            raise PortalTokenReplayed("portal token already used elsewhere") from None
 
     def verified_pupils(self, conversation_id: str) -> list[Pupil]:
         """The pupils this conversation may see now (several for siblings)."""

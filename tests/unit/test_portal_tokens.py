@@ -46,6 +46,7 @@ def claims(**changes: object) -> dict[str, object]:
     payload: dict[str, object] = {
         "sub": "ouder-4711", "pupils": ["100231", "100232"], "aud": AUD, "iss": ISS,
         "iat": int(time.time()), "exp": int(time.time()) + 300,
+        "jti": "token-0001-abcdef",
     }
     payload.update(changes)
     return {key: value for key, value in payload.items() if value is not None}
@@ -98,6 +99,8 @@ def test_rs256_key_with_escaped_newlines(settings: Settings, rsa_key) -> None:
         {"pupils": [100231]},
         {"pupils": ["100231' OR '1'='1"]},
         {"pupils": [f"{100000 + i}" for i in range(21)]},
+        {"jti": None},  # replay protection needs it
+        {"jti": "short"},
         {"iat": None},  # the lifetime cannot be checked without it
         {"iat": "yesterday"},
         {"iat": int(time.time()) - 300, "exp": int(time.time()) + 601},  # lives > 15 min

@@ -584,3 +584,24 @@ def test_an_address_shared_by_more_than_four_pupils_gets_no_code_and_no_grant(
     assert len(read_outbox(outbox)) == 1
     assert fixed.check_code("conv2", "rest", "424242").result is CheckResult.VERIFIED
     assert len(fixed.verified_pupils("conv2")) == 4
+
+
+def test_a_portal_token_works_for_one_conversation_only(
+    verifier: Verifier, clock: FakeClock, seeded_store: RecordsStore
+) -> None:
+    from actions.verification import PortalTokenReplayed
+
+    expires = clock.now + timedelta(minutes=10)
+    verifier.grant_portal("first", [NOAH], "parent-17", expires, "web", "jti-0001-aaaa")
+    # the same connection again (reconnect, new session): still fine
+    verifier.grant_portal("first", [NOAH], "parent-17", expires, "web", "jti-0001-aaaa")
+    with pytest.raises(PortalTokenReplayed):
+        verifier.grant_portal("thief", [NOAH], "parent-17", expires, "web", "jti-0001-aaaa")
+    assert verifier.verified_pupils("thief") == []
+    assert [p.first_name for p in verifier.verified_pupils("first")] == ["Noah"]
+    assert "portal_token_replayed" in outcomes(seeded_store, clock)
+    # the record is in the shared database: another node (a new verifier) refuses too
+    other_node = make_verifier(seeded_store, verifier._mailer, clock)
+    with pytest.raises(PortalTokenReplayed):
+        other_node.grant_portal("thief-2", [NOAH], "p", expires, "web", "jti-0001-aaaa")
+    other_node.grant_portal("new", [NOAH], "p", expires, "web", "jti-0002-bbbb")
