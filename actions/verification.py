@@ -292,6 +292,7 @@ class Verifier:
         self._store = store
         self._mailer = mailer
         self._secret = hash_secret.encode("utf-8")
+        self._keys: dict[str, bytes] = {}
         self._mail_from = mail_from
         self._clock = clock
         self._limits = limits or Limits()
@@ -300,9 +301,16 @@ class Verifier:
 
     # -- hashing -----------------------------------------------------------------------
 
+    def _key(self, purpose: str) -> bytes:
+        """A separate key per purpose, derived from HASH_SECRET (HMAC(secret, purpose))."""
+        key = self._keys.get(purpose)
+        if key is None:
+            label = f"lwoo-assistent key v1\x00{purpose}".encode()
+            key = self._keys[purpose] = hmac.new(self._secret, label, hashlib.sha256).digest()
+        return key
+
     def _hmac(self, purpose: str, value: str) -> str:
-        message = f"{purpose}\x00{value}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        return hmac.new(self._key(purpose), value.encode(), hashlib.sha256).hexdigest()
 
     def sender_hash(self, conversation_id: str) -> str:
         """The HMAC that stands for a conversation in the store and the audit trail."""

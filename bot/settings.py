@@ -121,11 +121,27 @@ class Settings:
         return self.tracker_db_url or f"sqlite:///{self.tracker_db_path}"
 
 
+MIN_HASH_SECRET_LENGTH = 32
+
+
+def check_hash_secret(secret: str) -> str:
+    """Refuse a weak HASH_SECRET (too short, or too few different characters)."""
+    if len(secret) < MIN_HASH_SECRET_LENGTH or len(set(secret)) < 8:
+        raise ValueError(
+            f"environment variable HASH_SECRET is too weak: use at least "
+            f"{MIN_HASH_SECRET_LENGTH} random characters, for example the output of "
+            "`python -c \"import secrets; print(secrets.token_hex(32))\"` (the same value "
+            "on every node)"
+        )
+    return secret
+
+
 def _hash_secret(var_dir: Path) -> str:
-    """HASH_SECRET from env; for the embedded default a random key kept in var/."""
+    """HASH_SECRET from env (checked for strength); for the embedded default a random
+    key kept in var/."""
     from_env = _env("HASH_SECRET")
     if from_env:
-        return from_env
+        return check_hash_secret(from_env)
     key_file = var_dir / "hash_secret.key"
     if key_file.exists():
         return key_file.read_text(encoding="utf-8").strip()

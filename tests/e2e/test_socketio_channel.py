@@ -35,7 +35,7 @@ from tests.e2e.widget_client import SocketioTestClient
 
 pytestmark = pytest.mark.e2e
 
-HASH_SECRET = "e2e-test-secret"  # what start_bot sets
+HASH_SECRET = "e2e-test-secret-0123456789abcdefghij"  # what start_bot sets
 SCHOOL_ORIGIN = "https://www.compaen.example"
 PORTAL_SECRET = "portal-e2e-secret-with-at-least-32-bytes!"
 AUDIENCE, ISSUER = "lwoo-assistent", "compaen-ouderportaal"

@@ -605,3 +605,34 @@ def test_a_portal_token_works_for_one_conversation_only(
     with pytest.raises(PortalTokenReplayed):
         other_node.grant_portal("thief-2", [NOAH], "p", expires, "web", "jti-0001-aaaa")
     other_node.grant_portal("new", [NOAH], "p", expires, "web", "jti-0002-bbbb")
+
+
+@pytest.mark.parametrize("weak", ["qwerty1", "short-but-not-32-chars", "a" * 40,
+                                  "ab" * 20])
+def test_a_weak_hash_secret_refuses_to_start(
+    weak: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("HASH_SECRET", weak)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="HASH_SECRET is too weak") as raised:
+            get_settings()
+        assert weak not in str(raised.value)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_every_purpose_has_its_own_derived_key(verifier: Verifier) -> None:
+    import hashlib
+    import hmac as hmac_module
+
+    conversation = verifier.sender_hash("conv")
+    # not the raw secret with a purpose prefix: a key derived per purpose
+    raw = hmac_module.new(HASH_SECRET.encode(), b"conversation\x00conv",
+                          hashlib.sha256).hexdigest()
+    assert conversation != raw
+    assert verifier._key("conversation") != verifier._key("code")
+    assert verifier._hmac("conversation", "x") != verifier._hmac("parent", "x")
