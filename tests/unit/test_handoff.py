@@ -471,3 +471,16 @@ async def test_a_limited_request_tells_the_parent_to_contact_the_school(
     await ActionCallbackSubmit().run(dispatcher, form_tracker(FILLED), {})
     assert responses(dispatcher) == ["utter_callback_limited"]
     assert dispatcher.messages[0]["school_contact"] == settings.school_contact
+
+
+def test_parallel_callback_requests_stay_within_the_hourly_limit(
+    seeded_store: RecordsStore, outbox_dir: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    desk_ = limited_desk(seeded_store, OutboxMailer(outbox_dir), Clock(), per_hour=3)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda n: desk_.submit(ask(f"conv-{n}", "Bellen a.u.b.")),
+                                range(12)))
+    assert sum(r.ok for r in results) == 3 and sum(r.limited for r in results) == 9
+    assert len(read_outbox(outbox_dir)) == 3
