@@ -17,8 +17,10 @@ store is down; a stored request without ``mailed_at`` shows it was not mailed).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -31,6 +33,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.blocking import run_blocking
 from actions.masking import Masker
 from actions.messaging import Mailer, MailUnavailable, callback_message, get_mailer
 from actions.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
@@ -230,14 +233,53 @@ class SubmitResult:
     stored: bool
     mailed: bool
     promise: str
+    limited: bool = False  # refused by a limit: nothing stored or mailed
+    duplicate: bool = False  # the same request was already handed in (a retry)
 
     @property
     def ok(self) -> bool:
         return self.stored and self.mailed
 
 
+@dataclass(frozen=True)
+class CallbackLimits:
+    """Callback requests per conversation per day and school-wide per hour; a retry of
+    the same request within ``retry_window`` is recognised and not repeated."""
+
+    per_conversation: int = 2
+    per_hour: int = 20
+    retry_window: timedelta = timedelta(minutes=10)
+
+
+class _LimitRefused(Exception):
+    """Rolls back the limit transaction."""
+
+
+class _FallbackCounters:
+    """In-process counters, used only while the records store is down."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, datetime], int] = {}
+
+    def consume(self, name: str, window_start: datetime, limit: int) -> bool:
+        with self._lock:
+            for key in [k for k in self._counts if k[1] < window_start - timedelta(days=1)]:
+                del self._counts[key]
+            count = self._counts.get((name, window_start), 0)
+            if count >= limit:
+                return False
+            self._counts[(name, window_start)] = count + 1
+            return True
+
+
 class CallbackDesk:
-    """Stores a callback request and mails the care desk. Blocking; run it in a thread."""
+    """Stores a callback request and mails the care desk. Blocking; run it in a thread.
+
+    Limits come first (nothing is stored or mailed for a refused request), in one
+    atomic transaction in the records store; while the store is down, in-process
+    counters stand in so the school's sender still cannot be made to mail without end.
+    """
 
     def __init__(
         self,
@@ -253,7 +295,10 @@ class CallbackDesk:
         sender_hash: Callable[[str], str],
         verified_names: Callable[[str], list[tuple[str, str, str]]] = lambda _: [],
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        limits: CallbackLimits | None = None,
     ) -> None:
+        self._limits = limits or CallbackLimits()
+        self._fallback = _FallbackCounters()
         self._store = store
         self._mailer = mailer
         self._care_desk = care_desk
@@ -269,11 +314,47 @@ class CallbackDesk:
     def promise(self) -> tuple[date, str]:
         return contact_promise(self._clock().astimezone(self._tz), self._hours, self._closed)
 
-    def _masker(self, request: CallbackInput) -> Masker | None:
+    def _admit(self, request: CallbackInput, now: datetime) -> str:
+        """``"ok"``, ``"duplicate"`` (a retry of the same request) or ``"limited"``."""
+        sender = self._sender_hash(request.conversation_id)
+        fingerprint = "\x00".join(("callback", sender, request.question, request.contact))
+        key = hashlib.sha256(fingerprint.encode()).hexdigest()
+        hour = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        day = hour.replace(hour=0)
+        counters = (
+            (f"callbacks:conversation:{sender}", day, self._limits.per_conversation),
+            ("callbacks:total", hour, self._limits.per_hour),
+        )
+        try:
+            with self._store.atomic("callback_limits") as ops:
+                if not ops.claim(key, now, self._limits.retry_window):
+                    return "duplicate"
+                for name, window, limit in counters:
+                    if not ops.consume(name, window, limit):
+                        raise _LimitRefused()
+        except _LimitRefused:
+            return "limited"
+        except StoreUnavailable:
+            logger.warning("callback limits: records store down, using in-process counters")
+            for name, window, limit in counters:
+                if not self._fallback.consume(name, window, limit):
+                    return "limited"
+        return "ok"
+
+    def _own_children(self, request: CallbackInput) -> list[tuple[str, str, str]] | None:
+        """The verified children of the conversation; None when the store is down."""
+        try:
+            return self._verified_names(request.conversation_id)
+        except StoreUnavailable:
+            return None
+
+    def _masker(self, request: CallbackInput, own: list[tuple[str, str, str]] | None
+                ) -> Masker | None:
         """Masks other children's data; None when the pupil list cannot be read."""
+        if own is None:
+            return None
         try:
             names = [name for pair in self._store.pupil_names() for name in pair]
-            own = self._verified_names(request.conversation_id)
         except StoreUnavailable:
             return None
         keep = [value for pupil in own for value in pupil] + [request.contact]
@@ -290,7 +371,14 @@ class CallbackDesk:
         """Store, then mail (also when storing failed); report what worked."""
         now = self._clock()
         day, promise = self.promise()
-        masker = self._masker(request)
+        admitted = self._admit(request, now)
+        if admitted != "ok":
+            logger.info("callback request refused (%s)", admitted)
+            duplicate = admitted == "duplicate"
+            return SubmitResult(stored=duplicate, mailed=duplicate, promise=promise,
+                                limited=not duplicate, duplicate=duplicate)
+        own = self._own_children(request)
+        masker = self._masker(request, own)
         fallback = Masker(guess_names=True, dates_without_year=False, keep=[request.contact])
         question = (masker or fallback).mask(request.question)
         stored: CallbackRequest | None = None
@@ -316,6 +404,7 @@ class CallbackDesk:
             contact=request.contact,
             promise=promise,
             transcript=self._transcript(request, masker),
+            verified=None if own is None else bool(own),
         )
         try:
             self._mailer.send(message)
@@ -351,6 +440,8 @@ def build_desk(settings: Settings) -> CallbackDesk:
         transcript_messages=settings.callback_transcript_messages,
         sender_hash=verifier.sender_hash,
         verified_names=verified_names,
+        limits=CallbackLimits(per_conversation=settings.callbacks_per_conversation,
+                              per_hour=settings.callbacks_per_hour),
     )
 
 
@@ -450,11 +541,16 @@ class ActionCallbackSubmit(Action):
         )
         try:
             desk = get_desk()
-            result = await asyncio.wait_for(asyncio.to_thread(desk.submit, request),
-                                            timeout=SUBMIT_TIMEOUT)
+            result = await run_blocking(desk.submit, request, timeout=SUBMIT_TIMEOUT)
         except (StoreUnavailable, MailUnavailable, asyncio.TimeoutError, TimeoutError) as exc:
             logger.error("callback request failed: %s", type(exc).__name__)
             result = None
+        if result is not None and result.limited:
+            from bot.settings import get_settings
+
+            dispatcher.utter_message(response="utter_callback_limited",
+                                     school_contact=get_settings().school_contact)
+            return clear_slots()
         if result is None or not result.ok:
             from bot.settings import get_settings
 

@@ -2,8 +2,10 @@
 
 The export as it really comes: semicolon separated, UTF-8 or Windows-1252, with or
 without BOM, with the Dutch headers of ``bot/demo/leerlingen.csv`` (in any order; extra
-columns are ignored). Every row is validated; a rejected row is reported with its line
-number, the field and a Dutch reason, never with the value itself (personal data).
+columns are ignored). Only the columns in :data:`HEADERS` are read and stored; the test
+scores (:data:`NOT_STORED`) and any other column are reported as ignored. Every row is
+validated; a rejected row is reported with its line number, the field and a Dutch
+reason, never with the value itself (personal data).
 
 ``read_export(path)`` parses and validates; ``import_export(parsed, store)`` writes all
 rows in one transaction. Nothing is written when any row is rejected.
@@ -29,16 +31,26 @@ if TYPE_CHECKING:
 
 HEADERS: tuple[str, ...] = (
     "leerlingnummer", "voornaam", "achternaam", "geboortedatum", "klas", "leerweg",
-    "lwoo_status", "status_datum", "hertoets_datum", "nio_score",
-    "achterstand_technisch_lezen", "achterstand_begrijpend_lezen", "achterstand_spelling",
-    "achterstand_rekenen", "ouder_email", "ouder_telefoon", "mentor",
+    "lwoo_status", "status_datum", "hertoets_datum", "ouder_email", "ouder_telefoon",
+    "mentor",
 )
+"""The columns the assistant uses: required, validated and stored."""
+
+NOT_STORED: tuple[str, ...] = (
+    "nio_score", "achterstand_technisch_lezen", "achterstand_begrijpend_lezen",
+    "achterstand_spelling", "achterstand_rekenen",
+)
+"""Test scores in the school's export. The assistant never uses them (data
+minimisation): they are neither read nor stored, and the import names them as ignored."""
+
+EXPORT_HEADERS: tuple[str, ...] = HEADERS[:9] + NOT_STORED + HEADERS[9:]
+"""The school's export as it comes (``bot/demo/leerlingen.csv``)."""
+
 MAX_FILE_BYTES = 20 * 1024 * 1024
 EARLIEST_BIRTH_DATE = date(1990, 1, 1)
 
 _EMAIL = re.compile(r"[^@\s;,<>\"']+@[^@\s;,<>\"']+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+?[0-9][0-9 ()-]{5,19}")
-_INTEGER = re.compile(r"[0-9]{1,3}")
 _DATE_HINT = "geen geldige datum (gebruik JJJJ-MM-DD of DD-MM-JJJJ)"
 
 
@@ -59,6 +71,22 @@ class RowError:
         return f"{where}: {self.reason}"
 
 
+MAX_PUPILS_PER_EMAIL = 4
+"""More pupils than this on one parent e-mail address looks like a placeholder in the
+export (e.g. the school's own address). Such an address never receives codes and never
+grants access (see :mod:`actions.verification`); the import reports it."""
+
+
+def shared_email_lines(pupils: Sequence[Pupil], lines: Sequence[int]) -> list[tuple[int, ...]]:
+    """Line numbers of each group of more than MAX_PUPILS_PER_EMAIL pupils sharing one
+    parent e-mail address (the address itself is not reported)."""
+    groups: dict[str, list[int]] = {}
+    for pupil, line in zip(pupils, lines, strict=True):
+        if pupil.parent_email:
+            groups.setdefault(pupil.parent_email.strip().lower(), []).append(line)
+    return [tuple(group) for group in groups.values() if len(group) > MAX_PUPILS_PER_EMAIL]
+
+
 @dataclass(frozen=True)
 class ParsedExport:
     """The validated content of an export file."""
@@ -67,6 +95,7 @@ class ParsedExport:
     errors: tuple[RowError, ...]
     encoding: str
     ignored_columns: tuple[str, ...] = ()
+    shared_emails: tuple[tuple[int, ...], ...] = ()  # line numbers per shared address
 
     @property
     def rows(self) -> int:
@@ -176,15 +205,6 @@ class _RowParser:
             self._fail(field, "is geen mogelijke geboortedatum")
         return value or date.min
 
-    def number(self, field: str, highest: int) -> int | None:
-        value = self.raw(field)
-        if not value:
-            return None
-        if not _INTEGER.fullmatch(value) or int(value) > highest:
-            self._fail(field, f"moet een heel getal van 0 tot en met {highest} zijn")
-            return None
-        return int(value)
-
     def status(self, field: str) -> LwooStatus:
         value = self.raw(field).lower()
         try:
@@ -225,11 +245,6 @@ def _pupil_from_cells(row: _RowParser, today: date) -> Pupil:
         lwoo_status=status,
         status_date=row.optional_date("status_datum"),
         retest_date=retest_date,
-        nio_score=row.number("nio_score", 200),
-        delay_technical_reading=row.number("achterstand_technisch_lezen", 100),
-        delay_reading_comprehension=row.number("achterstand_begrijpend_lezen", 100),
-        delay_spelling=row.number("achterstand_spelling", 100),
-        delay_arithmetic=row.number("achterstand_rekenen", 100),
         parent_email=row.matching("ouder_email", _EMAIL, "is geen geldig e-mailadres", 254),
         parent_phone=row.matching("ouder_telefoon", _PHONE, "is geen geldig telefoonnummer", 32),
         mentor=row.optional_text("mentor"),
@@ -248,16 +263,19 @@ def parse_export(text: str, encoding: str = "UTF-8", today: date | None = None) 
         if header is None:
             raise UnreadableFile("het bestand is leeg")
         columns, ignored = _column_map(header)
-        pupils, errors = _parse_rows(reader, columns, len(header), today or date.today())
+        pupils, lines, errors = _parse_rows(reader, columns, len(header),
+                                            today or date.today())
     except csv.Error:
         raise UnreadableFile("het bestand is geen leesbaar CSV-bestand") from None
-    return ParsedExport(tuple(pupils), tuple(errors), encoding, ignored)
+    shared = tuple(shared_email_lines(pupils, lines))
+    return ParsedExport(tuple(pupils), tuple(errors), encoding, ignored, shared)
 
 
 def _parse_rows(
     reader: _reader, columns: Mapping[str, int], width: int, today: date
-) -> tuple[list[Pupil], list[RowError]]:
+) -> tuple[list[Pupil], list[int], list[RowError]]:
     pupils: list[Pupil] = []
+    lines: list[int] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
     for values in reader:
@@ -275,7 +293,8 @@ def _parse_rows(
             errors.extend(row.errors)
         else:
             pupils.append(pupil)
-    return pupils, errors
+            lines.append(line)
+    return pupils, lines, errors
 
 
 def _check_duplicate(row: _RowParser, number: str, first_line: dict[str, int], line: int) -> None:

@@ -13,8 +13,9 @@ import os
 import smtplib
 import ssl
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from email import policy
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 CODE_VALIDITY_MINUTES = 10
 _SMTPS_PORT = 465
+_FAILURE_TTL_S = 5.0
 
 _CODE_MAIL = """\
 Geachte ouder of verzorger,
@@ -95,6 +97,7 @@ Vraag van de ouder:
 {question}
 
 Gewenst contact: {method} {contact}
+{verified}
 De assistent heeft de ouder verteld dat er contact komt: {promise}.
 
 {transcript_intro}
@@ -105,6 +108,16 @@ in dit bericht afgeschermd. Verzoeknummer: {request_id}.
 
 Dit is een automatisch bericht van de LWOO-assistent.
 """
+
+
+_VERIFIED_LINE: dict[bool | None, str] = {
+    True: "Geverifieerd: ja. De aanvrager heeft in dit gesprek bewezen ouder of verzorger "
+          "te zijn (code per e-mail of het ouderportaal).",
+    False: "Geverifieerd: NEE. Niet gecontroleerd wie de aanvrager is; deel geen gegevens "
+           "over een leerling voordat u dat zelf hebt nagegaan.",
+    None: "Geverifieerd: onbekend (niet vast te stellen). Deel geen gegevens over een "
+          "leerling voordat u zelf hebt nagegaan wie de aanvrager is.",
+}
 
 
 def callback_message(
@@ -118,8 +131,13 @@ def callback_message(
     contact: str,
     promise: str,
     transcript: list[str],
+    verified: bool | None = None,
 ) -> EmailMessage:
-    """The Dutch e-mail to the care desk with a parent's callback request."""
+    """The Dutch e-mail to the care desk with a parent's callback request.
+
+    ``verified``: whether the requester proved to be a parent (code or portal) in this
+    conversation; None when that is not known (store down, re-sent later).
+    """
     message = EmailMessage(policy=policy.SMTP)
     message["Subject"] = "Terugbelverzoek van een ouder via de LWOO-assistent"
     message["From"] = sender
@@ -136,6 +154,7 @@ def callback_message(
             method=method,
             contact=contact,
             promise=promise,
+            verified=_VERIFIED_LINE[verified],
             transcript_intro=f"Het gesprek tot nu toe (laatste {len(transcript)} berichten):",
             transcript="\n".join(lines),
             request_id=request_id if request_id is not None else "niet opgeslagen",
@@ -163,7 +182,15 @@ class SmtpMailer:
         password: str = "",
         starttls: bool = True,
         timeout: float = 3.0,
+        availability_ttl: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # check_available() is called for every code request: remember a working
+        # server for ``availability_ttl`` seconds (and a failing one for 5 s) instead of
+        # opening an SMTP session per request.
+        self._availability_ttl = availability_ttl
+        self._clock = clock
+        self._known: tuple[float, bool] | None = None
         self._host = host
         self._port = port
         self._user = user
@@ -184,14 +211,32 @@ class SmtpMailer:
         )
 
     def check_available(self) -> None:
-        """Open a connection (with TLS and login as configured) and close it again."""
-        with self._session() as smtp:
-            smtp.noop()
+        """Open a connection (with TLS and login as configured) and close it again;
+        a recent result (a check or a send) is reused without connecting."""
+        now = self._clock()
+        if self._known is not None:
+            at, working = self._known
+            if working and now - at < self._availability_ttl:
+                return
+            if not working and now - at < _FAILURE_TTL_S:
+                raise MailUnavailable("mail server unavailable")
+        try:
+            with self._session() as smtp:
+                smtp.noop()
+        except MailUnavailable:
+            self._known = (now, False)
+            raise
+        self._known = (now, True)
 
     def send(self, message: EmailMessage) -> None:
         """Send one message over a fresh connection."""
-        with self._session() as smtp:
-            smtp.send_message(message)
+        try:
+            with self._session() as smtp:
+                smtp.send_message(message)
+        except MailUnavailable:
+            self._known = (self._clock(), False)
+            raise
+        self._known = (self._clock(), True)
 
     @property
     def _implicit_tls(self) -> bool:

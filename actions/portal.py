@@ -4,13 +4,18 @@ The widget inside the school's parent portal gets a short-lived JWT, signed with
 ``PORTAL_JWT_SECRET`` (HS256) or with the private key matching ``PORTAL_JWT_PUBLIC_KEY``
 (RS256; takes precedence when both are set). Exactly one algorithm is accepted, so
 ``alg: none`` and algorithm confusion (an HS256 token signed with the public key) fail.
-``exp``, ``aud``, ``iss`` and ``sub`` are required; ``pupils`` is a list of 6-digit pupil
-numbers. Anything wrong raises :class:`InvalidPortalToken`, with no detail on purpose.
+``exp``, ``iat``, ``jti``, ``aud``, ``iss`` and ``sub`` are required; a token may live at most
+``PORTAL_TOKEN_MAX_LIFETIME`` seconds (``exp - iat``, default 15 minutes) and must not be
+issued in the future; ``pupils`` is a list of 6-digit pupil numbers. Anything wrong
+raises :class:`InvalidPortalToken`, with no detail on purpose. The ``jti`` (at least 8
+characters) makes a token usable by ONE conversation: ``Verifier.grant_portal`` records
+it in the records database (shared by all nodes) and refuses a replay elsewhere.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,6 +44,7 @@ class PortalClaims:
     parent_ref: str
     pupil_numbers: tuple[str, ...]
     expires_at: datetime
+    token_id: str = ""  # the token's ``jti``: usable by one conversation only
 
 
 def _key_and_algorithm(settings: Settings) -> tuple[str, str]:
@@ -61,7 +67,7 @@ def _decode(token: str, settings: Settings) -> dict[str, Any]:
             issuer=settings.portal_jwt_issuer,
             leeway=LEEWAY_S,
             options={
-                "require": ["exp", "aud", "iss", "sub"],
+                "require": ["exp", "iat", "aud", "iss", "sub", "jti"],
                 "enforce_minimum_key_length": True,
             },
         )
@@ -83,14 +89,34 @@ def _parent_ref(value: object) -> str:
     return value
 
 
+def _timestamp(payload: Mapping[str, Any], name: str) -> float:
+    value = payload[name]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidPortalToken(f"invalid {name} claim")
+    return float(value)
+
+
+def _check_lifetime(payload: Mapping[str, Any], max_lifetime_s: int, now: float) -> None:
+    """A captured token is useful only briefly: ``exp - iat`` is bounded, and a token
+    "issued" in the future (to stretch that bound) is refused."""
+    issued, expires = _timestamp(payload, "iat"), _timestamp(payload, "exp")
+    if issued > now + LEEWAY_S or expires - issued > max_lifetime_s:
+        raise InvalidPortalToken("portal token lives too long")
+
+
+def _token_id(value: object) -> str:
+    if not isinstance(value, str) or not 8 <= len(value) <= MAX_PARENT_REF_LENGTH:
+        raise InvalidPortalToken("invalid jti claim")
+    return value
+
+
 def _claims(payload: Mapping[str, Any]) -> PortalClaims:
-    expires = payload["exp"]
-    if not isinstance(expires, int | float) or isinstance(expires, bool):
-        raise InvalidPortalToken("invalid exp claim")
+    expires = _timestamp(payload, "exp")
     return PortalClaims(
         parent_ref=_parent_ref(payload["sub"]),
         pupil_numbers=_pupil_numbers(payload.get("pupils")),
         expires_at=datetime.fromtimestamp(expires, tz=timezone.utc),
+        token_id=_token_id(payload.get("jti")),
     )
 
 
@@ -101,4 +127,6 @@ def verify_portal_token(token: str, settings: Settings) -> PortalClaims:
     """
     if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
         raise InvalidPortalToken("invalid portal token")
-    return _claims(_decode(token, settings))
+    payload = _decode(token, settings)
+    _check_lifetime(payload, settings.portal_token_max_lifetime, time.time())
+    return _claims(payload)

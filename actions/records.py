@@ -26,8 +26,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from functools import lru_cache
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -91,11 +90,6 @@ class Pupil:
     lwoo_status: LwooStatus
     status_date: date | None = None
     retest_date: date | None = None
-    nio_score: int | None = None
-    delay_technical_reading: int | None = None
-    delay_reading_comprehension: int | None = None
-    delay_spelling: int | None = None
-    delay_arithmetic: int | None = None
     parent_email: str | None = None
     parent_phone: str | None = None
     mentor: str | None = None
@@ -217,14 +211,16 @@ pupils = sa.Table(
     sa.Column("lwoo_status", sa.String(20), nullable=False),
     sa.Column("status_date", sa.Date),
     sa.Column("retest_date", sa.Date),
-    sa.Column("nio_score", sa.Integer),
-    sa.Column("delay_technical_reading", sa.Integer),
-    sa.Column("delay_reading_comprehension", sa.Integer),
-    sa.Column("delay_spelling", sa.Integer),
-    sa.Column("delay_arithmetic", sa.Integer),
     sa.Column("parent_email", sa.String(254)),
     sa.Column("parent_phone", sa.String(32)),
     sa.Column("mentor", sa.String(100)),
+)
+
+# Columns of earlier versions that held test scores (NIO, achterstanden): never used by
+# the assistant, dropped from existing databases on first use.
+UNUSED_PUPIL_COLUMNS: tuple[str, ...] = (
+    "nio_score", "delay_technical_reading", "delay_reading_comprehension",
+    "delay_spelling", "delay_arithmetic",
 )
 
 audit_events = sa.Table(
@@ -276,6 +272,25 @@ callback_requests = sa.Table(
     sa.Column("mailed_at", UtcDateTime),
 )
 
+# Rate-limit counters: one row per (counter, window). Incremented only by a single
+# atomic upsert that refuses to pass the limit (see :class:`AtomicOps`).
+limit_counters = sa.Table(
+    "limit_counters",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("window_start", UtcDateTime, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+# Idempotency keys (HMACs of conversation + purpose + request): a retry of the same
+# request within the key's lifetime is recognised and never repeated.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+)
+
 # Rasa 3.6's SQLTrackerStore table; only the columns the purge needs.
 tracker_events = sa.Table(
     "events",
@@ -325,29 +340,11 @@ def create_store_engine(url: str, *, timeout_s: float = DB_TIMEOUT_S) -> Engine:
             "connect_timeout": max(1, round(timeout_s)),
             "options": _postgres_options(parsed.query.get("options"), timeout_s),
             # a peer that vanished (network black hole) is noticed by TCP; a server
-            # that hangs (SIGSTOP) by the caller's deadline (run_blocking)
+            # that hangs (SIGSTOP) by the caller's deadline (actions.blocking.run_blocking)
             "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
             "keepalives_count": 2, "tcp_user_timeout": int(timeout_s * 2000),
         }
     return sa.create_engine(parsed, **options)
-
-
-RECORDS_THREADS = 4
-
-
-@lru_cache(maxsize=1)
-def records_executor() -> ThreadPoolExecutor:
-    """The action server's pool for blocking records work: bounded, and its own, so a
-    hung records database ties up at most these threads (not asyncio's default pool
-    that mail and other work share)."""
-    return ThreadPoolExecutor(max_workers=RECORDS_THREADS, thread_name_prefix="records")
-
-
-async def run_blocking(func: Callable[..., T], *args: Any, timeout: float) -> T:
-    """``func(*args)`` in :func:`records_executor`, never on the event loop; raises
-    ``asyncio.TimeoutError`` after ``timeout`` s (a call still queued then never runs)."""
-    future = records_executor().submit(func, *args)
-    return await asyncio.wait_for(asyncio.wrap_future(future), timeout=timeout)
 
 
 def _postgres_options(from_url: object, timeout_s: float) -> str:
@@ -356,6 +353,105 @@ def _postgres_options(from_url: object, timeout_s: float) -> str:
     timeouts = (f"-c statement_timeout={millis} -c lock_timeout={millis} "
                 f"-c idle_in_transaction_session_timeout={millis * 3}")
     return f"{from_url} {timeouts}" if isinstance(from_url, str) and from_url else timeouts
+
+
+def _upsert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT with ON CONFLICT support (SQLite >= 3.24 and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+class AtomicOps:
+    """Limit and idempotency operations inside ONE database transaction.
+
+    Every method is a single statement that is atomic on its own (an upsert or an
+    UPDATE with the limit in its WHERE clause), so parallel requests on any number of
+    nodes can never pass a limit; together they commit or roll back as one. On SQLite
+    the first write takes the database's write lock, so call a writing method first
+    (all of these write except :meth:`count`).
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def consume(self, name: str, window_start: datetime, limit: int) -> bool:
+        """Add one to the counter unless it reached ``limit``; False when refused."""
+        if limit <= 0:
+            return False
+        table = limit_counters
+        insert = _upsert(self._conn, table).values(name=name, window_start=window_start, count=1)
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.name, table.c.window_start],
+            set_={"count": table.c.count + 1},
+            where=table.c.count < limit,
+        )
+        return bool(self._conn.execute(statement).rowcount == 1)
+
+    def count(self, name: str, window_start: datetime) -> int:
+        """The counter's value in this window (0 when it has none)."""
+        table = limit_counters
+        query = (
+            sa.select(table.c.count)
+            .where(table.c.name == name)
+            .where(table.c.window_start == window_start)
+        )
+        return int(self._conn.execute(query).scalar() or 0)
+
+    def claim(self, key: str, now: datetime, ttl: timedelta) -> bool:
+        """Claim an idempotency key; False when it was claimed less than ``ttl`` ago."""
+        table = idempotency_keys
+        insert = _upsert(self._conn, table).values(key=key, created_at=now)
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"created_at": now},
+            where=table.c.created_at <= now - ttl,
+        )
+        return bool(self._conn.execute(statement).rowcount == 1)
+
+    def start_attempt(
+        self,
+        conversation_hash: str,
+        pupil_number: str,
+        code_hash: str | None,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> int:
+        """Record a code request (earlier pending ones of the conversation end); its id."""
+        RecordsStore._supersede_pending(self._conn, conversation_hash)
+        insert = verification_attempts.insert().values(
+            conversation_hash=conversation_hash,
+            pupil_number=pupil_number,
+            code_hash=code_hash,
+            created_at=created_at,
+            expires_at=expires_at,
+            failed_tries=0,
+            state=AttemptState.PENDING.value,
+        )
+        return int(self._conn.execute(insert).inserted_primary_key[0])
+
+    def use_try(self, attempt_id: int, max_tries: int) -> int | None:
+        """Take one of the attempt's ``max_tries`` code tries BEFORE the code is compared.
+
+        Returns the number of tries used now, or None when the attempt is not pending
+        any more or has no tries left.
+        """
+        table = verification_attempts
+        update = (
+            table.update()
+            .where(table.c.id == attempt_id)
+            .where(table.c.state == AttemptState.PENDING.value)
+            .where(table.c.failed_tries < max_tries)
+            .values(failed_tries=table.c.failed_tries + 1)
+        )
+        if self._conn.execute(update).rowcount != 1:
+            return None
+        query = sa.select(table.c.failed_tries).where(table.c.id == attempt_id)
+        return int(self._conn.execute(query).scalar_one())
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -407,6 +503,10 @@ class RecordsStore:
         self._timeout_s = timeout_s
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        # SQLite has one writer at a time and polls for its lock; threads of this
+        # process queue here instead (bounded by the timeout), so a burst of parallel
+        # requests does not starve one of them into "database is locked".
+        self._sqlite_gate = threading.RLock() if url.startswith("sqlite") else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RecordsStore:
@@ -434,11 +534,61 @@ class RecordsStore:
             if self._schema and self._schema not in sa.inspect(conn).get_schema_names():
                 conn.execute(CreateSchema(self._schema))
             metadata.create_all(conn, checkfirst=True)
+            self._drop_unused_columns(conn)
+
+    def _drop_unused_columns(self, conn: Connection) -> None:
+        """Migration (data minimisation): earlier versions stored test scores the
+        assistant never uses. Drop those columns, and their values, from an existing
+        database (SQLite >= 3.35 and PostgreSQL both support DROP COLUMN)."""
+        present = {column["name"] for column in
+                   sa.inspect(conn).get_columns("pupils", schema=self._schema)}
+        unused = [name for name in UNUSED_PUPIL_COLUMNS if name in present]
+        if not unused:
+            return
+        table = conn.dialect.identifier_preparer.quote("pupils")
+        if self._schema:
+            table = f"{conn.dialect.identifier_preparer.quote_schema(self._schema)}.{table}"
+        for name in unused:
+            column = conn.dialect.identifier_preparer.quote(name)
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        logger.info("records store: dropped %d unused pupil columns", len(unused))
 
     @contextmanager
     def _transaction(self, operation: str) -> Iterator[Connection]:
-        with _unavailable_on_error(operation), self._get_engine().begin() as conn:
+        with self._serialized(operation), _unavailable_on_error(operation), \
+                self._get_engine().begin() as conn:
             yield conn
+
+    @contextmanager
+    def _serialized(self, operation: str) -> Iterator[None]:
+        gate = self._sqlite_gate
+        if gate is None:
+            yield
+            return
+        if not gate.acquire(timeout=self._timeout_s):
+            logger.warning("records store: %s waited too long for SQLite", operation)
+            raise StoreUnavailable(f"records store unavailable ({operation})")
+        try:
+            yield
+        finally:
+            gate.release()
+
+    @contextmanager
+    def atomic(self, operation: str) -> Iterator[AtomicOps]:
+        """One transaction for limit checks and the writes they guard.
+
+        Any exception inside rolls everything back (raise your own to refuse).
+        """
+        with self._transaction(operation) as conn:
+            yield AtomicOps(conn)
+
+    def counters(self, names: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+        """Current values of the (name, window start) counters; a read-only peek."""
+        values: dict[str, int] = {}
+        with self._transaction("counters") as conn:
+            for name, window_start in names:
+                values[name] = AtomicOps(conn).count(name, window_start)
+        return values
 
     def ping(self) -> None:
         """Check the database answers (and create the tables if needed)."""
@@ -790,7 +940,15 @@ class RecordsStore:
         )
         audit_q = audit_events.delete().where(audit_events.c.time < cutoff)
         callbacks_q = callback_requests.delete().where(callback_requests.c.created_at < cutoff)
+        counters_q = limit_counters.delete().where(
+            limit_counters.c.window_start < min(cutoff, now - timedelta(days=2))
+        )
+        keys_q = idempotency_keys.delete().where(
+            idempotency_keys.c.created_at < min(cutoff, now - timedelta(days=1))
+        )
         with self._transaction("purge") as conn:
+            conn.execute(counters_q)
+            conn.execute(keys_q)
             return PurgeCounts(
                 attempts=conn.execute(attempts_q).rowcount,
                 sessions=conn.execute(sessions_q).rowcount,

@@ -22,9 +22,10 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.blocking import PoolBusy, run_blocking
 from actions.formats import normalize_pupil_number
 from actions.messaging import MailUnavailable
-from actions.records import Pupil, StoreUnavailable, run_blocking
+from actions.records import Pupil, StoreUnavailable
 from actions.verification import CheckResult, RequestResult, get_verifier, status_text
 from bot.namespaces import owns
 
@@ -44,8 +45,9 @@ CODE_REQUESTED_TEXT = (
     "spam-map)? Neem dan contact op met de administratie van school."
 )
 RATE_LIMITED_TEXT = (
-    "Er zijn te veel pogingen gedaan. Om de gegevens van leerlingen te beschermen kunt u "
-    "het pas over een uur opnieuw proberen, of u neemt contact op met de administratie."
+    "Er zijn te veel pogingen gedaan. Om de gegevens van leerlingen te beschermen kan ik "
+    "nu geen code sturen of controleren. U kunt het later opnieuw proberen (soms pas "
+    "morgen), of u neemt contact op met de administratie."
 )
 BAD_NUMBER_TEXT = (
     "Een leerlingnummer bestaat uit 6 cijfers, bijvoorbeeld 123456. "
@@ -71,7 +73,7 @@ CHOOSE_TEXT = "Over welk kind gaat uw vraag?"
 
 
 async def call(func: Callable[..., T], *args: Any) -> T:
-    """Run a blocking store/mail call in the records pool, with a time limit."""
+    """Run a blocking store/mail call in the bounded pool, with a time limit."""
     return await run_blocking(func, *args, timeout=CALL_TIMEOUT)
 
 
@@ -201,7 +203,11 @@ class ValidateVerificationForm(FormValidationAction):
                                 channel_of(tracker), str(pupil_number), str(value or ""))
         except FAULTS as exc:
             logger.error("code request failed: %s", type(exc).__name__)
-            dispatcher.utter_message(response="utter_technical_problem")
+            # after a time-out the request may still complete (and mail a code): say so
+            uncertain = isinstance(exc, asyncio.TimeoutError | TimeoutError) and not \
+                isinstance(exc, PoolBusy)
+            dispatcher.utter_message(response="utter_code_request_uncertain" if uncertain
+                                     else "utter_technical_problem")
             return self._end()
         if result is RequestResult.INVALID_INPUT:
             dispatcher.utter_message(text=BAD_DATE_TEXT)

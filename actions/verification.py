@@ -11,14 +11,15 @@ API summary (for ``actions/status.py``)
     or the pupil has no parent e-mail on record; reply identically ("if the data is
     right, a code is on its way; no e-mail? contact the school").
     ``INVALID_INPUT``: not 6 digits / not a date (nothing was looked up).
-    ``RATE_LIMITED``: too many requests from this conversation or for this pupil number.
+    ``RATE_LIMITED``: too many requests from this conversation, or this pupil's (or the
+    school's) daily budget is spent -- the same for every date typed.
     Raises ``MailUnavailable`` (checked before any lookup) or ``StoreUnavailable``.
 
 ``Verifier.check_code(conversation_id, channel, code) -> CodeCheck(result, tries_left)``
     ``CheckResult``: ``VERIFIED``, ``WRONG_CODE`` (``tries_left`` > 0), ``LOCKED`` (5 wrong:
     the attempt is over), ``EXPIRED`` (after 10 minutes), ``NO_ATTEMPT``, ``INVALID_INPUT``
-    (not 6 digits; no try counted), ``RATE_LIMITED`` (too many wrong codes for this pupil
-    number across conversations). Raises ``StoreUnavailable``.
+    (not 6 digits; no try counted), ``RATE_LIMITED`` (a guess budget of the conversation,
+    the pupil or the school is spent for today). Raises ``StoreUnavailable``.
 
 ``Verifier.grant_portal(conversation_id, pupil_numbers, parent_ref, expires_at, channel)``
     After ``actions.portal.verify_portal_token``: the conversation may see those pupils.
@@ -30,14 +31,17 @@ API summary (for ``actions/status.py``)
 
 ``status_text(pupil) -> str``: the Dutch status message (never test scores).
 
-Defaults (:class:`Limits`): codes live 10 minutes, 5 wrong codes lock an attempt; per
-hour at most 3 code requests per conversation, 5 per typed pupil number (across all
-conversations, whether the number exists or not) and 10 wrong codes per pupil number;
-a verification lasts 60 minutes. The e-mail is sent in a background thread, so the
-reply takes as long whether or not the data matched.
+Defaults (:class:`Limits`): codes live 10 minutes, 5 tries per code; at most 3 code
+requests per conversation per hour; per day (UTC) 5 codes per pupil (only requests with
+the matching birth date count), 10 guesses per pupil and 100 school-wide (only guesses
+against a real code count) and 15 guesses per conversation. All limits are consumed
+atomically in the database (see README "Limits"). A verification lasts 60 minutes. The
+e-mail is sent in a background thread, so the reply takes as long whether or not the
+data matched. A repeated request (same conversation, number and date within 2 minutes)
+sends no second mail.
 
 Everything is synchronous (SQLAlchemy, smtplib, with 3 s timeouts). From an async
-Rasa action use ``await asyncio.wait_for(asyncio.to_thread(...), timeout)`` and answer
+Rasa action use ``await actions.blocking.run_blocking(func, *args, timeout=...)`` and answer
 ``utter_technical_problem`` on ``StoreUnavailable``, ``MailUnavailable`` or a timeout.
 Only the conversation id's HMAC is stored; no method logs personal data.
 """
@@ -57,8 +61,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from actions.formats import dutch_date, normalize_code, normalize_pupil_number, parse_date
+from actions.importer import MAX_PUPILS_PER_EMAIL
 from actions.messaging import Mailer, MailUnavailable, code_message, get_mailer
 from actions.records import (
+    AtomicOps,
     Attempt,
     AttemptState,
     AuditEvent,
@@ -79,6 +85,7 @@ __all__ = [
     "CodeCheck",
     "Limits",
     "MailUnavailable",
+    "PortalTokenReplayed",
     "RequestResult",
     "StoreUnavailable",
     "Verifier",
@@ -138,6 +145,10 @@ class AuditOutcome(str, enum.Enum):
     INVALID_INPUT = "invalid_input"
     LIMIT_SENDER = "rate_limited_sender"
     LIMIT_PUPIL = "rate_limited_pupil"
+    LIMIT_TOTAL = "rate_limited_total"
+    DUPLICATE = "duplicate_request"
+    SHARED_EMAIL = "shared_email"
+    PORTAL_REPLAY = "portal_token_replayed"
     MAIL_UNAVAILABLE = "mail_unavailable"
     MAIL_FAILED = "mail_failed"
     VERIFIED = "verified"
@@ -153,15 +164,63 @@ class AuditOutcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Limits:
-    """Validity periods and rate limits (per ``window``)."""
+    """Validity periods and rate limits.
+
+    ``requests_per_sender`` counts per ``window`` (an hour); the ``*_per_day`` limits per
+    calendar day (UTC). Only requests whose birth date MATCHES count towards the pupil's
+    code limit, and only guesses against a real code (one that was mailed) count towards
+    the pupil's and the school-wide guess limits: strangers typing wrong dates cannot
+    use up a parent's budget, and every pupil is refused alike once a budget is spent.
+    """
 
     code_ttl: timedelta = timedelta(minutes=10)
     session_ttl: timedelta = timedelta(minutes=60)
     max_wrong_per_attempt: int = 5
     window: timedelta = timedelta(hours=1)
     requests_per_sender: int = 3
-    requests_per_pupil: int = 5
-    wrong_per_pupil: int = 10
+    codes_per_pupil_per_day: int = 5
+    guesses_per_pupil_per_day: int = 10
+    guesses_per_sender_per_day: int = 15
+    guesses_per_day: int = 100
+    retry_window: timedelta = timedelta(minutes=2)
+    portal_token_memory: timedelta = timedelta(hours=1)  # > any valid token's lifetime
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits from the ``VERIFY_*`` settings."""
+        return cls(
+            requests_per_sender=settings.verify_requests_per_conversation,
+            codes_per_pupil_per_day=settings.verify_codes_per_pupil,
+            guesses_per_pupil_per_day=settings.verify_guesses_per_pupil,
+            guesses_per_sender_per_day=settings.verify_guesses_per_conversation,
+            guesses_per_day=settings.verify_guesses_per_day,
+        )
+
+
+class PortalTokenReplayed(Exception):
+    """A portal token (its ``jti``) was already used by another conversation."""
+
+
+class _Refused(Exception):
+    """Raised inside an atomic block to roll it back; carries the audit outcome."""
+
+    def __init__(self, outcome: AuditOutcome) -> None:
+        super().__init__(outcome.value)
+        self.outcome = outcome
+
+
+class _Duplicate(Exception):
+    """The same request of the same conversation was already handled (a retry)."""
+
+
+def _day_start(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _window_start(moment: datetime, window: timedelta) -> datetime:
+    seconds = max(1, int(window.total_seconds()))
+    stamp = int(moment.timestamp())
+    return datetime.fromtimestamp(stamp - stamp % seconds, timezone.utc)
 
 
 def utc_now() -> datetime:
@@ -233,6 +292,7 @@ class Verifier:
         self._store = store
         self._mailer = mailer
         self._secret = hash_secret.encode("utf-8")
+        self._keys: dict[str, bytes] = {}
         self._mail_from = mail_from
         self._clock = clock
         self._limits = limits or Limits()
@@ -241,9 +301,16 @@ class Verifier:
 
     # -- hashing -----------------------------------------------------------------------
 
+    def _key(self, purpose: str) -> bytes:
+        """A separate key per purpose, derived from HASH_SECRET (HMAC(secret, purpose))."""
+        key = self._keys.get(purpose)
+        if key is None:
+            label = f"lwoo-assistent key v1\x00{purpose}".encode()
+            key = self._keys[purpose] = hmac.new(self._secret, label, hashlib.sha256).digest()
+        return key
+
     def _hmac(self, purpose: str, value: str) -> str:
-        message = f"{purpose}\x00{value}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        return hmac.new(self._key(purpose), value.encode(), hashlib.sha256).hexdigest()
 
     def sender_hash(self, conversation_id: str) -> str:
         """The HMAC that stands for a conversation in the store and the audit trail."""
@@ -266,7 +333,14 @@ class Verifier:
     def request_code(
         self, conversation_id: str, channel: str, pupil_number: str, birth_date: str
     ) -> RequestResult:
-        """Send a code if the data matches a pupil with a parent e-mail; see module doc."""
+        """Send a code if the data matches a pupil with a parent e-mail; see module doc.
+
+        Order: input check, limits (a read-only peek, so a refused request never opens
+        an SMTP session), the mail server check, then ONE transaction that claims the
+        request's idempotency key, consumes the limits atomically and records the
+        attempt. A retry of the same request (same conversation, number and date within
+        ``retry_window``) sends no second mail.
+        """
         sender = self.sender_hash(conversation_id)
         number = normalize_pupil_number(pupil_number)
         born = parse_date(birth_date)
@@ -274,35 +348,100 @@ class Verifier:
             self._audit(channel, sender, _audit_number(pupil_number), AuditOutcome.INVALID_INPUT)
             return RequestResult.INVALID_INPUT
         now = self._clock()
-        limit = self._request_limit(sender, number, now)
-        if limit is not None:
-            self._audit(channel, sender, number, limit)
+        refusal = self._request_refusal(sender, number, now)
+        if refusal is not None:
+            self._audit(channel, sender, number, refusal)
             return RequestResult.RATE_LIMITED
         self._check_mail(channel, sender, number)
-        recipient, outcome = _recipient(self._store.get_pupil(number), born)
+        pupil = self._store.get_pupil(number)
+        recipient, outcome = _recipient(pupil, born)
+        if recipient and self._shared_address(recipient):
+            recipient, outcome = None, AuditOutcome.SHARED_EMAIL
+        matched = outcome is not AuditOutcome.NO_MATCH
         code = self._code_factory()
         code_hash = self._code_hash(sender, code) if recipient else None
-        self._store.start_attempt(sender, number, code_hash, now, now + self._limits.code_ttl)
+        key = self._hmac("request", f"code\x00{sender}\x00{number}\x00{born.isoformat()}")
+        try:
+            with self._store.atomic("request_code") as ops:
+                if not ops.claim(key, now, self._limits.retry_window):
+                    raise _Duplicate()
+                self._consume_request(ops, sender, number, matched, now)
+                ops.start_attempt(sender, number, code_hash, now, now + self._limits.code_ttl)
+        except _Duplicate:
+            self._audit(channel, sender, number, AuditOutcome.DUPLICATE)
+            return RequestResult.CODE_REQUESTED
+        except _Refused as refused:
+            self._audit(channel, sender, number, refused.outcome)
+            return RequestResult.RATE_LIMITED
         self._audit(channel, sender, number, outcome)
         if recipient:
             self._dispatch(lambda: self._deliver(recipient, code, channel, sender, number))
         return RequestResult.CODE_REQUESTED
 
-    def _request_limit(self, sender: str, number: str, now: datetime) -> AuditOutcome | None:
-        since = now - self._limits.window
-        if self._store.count_attempts(since, conversation_hash=sender) >= (
-            self._limits.requests_per_sender
-        ):
+    # counter names; the pupil number is stored as typed, conversations only as HMACs
+    @staticmethod
+    def _requests_counter(sender: str) -> str:
+        return f"requests:conversation:{sender}"
+
+    @staticmethod
+    def _codes_counter(number: str) -> str:
+        return f"codes:pupil:{number}"
+
+    @staticmethod
+    def _guesses_counter(number: str) -> str:
+        return f"guesses:pupil:{number}"
+
+    @staticmethod
+    def _sender_guesses_counter(sender: str) -> str:
+        return f"guesses:conversation:{sender}"
+
+    _TOTAL_GUESSES = "guesses:total"
+
+    def _request_refusal(self, sender: str, number: str, now: datetime) -> AuditOutcome | None:
+        """Read-only check of every limit a request would hit (no SMTP before it)."""
+        hour, day = _window_start(now, self._limits.window), _day_start(now)
+        values = self._store.counters([
+            (self._requests_counter(sender), hour),
+            (self._codes_counter(number), day),
+            (self._guesses_counter(number), day),
+            (self._TOTAL_GUESSES, day),
+        ])
+        limits = self._limits
+        if values[self._requests_counter(sender)] >= limits.requests_per_sender:
             return AuditOutcome.LIMIT_SENDER
-        if self._store.count_attempts(since, pupil_number=number) >= (
-            self._limits.requests_per_pupil
-        ) or self._pupil_locked(number, now):
+        if (values[self._codes_counter(number)] >= limits.codes_per_pupil_per_day
+                or values[self._guesses_counter(number)] >= limits.guesses_per_pupil_per_day):
             return AuditOutcome.LIMIT_PUPIL
+        if values[self._TOTAL_GUESSES] >= limits.guesses_per_day:
+            return AuditOutcome.LIMIT_TOTAL
         return None
 
-    def _pupil_locked(self, number: str, now: datetime) -> bool:
-        since = now - self._limits.window
-        return self._store.failed_tries_for_pupil(number, since) >= self._limits.wrong_per_pupil
+    def _consume_request(
+        self, ops: AtomicOps, sender: str, number: str, matched: bool, now: datetime
+    ) -> None:
+        """Consume the request's limits atomically; raise _Refused to roll back.
+
+        Every pupil number is refused alike once its budget is spent (the check does
+        not depend on the date typed); only a matching date consumes the budget.
+        """
+        limits = self._limits
+        hour, day = _window_start(now, limits.window), _day_start(now)
+        if not ops.consume(self._requests_counter(sender), hour, limits.requests_per_sender):
+            raise _Refused(AuditOutcome.LIMIT_SENDER)
+        codes = self._codes_counter(number)
+        if (ops.count(codes, day) >= limits.codes_per_pupil_per_day
+                or ops.count(self._guesses_counter(number), day)
+                >= limits.guesses_per_pupil_per_day):
+            raise _Refused(AuditOutcome.LIMIT_PUPIL)
+        if ops.count(self._TOTAL_GUESSES, day) >= limits.guesses_per_day:
+            raise _Refused(AuditOutcome.LIMIT_TOTAL)
+        if matched and not ops.consume(codes, day, limits.codes_per_pupil_per_day):
+            raise _Refused(AuditOutcome.LIMIT_PUPIL)
+
+    def _shared_address(self, email: str) -> bool:
+        """More than MAX_PUPILS_PER_EMAIL pupils on one address: a placeholder in the
+        export, never a family. It gets no code and grants nothing."""
+        return len(self._store.pupils_with_parent_email(email)) > MAX_PUPILS_PER_EMAIL
 
     def _check_mail(self, channel: str, sender: str, number: str) -> None:
         try:
@@ -337,49 +476,94 @@ class Verifier:
         sender = self.sender_hash(conversation_id)
         attempt = self._store.latest_attempt(sender)
         number = attempt.pupil_number if attempt else None
-        check = self._evaluate(attempt, sender, code, self._clock())
-        self._audit(channel, sender, number, _CHECK_AUDIT[check.result])
+        check, outcome = self._evaluate(attempt, sender, code, self._clock())
+        self._audit(channel, sender, number, outcome or _CHECK_AUDIT[check.result])
         return check
 
     def _evaluate(
         self, attempt: Attempt | None, sender: str, code: str, now: datetime
-    ) -> CodeCheck:
+    ) -> tuple[CodeCheck, AuditOutcome | None]:
         if attempt is None or attempt.state not in (AttemptState.PENDING, AttemptState.LOCKED):
-            return CodeCheck(CheckResult.NO_ATTEMPT)
+            return CodeCheck(CheckResult.NO_ATTEMPT), None
         if attempt.state is AttemptState.LOCKED:
-            return CodeCheck(CheckResult.LOCKED)
+            return CodeCheck(CheckResult.LOCKED), None
         if attempt.expires_at <= now:
             self._store.end_attempt(attempt.id, AttemptState.EXPIRED)
-            return CodeCheck(CheckResult.EXPIRED)
-        tries_left = self._limits.max_wrong_per_attempt - attempt.failed_tries
+            return CodeCheck(CheckResult.EXPIRED), None
         candidate = normalize_code(code)
         if candidate is None:
-            return CodeCheck(CheckResult.INVALID_INPUT, tries_left)
-        if self._pupil_locked(attempt.pupil_number, now):
-            return CodeCheck(CheckResult.RATE_LIMITED)
+            tries_left = self._limits.max_wrong_per_attempt - attempt.failed_tries
+            return CodeCheck(CheckResult.INVALID_INPUT, tries_left), None
+        try:
+            with self._store.atomic("check_code") as ops:
+                tries = self._consume_guess(ops, attempt, sender, now)
+        except _Refused as refused:
+            return self._refused_check(attempt, refused.outcome)
         if self._code_matches(attempt, sender, candidate):
-            return self._complete(attempt, sender, now)
-        return self._wrong_code(attempt)
+            return self._complete(attempt, sender, now), None
+        return self._wrong_code(attempt, tries), None
+
+    def _consume_guess(self, ops: AtomicOps, attempt: Attempt, sender: str, now: datetime) -> int:
+        """Take a try of the attempt and of every guess budget BEFORE comparing the code.
+
+        Guesses against an attempt without a real code (wrong date, unknown number) use
+        the attempt's and the conversation's tries only: they can never succeed, so they
+        must not use up the parent's budget. The pupil's and the school-wide budgets
+        refuse every attempt alike once spent.
+        """
+        limits = self._limits
+        day = _day_start(now)
+        tries = ops.use_try(attempt.id, limits.max_wrong_per_attempt)
+        if tries is None:
+            raise _Refused(AuditOutcome.LOCKED)
+        if not ops.consume(self._sender_guesses_counter(sender), day,
+                           limits.guesses_per_sender_per_day):
+            raise _Refused(AuditOutcome.LIMIT_SENDER)
+        budgets = (
+            (self._guesses_counter(attempt.pupil_number), limits.guesses_per_pupil_per_day,
+             AuditOutcome.LIMIT_PUPIL),
+            (self._TOTAL_GUESSES, limits.guesses_per_day, AuditOutcome.LIMIT_TOTAL),
+        )
+        for name, limit, outcome in budgets:
+            if attempt.code_hash is not None:
+                if not ops.consume(name, day, limit):
+                    raise _Refused(outcome)
+            elif ops.count(name, day) >= limit:
+                raise _Refused(outcome)
+        return tries
+
+    def _refused_check(
+        self, attempt: Attempt, outcome: AuditOutcome
+    ) -> tuple[CodeCheck, AuditOutcome | None]:
+        if outcome is not AuditOutcome.LOCKED:
+            return CodeCheck(CheckResult.RATE_LIMITED), outcome
+        # no try left, or the attempt ended meanwhile (verified, replaced, expired)
+        current = self._store.latest_attempt(attempt.conversation_hash)
+        exhausted = current is not None and current.id == attempt.id and (
+            current.state is AttemptState.LOCKED
+            or (current.state is AttemptState.PENDING
+                and current.failed_tries >= self._limits.max_wrong_per_attempt)
+        )
+        return CodeCheck(CheckResult.LOCKED if exhausted else CheckResult.NO_ATTEMPT), None
 
     def _code_matches(self, attempt: Attempt, sender: str, candidate: str) -> bool:
         expected = attempt.code_hash or _NO_CODE_HASH
         matches = hmac.compare_digest(self._code_hash(sender, candidate), expected)
         return matches and attempt.code_hash is not None
 
-    def _wrong_code(self, attempt: Attempt) -> CodeCheck:
-        updated = self._store.record_failed_try(attempt.id, self._limits.max_wrong_per_attempt)
-        if updated is None:
-            return CodeCheck(CheckResult.NO_ATTEMPT)
-        if updated.state is AttemptState.LOCKED:
+    def _wrong_code(self, attempt: Attempt, tries: int) -> CodeCheck:
+        tries_left = self._limits.max_wrong_per_attempt - tries
+        if tries_left <= 0:
+            self._store.end_attempt(attempt.id, AttemptState.LOCKED)
             return CodeCheck(CheckResult.LOCKED)
-        return CodeCheck(
-            CheckResult.WRONG_CODE, self._limits.max_wrong_per_attempt - updated.failed_tries
-        )
+        return CodeCheck(CheckResult.WRONG_CODE, tries_left)
 
     def _complete(self, attempt: Attempt, sender: str, now: datetime) -> CodeCheck:
         pupil = self._store.get_pupil(attempt.pupil_number)
         email = pupil.parent_email if pupil else None
         family = self._store.pupils_with_parent_email(email) if email else []
+        if len(family) > MAX_PUPILS_PER_EMAIL:  # a placeholder address (_shared_address)
+            family = []
         grant = SessionGrant(
             conversation_hash=sender,
             pupil_numbers=tuple(member.pupil_number for member in family),
@@ -401,14 +585,19 @@ class Verifier:
         parent_ref: str,
         expires_at: datetime,
         channel: str = "portal",
+        token_id: str = "",
     ) -> None:
         """Verify the conversation for the pupils a valid portal token names.
 
         The grant ends at the token's expiry or after the session time, whichever is
-        first. Only call this with claims from ``verify_portal_token``.
+        first. Only call this with claims from ``verify_portal_token``. ``token_id`` (the
+        token's ``jti``) binds the token to the first conversation that uses it; in any
+        other conversation it raises :class:`PortalTokenReplayed` (and grants nothing).
         """
         sender = self.sender_hash(conversation_id)
         now = self._clock()
+        if token_id:
+            self._bind_token(token_id, sender, now)
         numbers = tuple(n for n in map(normalize_pupil_number, pupil_numbers) if n is not None)
         grant = SessionGrant(
             conversation_hash=sender,
@@ -421,6 +610,22 @@ class Verifier:
         self._store.grant_session(grant)
         for number in numbers:
             self._audit(channel, sender, number, AuditOutcome.PORTAL_GRANTED)
+
+    def _bind_token(self, token_id: str, sender: str, now: datetime) -> None:
+        """Atomically: the first conversation to use a ``jti`` owns it; the owner may
+        use it again (reconnect, new session), anybody else is refused."""
+        used = self._hmac("portal-jti", token_id)
+        owner = self._hmac("portal-jti-owner", f"{token_id}\x00{sender}")
+        ttl = self._limits.portal_token_memory
+        try:
+            with self._store.atomic("portal_token") as ops:
+                first = ops.claim(used, now, ttl)
+                new_owner = ops.claim(owner, now, ttl)
+                if not first and new_owner:
+                    raise _Refused(AuditOutcome.PORTAL_REPLAY)
+        except _Refused:
+            self._audit("portal", sender, None, AuditOutcome.PORTAL_REPLAY)
+            raise PortalTokenReplayed("portal token already used elsewhere") from None
 
     def verified_pupils(self, conversation_id: str) -> list[Pupil]:
         """The pupils this conversation may see now (several for siblings)."""
@@ -462,6 +667,7 @@ def build_verifier(settings: Settings) -> Verifier:
         get_mailer(settings),
         settings.hash_secret,
         mail_from=settings.smtp_from,
+        limits=Limits.from_settings(settings),
     )
 
 

@@ -455,7 +455,7 @@ def rerun_speed_command(model: Path, out: Path = DEFAULT_OUT, keep: bool = False
     foreign_start = monitor.sample_foreign()
     monitor.start()
     tmp = Path(tempfile.mkdtemp(prefix="lwoo-bench-rerun-"))
-    os.environ.setdefault("HASH_SECRET", "bench-secret")
+    os.environ.setdefault("HASH_SECRET", "bench-secret-0123456789abcdefghijklm")
     faq_texts = [e.text for e in nlu.load_examples(PROJECT_ROOT / "data" / "nlu")
                  if e.intent.startswith("faq/")]
     log(f"speed re-run with {model}; load average {load_before}")
@@ -481,7 +481,8 @@ def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
     foreign_start = monitor.sample_foreign()
     monitor.start()
     tmp = Path(tempfile.mkdtemp(prefix="lwoo-bench-"))
-    os.environ.setdefault("HASH_SECRET", "bench-secret")  # no key file in var/
+    # no key file in var/
+    os.environ.setdefault("HASH_SECRET", "bench-secret-0123456789abcdefghijklm")
     os.environ["RASA_CACHE_DIRECTORY"] = str(tmp / "rasa-cache")  # timings without cache
     os.environ["RASA_MAX_CACHE_SIZE"] = "0"
     server_tuning = (not quick) if server_tuning is None else server_tuning

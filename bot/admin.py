@@ -61,6 +61,10 @@ def _report_parsed(parsed: ParsedExport) -> None:
         print("Genegeerde kolommen: " + ", ".join(parsed.ignored_columns))
     for error in parsed.errors:
         print(f"  Afgekeurd: {error}")
+    for lines in parsed.shared_emails:
+        print(f"  Let op: {len(lines)} leerlingen hebben hetzelfde ouder-e-mailadres "
+              f"(regels {', '.join(map(str, lines))}). Naar dit adres stuurt de assistent "
+              "geen codes en het geeft geen toegang; controleer de export.")
 
 
 def import_pupils_command(

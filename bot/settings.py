@@ -105,6 +105,16 @@ class Settings:
     rest_rate_per_sender: int = 20
     rest_rate_per_address: int = 60
     action_server_token: str = field(default="", repr=False)
+    verify_requests_per_conversation: int = 3
+    verify_codes_per_pupil: int = 5
+    verify_guesses_per_pupil: int = 10
+    verify_guesses_per_conversation: int = 15
+    verify_guesses_per_day: int = 100
+    callbacks_per_conversation: int = 2
+    callbacks_per_hour: int = 20
+    blocking_workers: int = 8
+    blocking_queue: int = 16
+    portal_token_max_lifetime: int = 900
 
     @property
     def rest_is_public(self) -> bool:
@@ -119,6 +129,21 @@ class Settings:
     def tracker_url(self) -> str:
         """The conversations database: TRACKER_DB_URL, else the SQLite file."""
         return self.tracker_db_url or f"sqlite:///{self.tracker_db_path}"
+
+
+MIN_HASH_SECRET_LENGTH = 32
+
+
+def check_hash_secret(secret: str) -> str:
+    """Refuse a weak HASH_SECRET (too short, or too few different characters)."""
+    if len(secret) < MIN_HASH_SECRET_LENGTH or len(set(secret)) < 8:
+        raise ValueError(
+            f"environment variable HASH_SECRET is too weak: use at least "
+            f"{MIN_HASH_SECRET_LENGTH} random characters, for example the output of "
+            "`python -c \"import secrets; print(secrets.token_hex(32))\"` (the same value "
+            "on every node)"
+        )
+    return secret
 
 
 def is_loopback(host: str) -> bool:
@@ -147,7 +172,11 @@ def rest_token_problem(bind_host: str, token: str) -> str | None:
 
 
 def _hash_secret(var_dir: Path) -> str:
-    """HASH_SECRET from env; for the embedded default a random key kept in var/."""
+    """HASH_SECRET from env (checked for strength); for the embedded default a random
+    key kept in var/."""
+    from_env = _env("HASH_SECRET")
+    if from_env:
+        return check_hash_secret(from_env)
     return env_or_key_file("HASH_SECRET", var_dir / "hash_secret.key")
 
 
@@ -217,4 +246,14 @@ def get_settings() -> Settings:
         rest_rate_per_address=_env_int("REST_RATE_LIMIT_ADDRESS", 60),
         action_server_token=env_or_key_file("ACTION_SERVER_TOKEN",
                                             var_dir / "action_server.key"),
+        verify_requests_per_conversation=_env_int("VERIFY_REQUESTS_PER_CONVERSATION", 3),
+        verify_codes_per_pupil=_env_int("VERIFY_CODES_PER_PUPIL", 5),
+        verify_guesses_per_pupil=_env_int("VERIFY_GUESSES_PER_PUPIL", 10),
+        verify_guesses_per_conversation=_env_int("VERIFY_GUESSES_PER_CONVERSATION", 15),
+        verify_guesses_per_day=_env_int("VERIFY_GUESSES_PER_DAY", 100),
+        callbacks_per_conversation=_env_int("CALLBACKS_PER_CONVERSATION", 2),
+        callbacks_per_hour=_env_int("CALLBACKS_PER_HOUR", 20),
+        blocking_workers=_env_int("BLOCKING_WORKERS", 8),
+        blocking_queue=_env_int("BLOCKING_QUEUE", 16),
+        portal_token_max_lifetime=_env_int("PORTAL_TOKEN_MAX_LIFETIME", 900),
     )

@@ -217,6 +217,7 @@ class PortalGrant:
     pupil_numbers: tuple[str, ...]
     parent_ref: str
     expires_at: datetime
+    token_id: str = ""  # the jti: the token works for one conversation only
 
 
 # -- web files --------------------------------------------------------------------------
@@ -359,7 +360,7 @@ class SocketIOInput(RasaSocketIOInput):
         try:
             await asyncio.wait_for(asyncio.to_thread(
                 get_verifier().grant_portal, conversation_id, grant.pupil_numbers,
-                grant.parent_ref, grant.expires_at, "web"), GRANT_TIMEOUT_S)
+                grant.parent_ref, grant.expires_at, "web", grant.token_id), GRANT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - store down or slow: no grant, still chat
             logger.error("portal grant failed: %s", type(exc).__name__)
             return False
@@ -378,7 +379,8 @@ class SocketIOInput(RasaSocketIOInput):
         except InvalidPortalToken:
             logger.info("socket.io connect with an invalid portal token (no grant)")
             return None, True
-        return PortalGrant(claims.pupil_numbers, claims.parent_ref, claims.expires_at), True
+        return PortalGrant(claims.pupil_numbers, claims.parent_ref, claims.expires_at,
+                           claims.token_id), True
 
     # -- the blueprint ------------------------------------------------------------------
 

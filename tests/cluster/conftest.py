@@ -370,7 +370,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
         "REDIS_PORT": str(redis_server.port),
         "REDIS_LOCK_DB": str(REDIS_LOCK_DB),
         "REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/{REDIS_CHANNEL_DB}",
-        "HASH_SECRET": "cluster-test-secret",
+        "HASH_SECRET": "cluster-test-secret-0123456789abcdefgh",
         "LOG_LEVEL": "INFO",
     }
     for name in ("PROFILE", "ENDPOINTS", "TRACKER_DB_URL", "MAIL_OUTBOX_DIR", "VAR_DIR",

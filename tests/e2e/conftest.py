@@ -138,7 +138,7 @@ def start_bot(tmp: Path, extra_env: dict[str, str] | None = None) -> BotServer:
         "VAR_DIR": str(var_dir),
         "PORT": str(port),
         "ACTIONS_PORT": str(actions_port),
-        "HASH_SECRET": "e2e-test-secret",
+        "HASH_SECRET": "e2e-test-secret-0123456789abcdefghij",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "LOG_LEVEL": "INFO",
         **(extra_env or {}),

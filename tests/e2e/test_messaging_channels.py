@@ -24,7 +24,7 @@ from tests.e2e.provider_standin import ProviderStandIn
 
 pytestmark = pytest.mark.e2e
 
-HASH_SECRET = "e2e-test-secret"  # what start_bot sets
+HASH_SECRET = "e2e-test-secret-0123456789abcdefghij"  # what start_bot sets
 ACCOUNT_SID = "AC" + "e2e0" * 8
 AUTH_TOKEN = "e2e-twilio-auth-token-0123456789"
 WHATSAPP_NUMBER = "whatsapp:+14155238886"

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from tests.e2e.widget_client import SocketioTestClient
 
 pytestmark = pytest.mark.e2e
 
-HASH_SECRET = "e2e-test-secret"  # what start_bot sets
+HASH_SECRET = "e2e-test-secret-0123456789abcdefghij"  # what start_bot sets
 SCHOOL_ORIGIN = "https://www.compaen.example"
 PORTAL_SECRET = "portal-e2e-secret-with-at-least-32-bytes!"
 AUDIENCE, ISSUER = "lwoo-assistent", "compaen-ouderportaal"
@@ -90,7 +91,8 @@ def conversation_of(confirm: dict[str, Any]) -> str:
 def portal_token(pupils: list[str], expires_in: int = 600, secret: str = PORTAL_SECRET,
                  audience: str = AUDIENCE) -> str:
     claims = {"sub": "ouder-e2e-1", "pupils": pupils, "aud": audience, "iss": ISSUER,
-              "exp": int(time.time()) + expires_in}
+              "iat": int(time.time()), "exp": int(time.time()) + expires_in,
+              "jti": uuid.uuid4().hex}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

@@ -3,7 +3,7 @@ request and the mail to the care desk (store or mail down: nothing lost, parent 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from actions.handoff import (
     ActionCallbackSubmit,
     CallbackDesk,
     CallbackInput,
+    CallbackLimits,
     SubmitResult,
     ValidateCallbackForm,
     callback_day,
@@ -234,6 +235,9 @@ class DownStore(RecordsStore):
     def add_callback_request(self, request: Any) -> Any:
         raise StoreUnavailable("down")
 
+    def atomic(self, operation: str) -> Any:
+        raise StoreUnavailable("down")
+
 
 class DownMailer:
     def check_available(self) -> None:
@@ -364,3 +368,119 @@ def test_callbacks_command_lists_and_resends_unmailed_requests(
     assert "maandag 30 november tussen 8:30 en 16:00" in mail.body
     assert seeded_store.callback_requests(unmailed_only=True) == []
     assert main(["callbacks", "--since", "7"]) == 2
+
+
+# -- limits, retries, verified or not (issue 12, item 8) ----------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def limited_desk(store: Any, mailer: Any, clock: Clock, verified: bool = False,
+                 **limits: Any) -> CallbackDesk:
+    own = [("Sanne", "de Vries", "100231")] if verified else []
+    return CallbackDesk(
+        store, mailer, care_desk="zorg@compaen.example", mail_from=MAIL_FROM, hours=HOURS,
+        tz=AMS, transcript_messages=10, sender_hash=lambda s: s.encode().hex()[:64],
+        verified_names=lambda _: own, clock=clock, limits=CallbackLimits(**limits),
+    )
+
+
+def ask(conversation: str, question: str) -> CallbackInput:
+    return CallbackInput(conversation, "rest", question, ContactMethod.EMAIL,
+                         "ouder@example.org", EVENTS)
+
+
+def test_callbacks_are_limited_per_conversation(
+    seeded_store: RecordsStore, outbox_dir: Path
+) -> None:
+    desk_ = limited_desk(seeded_store, OutboxMailer(outbox_dir), Clock())
+    results = [desk_.submit(ask("conv-a", f"Vraag nummer {n} over lwoo")) for n in range(4)]
+    assert [r.ok for r in results] == [True, True, False, False]
+    assert all(r.limited for r in results[2:])
+    assert len(read_outbox(outbox_dir)) == 2 and len(seeded_store.callback_requests()) == 2
+    assert desk_.submit(ask("conv-b", "Een andere ouder")).ok
+
+
+def test_callbacks_are_limited_per_hour_overall(
+    seeded_store: RecordsStore, outbox_dir: Path
+) -> None:
+    clock = Clock()
+    desk_ = limited_desk(seeded_store, OutboxMailer(outbox_dir), clock, per_hour=3)
+    results = [desk_.submit(ask(f"conv-{n}", "Mag ik iemand spreken?")) for n in range(5)]
+    assert [r.limited for r in results] == [False, False, False, True, True]
+    assert len(read_outbox(outbox_dir)) == 3
+    clock.now += timedelta(hours=1)
+    assert desk_.submit(ask("conv-9", "Mag ik iemand spreken?")).ok
+
+
+def test_a_retry_never_duplicates_the_callback(
+    seeded_store: RecordsStore, outbox_dir: Path
+) -> None:
+    desk_ = limited_desk(seeded_store, OutboxMailer(outbox_dir), Clock())
+    first = desk_.submit(ask("conv-a", "Wanneer is de hertoets?"))
+    again = desk_.submit(ask("conv-a", "Wanneer is de hertoets?"))
+    assert first.ok and again.ok and again.duplicate
+    assert len(read_outbox(outbox_dir)) == 1 and len(seeded_store.callback_requests()) == 1
+
+
+def test_limits_hold_while_the_store_is_down(outbox_dir: Path) -> None:
+    desk_ = limited_desk(DownStore(), OutboxMailer(outbox_dir), Clock(), per_hour=3)
+    results = [desk_.submit(ask(f"conv-{n}", "Mag ik iemand spreken?")) for n in range(5)]
+    assert [r.limited for r in results] == [False, False, False, True, True]
+    assert len(read_outbox(outbox_dir)) == 3
+
+
+@pytest.mark.parametrize(("verified", "line"), [(True, "Geverifieerd: ja"),
+                                                 (False, "Geverifieerd: NEE")])
+def test_the_care_desk_mail_says_whether_the_requester_was_verified(
+    seeded_store: RecordsStore, outbox_dir: Path, verified: bool, line: str
+) -> None:
+    limited_desk(seeded_store, OutboxMailer(outbox_dir), Clock(), verified).submit(
+        ask("conv-a", "Wanneer is de hertoets?"))
+    assert line in read_outbox(outbox_dir)[0].body
+
+
+def test_store_down_mail_says_verification_is_unknown(outbox_dir: Path) -> None:
+    def verified_names(conversation_id: str) -> list[tuple[str, str, str]]:
+        raise StoreUnavailable("down")
+
+    down = CallbackDesk(
+        DownStore(), OutboxMailer(outbox_dir), care_desk="zorg@compaen.example",
+        mail_from=MAIL_FROM, hours=HOURS, tz=AMS, sender_hash=lambda s: "h" * 64,
+        verified_names=verified_names, clock=lambda: START,
+    )
+    assert down.submit(request()).mailed
+    assert "Geverifieerd: onbekend" in read_outbox(outbox_dir)[0].body
+
+
+async def test_a_limited_request_tells_the_parent_to_contact_the_school(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    class Desk:
+        def submit(self, request: CallbackInput) -> SubmitResult:
+            return SubmitResult(False, False, "x", limited=True)
+
+    monkeypatch.setattr(handoff, "get_desk", Desk)
+    dispatcher = CollectingDispatcher()
+    await ActionCallbackSubmit().run(dispatcher, form_tracker(FILLED), {})
+    assert responses(dispatcher) == ["utter_callback_limited"]
+    assert dispatcher.messages[0]["school_contact"] == settings.school_contact
+
+
+def test_parallel_callback_requests_stay_within_the_hourly_limit(
+    seeded_store: RecordsStore, outbox_dir: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    desk_ = limited_desk(seeded_store, OutboxMailer(outbox_dir), Clock(), per_hour=3)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda n: desk_.submit(ask(f"conv-{n}", "Bellen a.u.b.")),
+                                range(12)))
+    assert sum(r.ok for r in results) == 3 and sum(r.limited for r in results) == 9
+    assert len(read_outbox(outbox_dir)) == 3

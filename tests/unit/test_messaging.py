@@ -137,3 +137,26 @@ def test_get_mailer_picks_smtp_only_when_configured(settings) -> None:
     assert isinstance(get_mailer(settings), OutboxMailer)
     smtp = get_mailer(replace(settings, smtp_host="smtp.example"))
     assert isinstance(smtp, SmtpMailer)
+
+
+def test_availability_is_remembered_instead_of_a_session_per_request(
+    fake_smtp: type[FakeSMTP],
+) -> None:
+    now = [100.0]
+    mailer = SmtpMailer("smtp.example", 25, starttls=False, availability_ttl=30,
+                        clock=lambda: now[0])
+    for _ in range(10):
+        mailer.check_available()
+    assert len(fake_smtp.instances) == 1  # one SMTP session for ten code requests
+    now[0] += 31
+    mailer.check_available()
+    assert len(fake_smtp.instances) == 2
+    fake_smtp.fail_on = "send_message"
+    with pytest.raises(MailUnavailable):
+        mailer.send(message())
+    fake_smtp.fail_on = None
+    with pytest.raises(MailUnavailable):  # a failure is remembered briefly too
+        mailer.check_available()
+    now[0] += 6
+    mailer.check_available()
+    assert len(fake_smtp.instances) == 4

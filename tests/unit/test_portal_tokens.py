@@ -46,6 +46,7 @@ def claims(**changes: object) -> dict[str, object]:
     payload: dict[str, object] = {
         "sub": "ouder-4711", "pupils": ["100231", "100232"], "aud": AUD, "iss": ISS,
         "iat": int(time.time()), "exp": int(time.time()) + 300,
+        "jti": "token-0001-abcdef",
     }
     payload.update(changes)
     return {key: value for key, value in payload.items() if value is not None}
@@ -98,6 +99,13 @@ def test_rs256_key_with_escaped_newlines(settings: Settings, rsa_key) -> None:
         {"pupils": [100231]},
         {"pupils": ["100231' OR '1'='1"]},
         {"pupils": [f"{100000 + i}" for i in range(21)]},
+        {"jti": None},  # replay protection needs it
+        {"jti": "short"},
+        {"iat": None},  # the lifetime cannot be checked without it
+        {"iat": "yesterday"},
+        {"iat": int(time.time()) - 300, "exp": int(time.time()) + 601},  # lives > 15 min
+        {"exp": int(time.time()) + 86400},  # a day
+        {"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3900},  # "issued" later
     ],
 )
 def test_bad_claims_are_refused(hs_settings: Settings, token_changes: dict) -> None:
@@ -165,3 +173,14 @@ def test_error_message_reveals_nothing(hs_settings: Settings) -> None:
         verify_portal_token(hs_token(iss="evil", sub="canary@example.invalid"), hs_settings)
     assert str(raised.value) == "invalid portal token"
     assert raised.value.__cause__ is None
+
+
+def test_maximum_lifetime_is_configurable(hs_settings: Settings) -> None:
+    now = int(time.time())
+    long_lived = hs_token(iat=now, exp=now + 3600)
+    with pytest.raises(InvalidPortalToken):
+        verify_portal_token(long_lived, hs_settings)
+    assert hs_settings.portal_token_max_lifetime == 900
+    hour = replace(hs_settings, portal_token_max_lifetime=3600)
+    assert verify_portal_token(long_lived, hour).parent_ref == "ouder-4711"
+    assert verify_portal_token(hs_token(iat=now, exp=now + 900), hs_settings).pupil_numbers

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from unit_helpers import (
     CANARY_EMAIL,
     CANARY_FIRST,
@@ -15,12 +16,19 @@ from unit_helpers import (
     assert_no_canary,
 )
 
-from actions.importer import HEADERS, UnreadableFile, parse_export, read_export
+from actions.importer import (
+    EXPORT_HEADERS,
+    HEADERS,
+    NOT_STORED,
+    UnreadableFile,
+    parse_export,
+    read_export,
+)
 from actions.records import LwooStatus, RecordsStore
 from bot.admin import import_pupils_command
 
 TODAY = date(2026, 11, 27)
-HEADER = ";".join(HEADERS)
+HEADER = ";".join(EXPORT_HEADERS)
 GOOD_ROW = (
     "100400;Renée;Jansen;14-03-2013;1B;BB;toegekend;02-10-2026;;84;30;35;40;25;"
     "ouder@example.org;+31612340009;mevr. Jansen"
@@ -33,9 +41,9 @@ def csv_text(*rows: str) -> str:
 
 def row(**changes: str) -> str:
     """GOOD_ROW with some fields changed, by header name."""
-    values = dict(zip(HEADERS, GOOD_ROW.split(";"), strict=True))
+    values = dict(zip(EXPORT_HEADERS, GOOD_ROW.split(";"), strict=True))
     values.update(changes)
-    return ";".join(values[name] for name in HEADERS)
+    return ";".join(values[name] for name in EXPORT_HEADERS)
 
 
 def write(tmp_path: Path, data: bytes, name: str = "export.csv") -> Path:
@@ -54,9 +62,8 @@ def test_demo_file_is_valid_and_complete() -> None:
     assert (sanne.pupil_number, sanne.first_name, sanne.last_name) == ("100231", "Sanne",
                                                                        "de Vries")
     assert sanne.birth_date == date(2013, 3, 14) and sanne.lwoo_status is LwooStatus.GRANTED
-    assert (sanne.nio_score, sanne.delay_spelling, sanne.mentor) == (84, 40, "mevr. Jansen")
-    finn = next(p for p in parsed.pupils if p.first_name == "Finn")
-    assert finn.nio_score is None and finn.delay_arithmetic is None
+    assert sanne.mentor == "mevr. Jansen"
+    assert parsed.ignored_columns == NOT_STORED
     tess = next(p for p in parsed.pupils if p.first_name == "Tess")
     assert tess.parent_email is None and tess.parent_phone is None
     noah = next(p for p in parsed.pupils if p.first_name == "Noah")
@@ -85,10 +92,6 @@ def test_iso_and_dutch_dates_are_both_accepted() -> None:
         ({"lwoo_status": "misschien"}, "lwoo_status", "onbekend statuswoord"),
         ({"lwoo_status": "hertoets_gepland"}, "hertoets_datum", "verplicht"),
         ({"status_datum": "gisteren"}, "status_datum", "geen geldige datum"),
-        ({"nio_score": "84,5"}, "nio_score", "heel getal"),
-        ({"nio_score": "999"}, "nio_score", "heel getal"),
-        ({"achterstand_rekenen": "-5"}, "achterstand_rekenen", "heel getal"),
-        ({"achterstand_spelling": "101"}, "achterstand_spelling", "heel getal"),
         ({"ouder_email": "ouder-at-example.org"}, "ouder_email", "e-mailadres"),
         ({"ouder_email": "a@b"}, "ouder_email", "e-mailadres"),
         ({"ouder_telefoon": "bel me"}, "ouder_telefoon", "telefoonnummer"),
@@ -105,13 +108,11 @@ def test_bad_fields_are_reported_with_line_and_field(
 
 
 def test_optional_fields_may_be_empty() -> None:
-    empty = {name: "" for name in HEADERS[7:]}
+    empty = {name: "" for name in EXPORT_HEADERS[7:]}
     parsed = parse_export(csv_text(row(**empty, lwoo_status="niet_aangevraagd")), today=TODAY)
     assert parsed.errors == ()
     pupil = parsed.pupils[0]
-    assert (pupil.status_date, pupil.nio_score, pupil.parent_email, pupil.mentor) == (
-        None, None, None, None,
-    )
+    assert (pupil.status_date, pupil.parent_email, pupil.mentor) == (None, None, None)
 
 
 def test_every_bad_row_is_reported_and_blank_lines_skipped() -> None:
@@ -136,8 +137,8 @@ def test_reasons_never_echo_the_values() -> None:
 
 
 def test_header_columns_may_be_reordered_and_extra_ignored() -> None:
-    names = list(reversed(HEADERS))
-    values = dict(zip(HEADERS, GOOD_ROW.split(";"), strict=True))
+    names = list(reversed(HEADERS))  # only the stored columns: the scores may be absent
+    values = dict(zip(EXPORT_HEADERS, GOOD_ROW.split(";"), strict=True))
     text = ";".join([*names, "opmerking"]) + "\n" + ";".join(
         [*(values[n] for n in names), "vrije tekst"]) + "\n"
     parsed = parse_export(text, today=TODAY)
@@ -271,3 +272,60 @@ def test_default_store_comes_from_settings(settings, capsys) -> None:
     assert import_pupils_command(str(DEMO_CSV)) == 0
     assert RecordsStore.from_settings(settings).count_pupils() == 10
     assert (settings.var_dir / "records.db").exists()
+
+
+# -- data minimisation (issue 12, item 11) --
+
+
+def test_test_scores_are_not_stored_and_reported_as_ignored(
+    sqlite_store: RecordsStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parsed = parse_export(csv_text(row(nio_score="84", achterstand_rekenen="-5")), today=TODAY)
+    assert parsed.errors == ()  # values never stored are not validated either
+    assert parsed.ignored_columns == NOT_STORED
+    sqlite_store.upsert_pupils(parsed.pupils)
+    with sqlite_store._transaction("test") as conn:
+        columns = [c["name"] for c in sa.inspect(conn).get_columns("pupils")]
+        stored = [tuple(r) for r in conn.execute(sa.text("SELECT * FROM pupils"))]
+    assert not set(columns) & {"nio_score", "delay_spelling", "delay_arithmetic"}
+    assert "84" not in repr(stored) and "-5" not in repr(stored)
+
+
+def test_values_stored_by_earlier_imports_are_removed(store: RecordsStore) -> None:
+    """An existing database from before: the score columns and their values go."""
+    store.ping()
+    with store._transaction("test") as conn:
+        legacy_columns = ("nio_score", "delay_technical_reading",
+                          "delay_reading_comprehension", "delay_spelling", "delay_arithmetic")
+        prefix = f'"{store._schema}".' if store._schema else ""
+        for name in legacy_columns:
+            conn.exec_driver_sql(f"ALTER TABLE {prefix}pupils ADD COLUMN {name} INTEGER")
+        conn.exec_driver_sql(
+            f"INSERT INTO {prefix}pupils (pupil_number, first_name, last_name, birth_date, "
+            "class_name, track, lwoo_status, nio_score, delay_spelling) VALUES "
+            "('100400', 'Renée', 'Jansen', '2013-03-14', '1B', 'BB', 'toegekend', 184, 47)")
+    store.dispose()
+    store.ping()  # first use after the upgrade runs the migration
+    with store._transaction("test") as conn:
+        columns = {c["name"] for c in
+                   sa.inspect(conn).get_columns("pupils", schema=store._schema)}
+        stored = [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {prefix}pupils")]
+    assert not columns & set(legacy_columns)
+    assert "184" not in repr(stored) and "47" not in repr(stored)
+    assert store.get_pupil("100400").first_name == "Renée"  # type: ignore[union-attr]
+
+
+def test_an_email_address_shared_by_more_than_four_pupils_is_reported(
+    tmp_path: Path, sqlite_store: RecordsStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row(leerlingnummer=f"1004{i:02d}", ouder_email="INFO@school.example")
+            for i in range(5)] + [row(leerlingnummer="100499")]
+    parsed = parse_export(csv_text(*rows), today=TODAY)
+    assert parsed.errors == () and parsed.shared_emails == ((2, 3, 4, 5, 6),)
+    four = parse_export(csv_text(*rows[:4]), today=TODAY)
+    assert four.shared_emails == ()
+    path = write(tmp_path, csv_text(*rows).encode())
+    assert import_pupils_command(str(path), store=sqlite_store) == 0
+    out = capsys.readouterr().out
+    assert "5 leerlingen hebben hetzelfde ouder-e-mailadres (regels 2, 3, 4, 5, 6)" in out
+    assert "school.example" not in out.lower()

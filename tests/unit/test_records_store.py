@@ -245,3 +245,21 @@ def test_slow_postgres_statement_becomes_store_unavailable(postgres_url: str) ->
         assert time.monotonic() - started < 2.5
     finally:
         records.drop_all()
+
+
+def test_limit_counters_are_atomic_and_purged_after_their_day(store: RecordsStore) -> None:
+    from actions.records import idempotency_keys, limit_counters
+
+    old_day, today = START - timedelta(days=40), START.replace(hour=0)
+    with store.atomic("test") as ops:
+        assert [ops.consume("c", today, 2) for _ in range(3)] == [True, True, False]
+        assert ops.consume("c", old_day, 1) and ops.count("c", today) == 2
+        assert ops.claim("k-old", old_day, timedelta(minutes=2))
+        assert ops.claim("k-new", START, timedelta(minutes=2))
+        assert not ops.claim("k-new", START + timedelta(minutes=1), timedelta(minutes=2))
+        assert ops.claim("k-new", START + timedelta(minutes=2), timedelta(minutes=2))
+    store.purge(START - timedelta(days=30), START)
+    with store._transaction("test") as conn:
+        windows = [r.window_start for r in conn.execute(sa.select(limit_counters))]
+        keys = [r.key for r in conn.execute(sa.select(idempotency_keys))]
+    assert windows == [today] and keys == ["k-new"]

@@ -125,3 +125,26 @@ async def test_new_session_starts_even_when_the_store_is_down(use) -> None:
     use(FakeVerifier(fail=True))
     events = await status.ActionSessionStart().run(CollectingDispatcher(), tracker(), {})
     assert events[0]["event"] == "session_started"
+
+
+class SlowRequest(FakeVerifier):
+    def request_code(self, *args: Any) -> Any:
+        import time
+        time.sleep(self.slow)
+        raise StoreUnavailable("down") if self.fail else AssertionError("not reached")
+
+
+@pytest.mark.parametrize(("fail", "slow", "expected"), [
+    (False, 1.0, "utter_code_request_uncertain"),  # timed out: a mail may still go out
+    (True, 0.0, "utter_technical_problem"),  # failed: nothing was sent
+])
+async def test_a_timed_out_code_request_says_a_mail_may_still_come(
+    use, monkeypatch: pytest.MonkeyPatch, fail: bool, slow: float, expected: str
+) -> None:
+    monkeypatch.setattr(status, "CALL_TIMEOUT", 0.2)
+    use(SlowRequest(fail=fail, slow=slow))
+    d = CollectingDispatcher()
+    result = await status.ValidateVerificationForm().validate_birth_date(
+        "14-03-2013", d, tracker(slots={"pupil_number": "100231"}), {})
+    assert d.messages[0]["response"] == expected
+    assert result["otp_code"] == status.ENDED

@@ -183,8 +183,11 @@ def test_verification_expires_after_an_hour(verifier: Verifier, clock: FakeClock
     assert fixed.verified_pupils("conv") == []
 
 
-def test_new_request_replaces_the_old_code(verifier: Verifier, outbox_dir: Path) -> None:
+def test_new_request_replaces_the_old_code(
+    verifier: Verifier, outbox_dir: Path, clock: FakeClock
+) -> None:
     verifier.request_code("conv", "rest", SANNE, SANNE_BORN)
+    clock.advance(minutes=2)  # after the retry window: a new request, a new code
     verifier.request_code("conv", "rest", SANNE, SANNE_BORN)
     first, second = read_outbox(outbox_dir)
     if first.code != second.code:
@@ -227,13 +230,105 @@ def test_per_sender_limit(verifier: Verifier, clock: FakeClock) -> None:
     )
 
 
-@pytest.mark.parametrize(("number", "born"), [(SANNE, SANNE_BORN), ("999999", SANNE_BORN),
-                                              (TESS, TESS_BORN), (SANNE, "01-01-2013")])
-def test_per_pupil_limit_is_the_same_for_every_number(
+@pytest.mark.parametrize(("number", "born"), [(SANNE, SANNE_BORN), (TESS, TESS_BORN)])
+def test_per_pupil_code_limit_counts_matching_requests_alike_with_or_without_email(
     verifier: Verifier, number: str, born: str
 ) -> None:
     results = [verifier.request_code(f"sender-{i}", "rest", number, born) for i in range(7)]
     assert results == [RequestResult.CODE_REQUESTED] * 5 + [RequestResult.RATE_LIMITED] * 2
+
+
+@pytest.mark.parametrize(("number", "born"), [("999999", SANNE_BORN), (SANNE, "01-01-2013")])
+def test_wrong_dates_and_unknown_numbers_use_no_pupil_budget(
+    verifier: Verifier, number: str, born: str
+) -> None:
+    results = [verifier.request_code(f"sender-{i}", "rest", number, born) for i in range(12)]
+    assert results == [RequestResult.CODE_REQUESTED] * 12
+
+
+def test_once_the_budget_is_spent_every_date_is_refused_alike(verifier: Verifier) -> None:
+    for i in range(5):
+        verifier.request_code(f"knows-date-{i}", "rest", SANNE, SANNE_BORN)
+    # no oracle: the refusal does not depend on whether the typed date is right
+    assert verifier.request_code("x", "rest", SANNE, "01-01-2013") is RequestResult.RATE_LIMITED
+    assert verifier.request_code("y", "rest", SANNE, SANNE_BORN) is RequestResult.RATE_LIMITED
+
+
+def test_strangers_with_wrong_dates_cannot_lock_the_parent_out(
+    verifier: Verifier, outbox_dir: Path
+) -> None:
+    fixed = fixed_code_verifier(verifier)
+    for i in range(50):
+        assert fixed.request_code(f"stranger-{i}", "rest", SANNE, f"{1 + i % 28:02d}-01-2012") is (
+            RequestResult.CODE_REQUESTED)
+        for guess in ("000000", "111111", "222222", "333333", "444444"):
+            fixed.check_code(f"stranger-{i}", "rest", guess)
+    assert read_outbox(outbox_dir) == []
+    assert fixed.request_code("parent", "rest", SANNE, SANNE_BORN) is (
+        RequestResult.CODE_REQUESTED)
+    assert len(read_outbox(outbox_dir)) == 1
+    assert fixed.check_code("parent", "rest", "424242").result is CheckResult.VERIFIED
+
+
+def test_a_retry_of_the_same_request_sends_no_second_mail(
+    verifier: Verifier, outbox_dir: Path, clock: FakeClock, seeded_store: RecordsStore
+) -> None:
+    for _ in range(3):
+        assert verifier.request_code("conv", "rest", SANNE, SANNE_BORN) is (
+            RequestResult.CODE_REQUESTED)
+    [mail] = read_outbox(outbox_dir)
+    assert outcomes(seeded_store, clock) == ["code_sent", "duplicate_request",
+                                             "duplicate_request"]
+    assert verifier.check_code("conv", "rest", mail.code).result is CheckResult.VERIFIED
+    # a retry is not a new request: it does not use up the conversation's limit
+    clock.advance(minutes=2)
+    assert verifier.request_code("conv", "rest", NOAH, "21-07-2013") is (
+        RequestResult.CODE_REQUESTED)
+    assert verifier.request_code("conv", "rest", DAAN, "02-11-2011") is (
+        RequestResult.CODE_REQUESTED)
+
+
+def test_code_guesses_per_day_per_pupil_and_in_total(
+    seeded_store: RecordsStore, tmp_path: Path, clock: FakeClock
+) -> None:
+    limits = Limits(codes_per_pupil_per_day=50, guesses_per_pupil_per_day=10,
+                    guesses_per_day=15)
+    fixed = make_verifier(seeded_store, OutboxMailer(tmp_path / "o"), clock, limits=limits,
+                          code_factory=lambda: "424242")
+    fixed.request_code("late", "rest", SANNE, SANNE_BORN)
+    fixed.request_code("daan", "rest", DAAN, "02-11-2011")
+    counted = 0
+    for i in range(4):  # attackers who know Sanne's birth date
+        requested = fixed.request_code(f"a-{i}", "rest", SANNE, SANNE_BORN)
+        assert requested is (RequestResult.CODE_REQUESTED if i < 2 else
+                             RequestResult.RATE_LIMITED)
+        checks = [fixed.check_code(f"a-{i}", "rest", f"{i}0000{n}") for n in range(5)]
+        counted += sum(c.result in (CheckResult.WRONG_CODE, CheckResult.LOCKED) for c in checks)
+    assert counted == 10
+    # the pupil's budget is spent: even the right code is refused today
+    assert fixed.check_code("late", "rest", "424242").result is CheckResult.RATE_LIMITED
+    assert fixed.request_code("x", "rest", SANNE, "01-01-2013") is RequestResult.RATE_LIMITED
+    # the school-wide budget: 5 more guesses on another pupil, then nobody
+    fixed.request_code("b", "rest", NOAH, "21-07-2013")
+    checks = [fixed.check_code("b", "rest", f"90000{n}") for n in range(5)]
+    assert [c.result for c in checks] == [CheckResult.WRONG_CODE] * 4 + [CheckResult.LOCKED]
+    assert fixed.check_code("daan", "rest", "424242").result is CheckResult.RATE_LIMITED
+    assert fixed.request_code("d", "rest", DAAN, "02-11-2011") is RequestResult.RATE_LIMITED
+    clock.advance(days=1)
+    fixed.request_code("e", "rest", DAAN, "02-11-2011")
+    assert fixed.check_code("e", "rest", "424242").result is CheckResult.VERIFIED
+
+
+def test_guesses_per_conversation_per_day(verifier: Verifier, clock: FakeClock) -> None:
+    fixed = fixed_code_verifier(verifier)
+    results = []
+    for hour in range(2):
+        for number in ("999991", "999992", "999993"):
+            fixed.request_code("conv", "rest", number, SANNE_BORN)
+            results += [fixed.check_code("conv", "rest", "000000").result for _ in range(5)]
+        clock.advance(hours=1)
+    assert results.count(CheckResult.WRONG_CODE) + results.count(CheckResult.LOCKED) == 15
+    assert results[15:] == [CheckResult.RATE_LIMITED] * 15
 
 
 def test_brute_force_across_twenty_senders_fails(verifier: Verifier) -> None:
@@ -425,3 +520,119 @@ def test_no_personal_data_in_logs(
     assert caplog.records, "expected some log output (mail failure, store down)"
     assert_no_canary(caplog.text)
     assert code not in caplog.text
+
+
+class CountingMailer(OutboxMailer):
+    """The outbox, counting how often a mail server session would be opened."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.sessions = 0
+
+    def check_available(self) -> None:
+        self.sessions += 1
+        super().check_available()
+
+    def send(self, message: EmailMessage) -> None:
+        self.sessions += 1
+        super().send(message)
+
+
+def test_no_mail_session_for_a_request_a_limit_refuses(
+    seeded_store: RecordsStore, tmp_path: Path, clock: FakeClock
+) -> None:
+    mailer = CountingMailer(tmp_path / "o")
+    verifier = make_verifier(seeded_store, mailer, clock)
+    for number in ("999991", "999992", "999993"):
+        verifier.request_code("conv", "rest", number, SANNE_BORN)
+    opened = mailer.sessions
+    for number in ("999994", SANNE, NOAH):  # the conversation's limit refuses these
+        assert verifier.request_code("conv", "rest", number, SANNE_BORN) is (
+            RequestResult.RATE_LIMITED)
+    assert mailer.sessions == opened
+    for i in range(5):
+        verifier.request_code(f"c-{i}", "rest", DAAN, "02-11-2011")
+    opened = mailer.sessions
+    assert verifier.request_code("other", "rest", DAAN, "01-01-2011") is (
+        RequestResult.RATE_LIMITED)  # the pupil's limit, whatever the date
+    assert mailer.sessions == opened
+
+
+def test_an_address_shared_by_more_than_four_pupils_gets_no_code_and_no_grant(
+    seeded_store: RecordsStore, tmp_path: Path, clock: FakeClock
+) -> None:
+    from dataclasses import replace
+
+    sanne = seeded_store.get_pupil(SANNE)
+    assert sanne is not None
+    placeholder = [replace(sanne, pupil_number=f"2000{i:02d}", parent_email="Info@School.example")
+                   for i in range(5)]
+    seeded_store.upsert_pupils(placeholder)
+    outbox = tmp_path / "o"
+    fixed = make_verifier(seeded_store, OutboxMailer(outbox), clock,
+                          code_factory=lambda: "424242")
+    # the same reply as always, but no mail and so no way in
+    assert fixed.request_code("conv", "rest", "200001", SANNE_BORN) is (
+        RequestResult.CODE_REQUESTED)
+    assert not outbox.exists() or read_outbox(outbox) == []
+    assert fixed.check_code("conv", "rest", "424242").result is CheckResult.WRONG_CODE
+    assert outcomes(seeded_store, clock)[0] == "shared_email"
+    # four pupils on one address are a family: still fine
+    seeded_store.upsert_pupils([replace(placeholder[0], parent_email="other@example.org")])
+    assert fixed.request_code("conv2", "rest", "200002", SANNE_BORN) is (
+        RequestResult.CODE_REQUESTED)
+    assert len(read_outbox(outbox)) == 1
+    assert fixed.check_code("conv2", "rest", "424242").result is CheckResult.VERIFIED
+    assert len(fixed.verified_pupils("conv2")) == 4
+
+
+def test_a_portal_token_works_for_one_conversation_only(
+    verifier: Verifier, clock: FakeClock, seeded_store: RecordsStore
+) -> None:
+    from actions.verification import PortalTokenReplayed
+
+    expires = clock.now + timedelta(minutes=10)
+    verifier.grant_portal("first", [NOAH], "parent-17", expires, "web", "jti-0001-aaaa")
+    # the same connection again (reconnect, new session): still fine
+    verifier.grant_portal("first", [NOAH], "parent-17", expires, "web", "jti-0001-aaaa")
+    with pytest.raises(PortalTokenReplayed):
+        verifier.grant_portal("thief", [NOAH], "parent-17", expires, "web", "jti-0001-aaaa")
+    assert verifier.verified_pupils("thief") == []
+    assert [p.first_name for p in verifier.verified_pupils("first")] == ["Noah"]
+    assert "portal_token_replayed" in outcomes(seeded_store, clock)
+    # the record is in the shared database: another node (a new verifier) refuses too
+    other_node = make_verifier(seeded_store, verifier._mailer, clock)
+    with pytest.raises(PortalTokenReplayed):
+        other_node.grant_portal("thief-2", [NOAH], "p", expires, "web", "jti-0001-aaaa")
+    other_node.grant_portal("new", [NOAH], "p", expires, "web", "jti-0002-bbbb")
+
+
+@pytest.mark.parametrize("weak", ["qwerty1", "short-but-not-32-chars", "a" * 40,
+                                  "ab" * 20])
+def test_a_weak_hash_secret_refuses_to_start(
+    weak: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("HASH_SECRET", weak)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="HASH_SECRET is too weak") as raised:
+            get_settings()
+        assert weak not in str(raised.value)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_every_purpose_has_its_own_derived_key(verifier: Verifier) -> None:
+    import hashlib
+    import hmac as hmac_module
+
+    conversation = verifier.sender_hash("conv")
+    # not the raw secret with a purpose prefix: a key derived per purpose
+    raw = hmac_module.new(HASH_SECRET.encode(), b"conversation\x00conv",
+                          hashlib.sha256).hexdigest()
+    assert conversation != raw
+    assert verifier._key("conversation") != verifier._key("code")
+    assert verifier._hmac("conversation", "x") != verifier._hmac("parent", "x")

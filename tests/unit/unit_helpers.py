@@ -31,7 +31,7 @@ CANARY_STRINGS = (
 
 
 def canary_pupil(**changes: object) -> Pupil:
-    """The canary pupil; nio and delays are values no date or text contains."""
+    """The canary pupil."""
     pupil = Pupil(
         pupil_number=CANARY_NUMBER,
         first_name=CANARY_FIRST,
@@ -42,11 +42,6 @@ def canary_pupil(**changes: object) -> Pupil:
         lwoo_status=LwooStatus.GRANTED,
         status_date=date(2026, 10, 2),
         retest_date=None,
-        nio_score=173,
-        delay_technical_reading=61,
-        delay_reading_comprehension=62,
-        delay_spelling=63,
-        delay_arithmetic=64,
         parent_email=CANARY_EMAIL,
         parent_phone=CANARY_PHONE,
         mentor="mevr. Jansen",
