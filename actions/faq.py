@@ -141,3 +141,39 @@ class ActionSomethingElse(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
+
+
+# --- issue 13: subjects next to lwoo ("neighbours") ----------------------------------
+NEIGHBOUR_CONFIDENCE_THRESHOLD = 0.3
+
+
+def selected_neighbour(parse_data: dict[str, Any]) -> tuple[str | None, float]:
+    """The neighbouring subject the answer selection chose ('tlv') and its confidence."""
+    selector = (parse_data.get("response_selector") or {}).get("neighbour") or {}
+    response = selector.get("response") or {}
+    key = response.get("intent_response_key") or ""
+    subject = key.split("/", 1)[1] if key.startswith("neighbour/") else None
+    return subject, float(response.get("confidence") or 0)
+
+
+class ActionAnswerNeighbour(Action):
+    """A question about a subject next to lwoo (NIO, OPP, tlv, leerplicht …): its own short
+    reply from data/answers/neighbours.yml, or — when the subject is unsure — a general
+    referral. Never one of the six lwoo answers, never "Bedoelt u …?" with lwoo topics."""
+
+    def name(self) -> str:
+        return "action_answer_neighbour"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        subject, confidence = selected_neighbour(tracker.latest_message or {})
+        responses = (domain or {}).get("responses") or {}
+        known = subject is not None and (not responses
+                                         or f"utter_neighbour/{subject}" in responses)
+        if known and confidence >= NEIGHBOUR_CONFIDENCE_THRESHOLD:
+            dispatcher.utter_message(response=f"utter_neighbour/{subject}")
+        else:
+            dispatcher.utter_message(response="utter_neighbour_general")
+        # a follow-up ("waarom?") must not be answered in the context of an older lwoo topic
+        return [SlotSet("faq_topic", None), SlotSet("fallback_count", 0)]

@@ -109,6 +109,9 @@ class TfidfLabelClassifier(IntentClassifier, GraphComponent):
             "word_ngrams": [1, 2],
             "char_ngrams": [2, 4],
             "retrieval_intent": "faq",
+            # every retrieval intent gets its response_selector entry (issue 13: the
+            # neighbouring subjects, neighbour/<subject>)
+            "retrieval_intents": ["faq", "neighbour"],
             "ranking_length": 10,
         }
 
@@ -146,9 +149,9 @@ class TfidfLabelClassifier(IntentClassifier, GraphComponent):
         self.model = build_model(float(self.config["C"]), tuple(self.config["word_ngrams"]),
                                  tuple(self.config["char_ngrams"]))
         self.model.fit([self._input(e) for e in examples], labels)
-        retrieval = self.config["retrieval_intent"]
+        prefixes = tuple(f"utter_{r}/" for r in self._retrievals())
         self.responses = {key: value for key, value in training_data.responses.items()
-                          if key.startswith(f"utter_{retrieval}/")}
+                          if key.startswith(prefixes)}
         self.persist()
         return self._resource
 
@@ -194,23 +197,32 @@ class TfidfLabelClassifier(IntentClassifier, GraphComponent):
             self._annotate(message, labels, row)
         return messages
 
+    def _retrievals(self) -> list[str]:
+        names = list(self.config.get("retrieval_intents") or [])
+        if self.config["retrieval_intent"] not in names:
+            names.insert(0, self.config["retrieval_intent"])
+        return names
+
     def _annotate(self, message: Message, labels: list[str], row: np.ndarray) -> None:
-        retrieval = self.config["retrieval_intent"]
         intents: dict[str, float] = {}
-        topics: list[tuple[str, float]] = []
+        topics_of: dict[str, list[tuple[str, float]]] = {}
+        retrievals = set(self._retrievals())
         for label, probability in zip(labels, row, strict=False):
             intent = label.split("/", 1)[0]
             intents[intent] = intents.get(intent, 0.0) + float(probability)
-            if intent == retrieval and "/" in label:
-                topics.append((label, float(probability)))
+            if intent in retrievals and "/" in label:
+                topics_of.setdefault(intent, []).append((label, float(probability)))
         ranking: list[dict[str, Any]] = [
             {"name": name, "confidence": confidence}
             for name, confidence in sorted(intents.items(), key=lambda item: -item[1])]
         message.set(INTENT, ranking[0], add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking[: self.config["ranking_length"]],
                     add_to_output=True)
-        if not topics:
-            return
+        for retrieval, topics in topics_of.items():
+            self._select(message, retrieval, topics)
+
+    def _select(self, message: Message, retrieval: str,
+                topics: list[tuple[str, float]]) -> None:
         total = sum(p for _, p in topics) or 1.0
         topics.sort(key=lambda item: -item[1])
         best_key, best_p = topics[0]
