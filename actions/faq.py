@@ -111,6 +111,8 @@ class ActionAnswerFaq(Action):
                 return []
             topic = chosen
         else:
+            if prefers_neighbour(latest):  # a subject next to lwoo: never a lwoo answer
+                return answer_neighbour(dispatcher, latest)
             topic, confidence = selected_answer(latest)
             if topic is None or confidence < ANSWER_CONFIDENCE_THRESHOLD:
                 return clarify(dispatcher, tracker)
@@ -145,6 +147,7 @@ class ActionSomethingElse(Action):
 
 # --- issue 13: subjects next to lwoo ("neighbours") ----------------------------------
 NEIGHBOUR_CONFIDENCE_THRESHOLD = 0.3
+FAQ_INTENT_MAJORITY = 0.5
 
 
 def selected_neighbour(parse_data: dict[str, Any]) -> tuple[str | None, float]:
@@ -154,6 +157,31 @@ def selected_neighbour(parse_data: dict[str, Any]) -> tuple[str | None, float]:
     key = response.get("intent_response_key") or ""
     subject = key.split("/", 1)[1] if key.startswith("neighbour/") else None
     return subject, float(response.get("confidence") or 0)
+
+
+def prefers_neighbour(parse_data: dict[str, Any]) -> bool:
+    """Two-stage decision: lwoo or a neighbouring subject first, then the topic.
+
+    A lwoo answer needs the ``faq`` intent to be the clear majority
+    (``FAQ_INTENT_MAJORITY``); when it is not and ``neighbour`` is the runner-up, the
+    message is about a subject next to lwoo and gets that reply instead.
+    """
+    intent = parse_data.get("intent") or {}
+    if intent.get("name") != "faq" or float(intent.get("confidence") or 0) >= FAQ_INTENT_MAJORITY:
+        return False
+    others = [e for e in parse_data.get("intent_ranking") or [] if e.get("name") != "faq"]
+    return bool(others) and others[0].get("name") == "neighbour"
+
+
+def answer_neighbour(dispatcher: CollectingDispatcher,
+                     parse_data: dict[str, Any]) -> list[EventType]:
+    subject, confidence = selected_neighbour(parse_data)
+    if subject is not None and confidence >= NEIGHBOUR_CONFIDENCE_THRESHOLD:
+        dispatcher.utter_message(response=f"utter_neighbour/{subject}")
+    else:
+        dispatcher.utter_message(response="utter_neighbour_general")
+    # a follow-up ("waarom?") must not be answered in the context of an older lwoo topic
+    return [SlotSet("faq_topic", None), SlotSet("fallback_count", 0)]
 
 
 class ActionAnswerNeighbour(Action):
@@ -167,13 +195,4 @@ class ActionAnswerNeighbour(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        subject, confidence = selected_neighbour(tracker.latest_message or {})
-        responses = (domain or {}).get("responses") or {}
-        known = subject is not None and (not responses
-                                         or f"utter_neighbour/{subject}" in responses)
-        if known and confidence >= NEIGHBOUR_CONFIDENCE_THRESHOLD:
-            dispatcher.utter_message(response=f"utter_neighbour/{subject}")
-        else:
-            dispatcher.utter_message(response="utter_neighbour_general")
-        # a follow-up ("waarom?") must not be answered in the context of an older lwoo topic
-        return [SlotSet("faq_topic", None), SlotSet("fallback_count", 0)]
+        return answer_neighbour(dispatcher, tracker.latest_message or {})
