@@ -22,13 +22,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships without stubs
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 GLOSSARY_FILE = Path(__file__).resolve().parent.parent / "data" / "answers" / "glossary.yml"
 FUZZY_CUTOFF = 0.84
+NEIGHBOUR_INSTEAD = 0.6  # no glossary term, but a clear neighbouring subject: its reply
 MIN_FUZZY_LENGTH = 5  # short words ("kb", "iq") only match exactly
 # question words around a term; never compared fuzzily (so "bedoelt" never becomes a term)
 _STOP = frozenset("""wat is een de het betekent betekenen bedoelt bedoel bedoeld u je jij jullie
@@ -136,6 +137,12 @@ class ActionExplainTerm(Action):
         text = (tracker.latest_message or {}).get("text") or ""
         explanation = lookup_term(text, tracker.get_slot("faq_topic"))
         if explanation is None:
+            from actions.faq import answer_neighbour, selected_neighbour
+
+            latest = tracker.latest_message or {}
+            _, confidence = selected_neighbour(latest)
+            if confidence >= NEIGHBOUR_INSTEAD:  # "wat is cluster 4?": a neighbouring subject
+                return answer_neighbour(dispatcher, latest)
             dispatcher.utter_message(response="utter_term_unknown")
             return []
         dispatcher.utter_message(text=explanation)

@@ -73,7 +73,8 @@ class Prediction:
     @property
     def answer_ok(self) -> bool:
         if self.example.intent.startswith("neighbour/"):
-            return ((self.intent == "neighbour" or self.neighbour_first) and self.neighbour_key == self.example.intent
+            return ((self.intent == "neighbour" or self.neighbour_first)
+                    and self.neighbour_key == self.example.intent
                     and self.neighbour_confidence >= NEIGHBOUR_THRESHOLD)
         if not self.example.intent.startswith("faq/"):
             return self.intent_ok

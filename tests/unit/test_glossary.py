@@ -77,3 +77,13 @@ async def test_action_explains_the_term_or_says_it_does_not_know():
                 "action_listen")
     await ActionExplainTerm().run(dispatcher, t, {})
     assert dispatcher.messages[0]["response"] == "utter_term_unknown"
+
+
+async def test_unknown_word_with_a_clear_neighbour_subject_gets_that_reply():
+    dispatcher = CollectingDispatcher()
+    latest = {"text": "wat is een vso-school", "response_selector": {"neighbour": {
+        "response": {"intent_response_key": "neighbour/speciaal_onderwijs", "confidence": 0.8},
+        "ranking": []}}}
+    t = Tracker("unit", {}, latest, [], False, None, {}, "action_listen")
+    await ActionExplainTerm().run(dispatcher, t, {})
+    assert dispatcher.messages[0]["response"] == "utter_neighbour/speciaal_onderwijs"
