@@ -12,7 +12,6 @@ An approximation of ``make bench`` (which trains real Rasa models and is slow he
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 from bot.nlu_classifier import build_model, model_input
@@ -24,10 +23,11 @@ FALLBACK = 0.2  # config.yml FallbackClassifier threshold
 
 def decide(labels: list[str], row: list[float]) -> str:
     """What the parent gets: faq/<topic>, neighbour/<subject>, 'clarify' or an intent."""
-    intents: Counter[str] = Counter()
+    intents: dict[str, float] = {}
     for label, p in zip(labels, row, strict=False):
-        intents[label.split("/", 1)[0]] += p
-    ranking = intents.most_common()
+        name = label.split("/", 1)[0]
+        intents[name] = intents.get(name, 0.0) + p
+    ranking = sorted(intents.items(), key=lambda item: -item[1])
     top, conf = ranking[0]
     if conf < FALLBACK:
         return "clarify"
