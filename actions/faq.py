@@ -12,6 +12,7 @@ the school instead of asking again (no fallback loops).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -111,6 +112,9 @@ class ActionAnswerFaq(Action):
                 return []
             topic = chosen
         else:
+            several = answer_several(dispatcher, latest, domain)
+            if several is not None:
+                return several
             if prefers_neighbour(latest):  # a subject next to lwoo: never a lwoo answer
                 return answer_neighbour(dispatcher, latest)
             topic, confidence = selected_answer(latest)
@@ -184,6 +188,40 @@ def answer_neighbour(dispatcher: CollectingDispatcher,
     return [SlotSet("faq_topic", None), SlotSet("fallback_count", 0)]
 
 
+def _sentences(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if p.strip()]
+
+
+def answer_several(dispatcher: CollectingDispatcher, parse_data: dict[str, Any],
+                   domain: dict[str, Any]) -> list[EventType] | None:
+    """Two (or more) questions in one message (``multi_answers`` from the classifier:
+    "faq/budget", "neighbour/nio" …): every answer, in the order asked, each sentence
+    only once (answers share sentences such as the "Goed om te weten" notes). ``None``
+    when the message holds one question."""
+    labels = [str(label) for label in parse_data.get("multi_answers") or []]
+    responses = (domain or {}).get("responses") or {}
+    texts: list[str] = []
+    for label in labels:
+        variants = responses.get(f"utter_{label}") or []
+        if variants and variants[0].get("text"):
+            texts.append(str(variants[0]["text"]))
+    if len(texts) < 2:
+        return None
+    said: set[str] = set()
+    for text in texts:
+        fresh = []
+        for sentence in _sentences(text):
+            key = sentence.lower()
+            if key not in said:
+                said.add(key)
+                fresh.append(sentence)
+        if fresh:
+            dispatcher.utter_message(text=" ".join(fresh))
+    topics = [label.split("/", 1)[1] for label in labels if label.startswith("faq/")]
+    topic = topics[-1] if topics and topics[-1] in FAQ_TOPICS else None
+    return [SlotSet("faq_topic", topic), SlotSet("fallback_count", 0)]
+
+
 class ActionAnswerNeighbour(Action):
     """A question about a subject next to lwoo (NIO, OPP, tlv, leerplicht …): its own short
     reply from data/answers/neighbours.yml, or — when the subject is unsure — a general
@@ -195,4 +233,8 @@ class ActionAnswerNeighbour(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        return answer_neighbour(dispatcher, tracker.latest_message or {})
+        latest = tracker.latest_message or {}
+        several = answer_several(dispatcher, latest, domain)
+        if several is not None:
+            return several
+        return answer_neighbour(dispatcher, latest)

@@ -156,3 +156,39 @@ async def test_faq_majority_still_answers_the_lwoo_topic(dispatcher):
                                 [("hertoets", 0.85)], ("nio", 0.75)))
     await ActionAnswerFaq().run(dispatcher, t, {})
     assert [m["response"] for m in dispatcher.messages] == ["utter_faq/hertoets"]
+
+
+# --- issue 13: two questions in one message ------------------------------------------------
+
+DOMAIN = {"responses": {
+    "utter_faq/budget": [{"text": "Lwoo is algemene bekostiging. Goed om te weten: X."}],
+    "utter_faq/rugzak": [{"text": "Nee, lwoo is geen rugzak. Goed om te weten: X."}],
+    "utter_neighbour/tlv": [{"text": "Een tlv is nodig voor het vso. Vraag de zorgcoördinator."}],
+}}
+
+
+async def test_two_questions_get_both_answers_in_order_without_a_repeated_sentence(dispatcher):
+    latest = parse("faq", 0.9, [("budget", 0.6), ("rugzak", 0.4)])
+    latest["multi_answers"] = ["faq/rugzak", "faq/budget"]
+    events = await ActionAnswerFaq().run(dispatcher, tracker(latest), DOMAIN)
+    texts = [m["text"] for m in dispatcher.messages]
+    assert texts == ["Nee, lwoo is geen rugzak. Goed om te weten: X.",
+                     "Lwoo is algemene bekostiging."]  # the shared note only once
+    assert slot_events(events)["faq_topic"] == "budget"
+
+
+async def test_a_topic_and_a_neighbour_in_one_message(dispatcher):
+    from actions.faq import ActionAnswerNeighbour
+
+    latest = parse("neighbour", 0.6, ranking=[("neighbour", 0.6), ("faq", 0.4)])
+    latest["multi_answers"] = ["neighbour/tlv", "faq/budget"]
+    await ActionAnswerNeighbour().run(dispatcher, tracker(latest), DOMAIN)
+    texts = [m["text"] for m in dispatcher.messages]
+    assert texts[0].startswith("Een tlv") and texts[1].startswith("Lwoo is algemene")
+
+
+async def test_one_question_is_answered_as_before(dispatcher):
+    latest = parse("faq", 0.9, [("budget", 0.9)])
+    latest["multi_answers"] = ["faq/budget"]
+    await ActionAnswerFaq().run(dispatcher, tracker(latest), DOMAIN)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_faq/budget"]

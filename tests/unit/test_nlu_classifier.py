@@ -157,3 +157,18 @@ def test_neighbour_subjects_get_their_own_response_selector_entry(
     # the faq entry is still there and still only faq topics
     assert {r["intent_response_key"] for r in selector["faq"]["ranking"]} == {
         "faq/budget", "faq/hertoets"}
+
+
+def test_two_questions_in_one_message_are_both_labelled_in_order(
+        storage: LocalModelStorage) -> None:
+    from bot.nlu_classifier import split_questions
+
+    assert split_questions("Waarvoor is het budget? En wat is een tlv?") == [
+        "Waarvoor is het budget?", "En wat is een tlv?"]
+    assert split_questions("wat is lwoo en waarom moet mijn kind opnieuw getoetst worden") == [
+        "wat is lwoo", "waarom moet mijn kind opnieuw getoetst worden"]
+    assert split_questions("waarvoor is het lwoo budget") == ["waarvoor is het lwoo budget"]
+    classifier, _ = _trained(storage)
+    parsed = _parse(classifier, "waar gaat het lwoo geld naartoe? en hoe vraag ik een tlv aan?")
+    assert parsed["multi_answers"] == ["faq/budget", "neighbour/tlv"]
+    assert "multi_answers" not in _parse(classifier, "waar gaat het lwoo geld naartoe")
