@@ -40,3 +40,13 @@ def test_a_complaint_gets_empathy_and_the_offer_of_a_person(bot: BotServer) -> N
     assert "contact" in text and "Bedoelt u" not in text, text
     assert any(b.get("payload") == "/request_human" for m in messages
                for b in m.get("buttons", [])), messages
+
+
+def test_two_questions_in_one_message_get_both_answers_in_order(bot: BotServer) -> None:
+    messages = bot.say(bot.new_sender(),
+                       "Is lwoo een rugzak? En waarvoor is het lwoo-budget eigenlijk?")
+    text = bot.texts(messages)
+    assert "geen rugzak" in text and "kleinere klassen" in text, text
+    assert text.index("geen rugzak") < text.index("kleinere klassen")
+    sentences = [s for m in messages for s in (m.get("text") or "").split(". ") if s]
+    assert len(sentences) == len(set(sentences)), sentences
