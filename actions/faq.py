@@ -12,6 +12,7 @@ the school instead of asking again (no fallback loops).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -111,6 +112,11 @@ class ActionAnswerFaq(Action):
                 return []
             topic = chosen
         else:
+            several = answer_several(dispatcher, latest, domain)
+            if several is not None:
+                return several
+            if prefers_neighbour(latest):  # a subject next to lwoo: never a lwoo answer
+                return answer_neighbour(dispatcher, latest)
             topic, confidence = selected_answer(latest)
             if topic is None or confidence < ANSWER_CONFIDENCE_THRESHOLD:
                 return clarify(dispatcher, tracker)
@@ -141,3 +147,94 @@ class ActionSomethingElse(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
+
+
+# --- issue 13: subjects next to lwoo ("neighbours") ----------------------------------
+NEIGHBOUR_CONFIDENCE_THRESHOLD = 0.3
+FAQ_INTENT_MAJORITY = 0.5
+
+
+def selected_neighbour(parse_data: dict[str, Any]) -> tuple[str | None, float]:
+    """The neighbouring subject the answer selection chose ('tlv') and its confidence."""
+    selector = (parse_data.get("response_selector") or {}).get("neighbour") or {}
+    response = selector.get("response") or {}
+    key = response.get("intent_response_key") or ""
+    subject = key.split("/", 1)[1] if key.startswith("neighbour/") else None
+    return subject, float(response.get("confidence") or 0)
+
+
+def prefers_neighbour(parse_data: dict[str, Any]) -> bool:
+    """Two-stage decision: lwoo or a neighbouring subject first, then the topic.
+
+    A lwoo answer needs the ``faq`` intent to be the clear majority
+    (``FAQ_INTENT_MAJORITY``); when it is not and ``neighbour`` is the runner-up, the
+    message is about a subject next to lwoo and gets that reply instead.
+    """
+    intent = parse_data.get("intent") or {}
+    if intent.get("name") != "faq" or float(intent.get("confidence") or 0) >= FAQ_INTENT_MAJORITY:
+        return False
+    others = [e for e in parse_data.get("intent_ranking") or [] if e.get("name") != "faq"]
+    return bool(others) and others[0].get("name") == "neighbour"
+
+
+def answer_neighbour(dispatcher: CollectingDispatcher,
+                     parse_data: dict[str, Any]) -> list[EventType]:
+    subject, confidence = selected_neighbour(parse_data)
+    if subject is not None and confidence >= NEIGHBOUR_CONFIDENCE_THRESHOLD:
+        dispatcher.utter_message(response=f"utter_neighbour/{subject}")
+    else:
+        dispatcher.utter_message(response="utter_neighbour_general")
+    # a follow-up ("waarom?") must not be answered in the context of an older lwoo topic
+    return [SlotSet("faq_topic", None), SlotSet("fallback_count", 0)]
+
+
+def _sentences(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if p.strip()]
+
+
+def answer_several(dispatcher: CollectingDispatcher, parse_data: dict[str, Any],
+                   domain: dict[str, Any]) -> list[EventType] | None:
+    """Two (or more) questions in one message (``multi_answers`` from the classifier:
+    "faq/budget", "neighbour/nio" …): every answer, in the order asked, each sentence
+    only once (answers share sentences such as the "Goed om te weten" notes). ``None``
+    when the message holds one question."""
+    labels = [str(label) for label in parse_data.get("multi_answers") or []]
+    responses = (domain or {}).get("responses") or {}
+    texts: list[str] = []
+    for label in labels:
+        variants = responses.get(f"utter_{label}") or []
+        if variants and variants[0].get("text"):
+            texts.append(str(variants[0]["text"]))
+    if len(texts) < 2:
+        return None
+    said: set[str] = set()
+    for text in texts:
+        fresh = []
+        for sentence in _sentences(text):
+            key = sentence.lower()
+            if key not in said:
+                said.add(key)
+                fresh.append(sentence)
+        if fresh:
+            dispatcher.utter_message(text=" ".join(fresh))
+    topics = [label.split("/", 1)[1] for label in labels if label.startswith("faq/")]
+    topic = topics[-1] if topics and topics[-1] in FAQ_TOPICS else None
+    return [SlotSet("faq_topic", topic), SlotSet("fallback_count", 0)]
+
+
+class ActionAnswerNeighbour(Action):
+    """A question about a subject next to lwoo (NIO, OPP, tlv, leerplicht …): its own short
+    reply from data/answers/neighbours.yml, or — when the subject is unsure — a general
+    referral. Never one of the six lwoo answers, never "Bedoelt u …?" with lwoo topics."""
+
+    def name(self) -> str:
+        return "action_answer_neighbour"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        latest = tracker.latest_message or {}
+        several = answer_several(dispatcher, latest, domain)
+        if several is not None:
+            return several
+        return answer_neighbour(dispatcher, latest)

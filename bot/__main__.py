@@ -83,7 +83,8 @@ def _nlu_eval(args: argparse.Namespace) -> int:
 
     return nlu_eval_command(
         model=args.model, data=args.data, out=args.out,
-        min_intent=args.min_intent, min_faq=args.min_faq,
+        min_intent=args.min_intent, min_faq=args.min_faq, min_not_lwoo=args.min_not_lwoo,
+        training=args.training or None,
     )
 
 
@@ -163,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="var/results/nlu")
     p.add_argument("--min-intent", type=float, default=0.95)
     p.add_argument("--min-faq", type=float, default=0.95)
+    p.add_argument("--min-not-lwoo", type=float, default=0.0,
+                   help="neighbour + out-of-scope examples never given a lwoo answer")
+    p.add_argument("--training", default="data/nlu",
+                   help="training data: a held-out example found there fails ('' = no check)")
 
     p = add("bench", _bench, "benchmarks: accuracy and speed side by side (bench/reports/)")
     p.add_argument("--quick", action="store_true", help="a short smoke run (numbers mean nothing)")

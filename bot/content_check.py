@@ -30,6 +30,12 @@ from bot.settings import PROJECT_ROOT
 ANSWERS = PROJECT_ROOT / "data" / "answers" / "faq.yml"
 REQUIRED_FACTS = PROJECT_ROOT / "data" / "answers" / "required_facts.yml"
 PREFIX = "utter_faq/"
+NEIGHBOURS = PROJECT_ROOT / "data" / "answers" / "neighbours.yml"
+NEIGHBOUR_PREFIX = "utter_neighbour/"
+GLOSSARY = PROJECT_ROOT / "data" / "answers" / "glossary.yml"
+# a reply on a neighbouring subject says who to ask
+REFERRAL_WORDS = ("zorgcoördinator", "mentor", "decaan", "leerkracht", "administratie",
+                  "aanmelding", "website", "leerplichtambtenaar", "basisschool")
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_UNREADABLE = 2
@@ -54,6 +60,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.topic.startswith("neighbour/"):
+            return f"Onderwerp '{self.topic}' (utter_{self.topic}): {self.message}"
+        if self.topic.startswith("woordenlijst"):
+            return f"{self.topic} (data/answers/glossary.yml): {self.message}"
         return f"Onderwerp '{self.topic}' (utter_faq/{self.topic}): {self.message}"
 
 
@@ -91,11 +101,12 @@ def _read_yaml(path: Path, what: str) -> Any:
         ) from None
 
 
-def load_required_facts(path: Path = REQUIRED_FACTS) -> dict[str, list[Fact]]:
+def load_required_facts(path: Path = REQUIRED_FACTS,
+                        section: str = "topics") -> dict[str, list[Fact]]:
     data = _read_yaml(path, "De checklist")
-    topics = data.get("topics") if isinstance(data, dict) else None
+    topics = data.get(section) if isinstance(data, dict) else None
     if not isinstance(topics, dict) or not topics:
-        raise ContentFileError(f"De checklist {path} heeft geen 'topics:'.")
+        raise ContentFileError(f"De checklist {path} heeft geen '{section}:'.")
     result: dict[str, list[Fact]] = {}
     for topic, facts in topics.items():
         if not isinstance(facts, list):
@@ -115,7 +126,7 @@ def load_required_facts(path: Path = REQUIRED_FACTS) -> dict[str, list[Fact]]:
     return result
 
 
-def load_answers(path: Path = ANSWERS) -> dict[str, list[dict[str, Any]]]:
+def load_answers(path: Path = ANSWERS, prefix: str = PREFIX) -> dict[str, list[dict[str, Any]]]:
     """topic -> the answer variants (each a dict with 'text' and maybe 'buttons')."""
     data = _read_yaml(path, "Het antwoordenbestand")
     responses = data.get("responses") if isinstance(data, dict) else None
@@ -123,9 +134,9 @@ def load_answers(path: Path = ANSWERS) -> dict[str, list[dict[str, Any]]]:
         raise ContentFileError(f"Het antwoordenbestand {path} heeft geen 'responses:'.")
     answers: dict[str, list[dict[str, Any]]] = {}
     for name, variants in responses.items():
-        if not str(name).startswith(PREFIX):
+        if not str(name).startswith(prefix):
             continue
-        topic = str(name)[len(PREFIX):]
+        topic = str(name)[len(prefix):]
         answers[topic] = [v for v in variants or [] if isinstance(v, dict)]
     return answers
 
@@ -174,6 +185,45 @@ def check_answers(
     return problems
 
 
+def check_neighbours(answers: dict[str, list[dict[str, Any]]],
+                     required: dict[str, list[Fact]],
+                     faq_answers: dict[str, list[dict[str, Any]]]) -> list[Problem]:
+    """The replies on subjects next to lwoo: their facts, "u", who to ask, and never
+    (a copy of) one of the lwoo answers."""
+    problems = [Problem(f"neighbour/{p.topic}", p.message)
+                for p in check_answers(answers, required)]
+    lwoo_texts = {" ".join(str(v.get("text") or "").split()).lower()
+                  for variants in faq_answers.values() for v in variants}
+    for subject, variants in answers.items():
+        for variant in variants:
+            text = " ".join(str(variant.get("text") or "").split()).lower()
+            if not any(word in text for word in REFERRAL_WORDS):
+                problems.append(Problem(
+                    f"neighbour/{subject}", "het antwoord zegt niet bij wie de ouder terecht "
+                    "kan (bijvoorbeeld de mentor of de zorgcoördinator)."))
+            if text in lwoo_texts:
+                problems.append(Problem(
+                    f"neighbour/{subject}", "het antwoord is een van de lwoo-antwoorden; "
+                    "schrijf een eigen antwoord over dit onderwerp."))
+    return problems
+
+
+def check_glossary(path: Path = GLOSSARY) -> list[Problem]:
+    from actions.glossary import load_glossary
+
+    try:
+        terms = load_glossary(path)
+    except (OSError, ValueError) as exc:
+        return [Problem("woordenlijst", f"{path} is niet leesbaar: {exc}")]
+    problems = []
+    for term in terms:
+        informal = _INFORMAL.search(term.explanation)
+        if informal:
+            problems.append(Problem(f"woordenlijst/{term.term}", f"de uitleg gebruikt "
+                                    f"\"{informal.group(0)}\"; spreek ouders aan met \"u\"."))
+    return problems
+
+
 def _validation_data(answers: Path) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
     """The data folder to validate: the project's, or a copy with ``answers`` in it."""
     data = PROJECT_ROOT / "data"
@@ -219,7 +269,12 @@ def check_content_command(
     facts_path = Path(facts) if facts else REQUIRED_FACTS
     try:
         required = load_required_facts(facts_path)
-        problems = check_answers(load_answers(answers_path), required)
+        faq_answers = load_answers(answers_path)
+        problems = check_answers(faq_answers, required)
+        neighbour_facts = load_required_facts(facts_path, "neighbours")
+        problems += check_neighbours(load_answers(NEIGHBOURS, NEIGHBOUR_PREFIX),
+                                     neighbour_facts, faq_answers)
+        problems += check_glossary()
     except ContentFileError as exc:
         print(f"FOUT: {exc}", file=sys.stderr, flush=True)
         return EXIT_UNREADABLE
@@ -234,6 +289,9 @@ def check_content_command(
     count = sum(len(facts) for facts in required.values())
     print(f"Antwoorden in orde: {len(required)} onderwerpen, {count} verplichte feiten "
           "gevonden.", flush=True)
+    count = sum(len(facts) for facts in neighbour_facts.values())
+    print(f"Aangrenzende onderwerpen in orde: {len(neighbour_facts)} onderwerpen, {count} "
+          "verplichte feiten gevonden; woordenlijst in orde.", flush=True)
     if not validate:
         return EXIT_OK
     print("Trainingsdata controleren (rasa data validate) …", flush=True)

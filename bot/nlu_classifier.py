@@ -24,6 +24,7 @@ text catch spelling variants and compounds. The model is stored with skops (no p
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,36 @@ def _text_part(value: str) -> str:
     return value.split("\t", 1)[-1].lower()
 
 
+MULTI_ANSWERS = "multi_answers"
+PART_INTENT_MIN = 0.5  # a part's intent must have the majority ...
+PART_TOPIC_MIN = 0.5  # ... and its topic the answer confidence of action_answer_faq
+_QUESTION_WORDS = ("wat|waarom|waarvoor|hoe|wie|wanneer|welke|is|zijn|kan|kunnen|krijgt|"
+                   "moet|mag|heeft|hebben|bepaalt|beslist")
+_SPLIT = re.compile(rf"(?<=[?!.;])\s+|\s+(?:en|maar|of)\s+(?:ook\s+)?(?=(?:{_QUESTION_WORDS})\b)",
+                    re.IGNORECASE)
+
+
+def split_questions(text: str) -> list[str]:
+    """The questions in a message: sentences, and clauses joined by "en"/"maar"/"of" +
+    a question word. Parts of fewer than three words are not questions of their own."""
+    parts = [p.strip(" ,") for p in _SPLIT.split(text) if p and p.strip(" ,")]
+    return [p for p in parts if len(p.split()) >= 3]
+
+
+def confident_label(labels: list[str], row: Any, retrievals: list[str]) -> str | None:
+    """The retrieval label ("faq/budget") a part clearly asks, or None."""
+    intents: dict[str, float] = {}
+    for label, probability in zip(labels, row, strict=False):
+        intent = label.split("/", 1)[0]
+        intents[intent] = intents.get(intent, 0.0) + float(probability)
+    intent, confidence = max(intents.items(), key=lambda item: item[1])
+    if intent not in retrievals or confidence < PART_INTENT_MIN:
+        return None
+    best, p = max(((lab, float(pr)) for lab, pr in zip(labels, row, strict=False)
+                   if lab.startswith(intent + "/")), key=lambda item: item[1])
+    return best if p / confidence >= PART_TOPIC_MIN else None
+
+
 def model_input(text: str, lemmas: list[str] | None = None) -> str:
     """``"<lemmas or text>\\t<text>"``: one string per message for the pipeline."""
     words = " ".join(lemmas) if lemmas else text
@@ -109,6 +140,9 @@ class TfidfLabelClassifier(IntentClassifier, GraphComponent):
             "word_ngrams": [1, 2],
             "char_ngrams": [2, 4],
             "retrieval_intent": "faq",
+            # every retrieval intent gets its response_selector entry (issue 13: the
+            # neighbouring subjects, neighbour/<subject>)
+            "retrieval_intents": ["faq", "neighbour"],
             "ranking_length": 10,
         }
 
@@ -146,9 +180,9 @@ class TfidfLabelClassifier(IntentClassifier, GraphComponent):
         self.model = build_model(float(self.config["C"]), tuple(self.config["word_ngrams"]),
                                  tuple(self.config["char_ngrams"]))
         self.model.fit([self._input(e) for e in examples], labels)
-        retrieval = self.config["retrieval_intent"]
+        prefixes = tuple(f"utter_{r}/" for r in self._retrievals())
         self.responses = {key: value for key, value in training_data.responses.items()
-                          if key.startswith(f"utter_{retrieval}/")}
+                          if key.startswith(prefixes)}
         self.persist()
         return self._resource
 
@@ -192,25 +226,54 @@ class TfidfLabelClassifier(IntentClassifier, GraphComponent):
         probabilities = self.model.predict_proba([self._input(m) for m in messages])
         for message, row in zip(messages, probabilities, strict=False):
             self._annotate(message, labels, row)
+            self._annotate_parts(message, labels)
         return messages
 
+    # --- two questions in one message (issue 13) -------------------------------------------
+
+    def _annotate_parts(self, message: Message, labels: list[str]) -> None:
+        """``multi_answers``: when the message holds two or more questions (sentences, or
+        clauses joined by "en" + a question word) that each clearly ask a different FAQ
+        topic or neighbouring subject, their labels in order ("faq/budget",
+        "neighbour/nio"); ``action_answer_faq`` then answers each."""
+        parts = split_questions(message.get(TEXT) or "")
+        if len(parts) < 2:
+            return
+        rows = self.model.predict_proba([model_input(part) for part in parts])
+        found: list[str] = []
+        for row in rows:
+            label = confident_label(labels, row, self._retrievals())
+            if label and label not in found:
+                found.append(label)
+        if len(found) >= 2:
+            message.set(MULTI_ANSWERS, found, add_to_output=True)
+
+    def _retrievals(self) -> list[str]:
+        names = list(self.config.get("retrieval_intents") or [])
+        if self.config["retrieval_intent"] not in names:
+            names.insert(0, self.config["retrieval_intent"])
+        return names
+
     def _annotate(self, message: Message, labels: list[str], row: np.ndarray) -> None:
-        retrieval = self.config["retrieval_intent"]
         intents: dict[str, float] = {}
-        topics: list[tuple[str, float]] = []
+        topics_of: dict[str, list[tuple[str, float]]] = {}
+        retrievals = set(self._retrievals())
         for label, probability in zip(labels, row, strict=False):
             intent = label.split("/", 1)[0]
             intents[intent] = intents.get(intent, 0.0) + float(probability)
-            if intent == retrieval and "/" in label:
-                topics.append((label, float(probability)))
+            if intent in retrievals and "/" in label:
+                topics_of.setdefault(intent, []).append((label, float(probability)))
         ranking: list[dict[str, Any]] = [
             {"name": name, "confidence": confidence}
             for name, confidence in sorted(intents.items(), key=lambda item: -item[1])]
         message.set(INTENT, ranking[0], add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking[: self.config["ranking_length"]],
                     add_to_output=True)
-        if not topics:
-            return
+        for retrieval, topics in topics_of.items():
+            self._select(message, retrieval, topics)
+
+    def _select(self, message: Message, retrieval: str,
+                topics: list[tuple[str, float]]) -> None:
         total = sum(p for _, p in topics) or 1.0
         topics.sort(key=lambda item: -item[1])
         best_key, best_p = topics[0]

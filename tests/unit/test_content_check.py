@@ -80,3 +80,26 @@ def test_a_removed_answer_and_broken_yaml_are_reported(answers_copy: Path, capsy
                             encoding="utf-8")
     assert main(["check-content", "--answers", str(answers_copy), "--skip-validate"]) == 2
     assert "geen geldige YAML" in capsys.readouterr().err
+
+
+def test_neighbour_replies_need_their_facts_a_referral_and_no_lwoo_answer() -> None:
+    # issue 13: data/answers/neighbours.yml is checked like the six answers
+    from bot.content_check import (
+        NEIGHBOUR_PREFIX,
+        NEIGHBOURS,
+        check_neighbours,
+        load_answers,
+        load_required_facts,
+    )
+
+    faq = load_answers()
+    neighbours = load_answers(NEIGHBOURS, NEIGHBOUR_PREFIX)
+    facts = load_required_facts(section="neighbours")
+    assert len(neighbours) >= 12 and check_neighbours(neighbours, facts, faq) == []
+    broken = {**neighbours,
+              "tlv": [{"text": "Een tlv is een papier."}],  # facts and referral lost
+              "opp": faq["handelingsplan"]}  # a lwoo answer
+    messages = [str(p) for p in check_neighbours(broken, facts, faq)]
+    assert any("neighbour/tlv" in m and "samenwerkingsverband" in m for m in messages)
+    assert any("neighbour/tlv" in m and "bij wie" in m for m in messages)
+    assert any("neighbour/opp" in m and "lwoo-antwoorden" in m for m in messages)

@@ -105,3 +105,90 @@ def test_candidates_never_empty():
     assert candidate_buttons({"intent_ranking": []}) == [
         {"title": FAQ_TOPICS["wat_is_lwoo"], "payload": '/faq{"faq_topic": "wat_is_lwoo"}'}
     ]
+
+
+# --- issue 13: subjects next to lwoo never get a lwoo answer -----------------------------
+
+def neighbour_parse(intent: str, conf: float, ranking: list[tuple[str, float]],
+                    faq: list[tuple[str, float]], subject: tuple[str, float]) -> dict[str, Any]:
+    data = parse(intent, conf, faq, ranking=ranking)
+    data["response_selector"]["neighbour"] = {
+        "response": {"intent_response_key": f"neighbour/{subject[0]}", "confidence": subject[1]},
+        "ranking": [{"intent_response_key": f"neighbour/{subject[0]}", "confidence": subject[1]}],
+    }
+    return data
+
+
+async def test_neighbour_intent_gets_its_own_reply(dispatcher):
+    from actions.faq import ActionAnswerNeighbour
+
+    t = tracker(neighbour_parse("neighbour", 0.8, [("neighbour", 0.8), ("faq", 0.15)],
+                                [("hertoets", 0.9)], ("nio", 0.7)), {"faq_topic": "rugzak"})
+    events = await ActionAnswerNeighbour().run(dispatcher, t, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_neighbour/nio"]
+    # an older lwoo topic is forgotten: "waarom?" must not answer about the rugzak
+    assert slot_events(events) == {"faq_topic": None, "fallback_count": 0}
+
+
+async def test_unsure_neighbour_subject_gets_a_general_referral_not_bedoelt_u(dispatcher):
+    from actions.faq import ActionAnswerNeighbour
+
+    t = tracker(neighbour_parse("neighbour", 0.6, [("neighbour", 0.6), ("faq", 0.3)],
+                                [("wat_is_lwoo", 0.9)], ("sop", 0.2)))
+    await ActionAnswerNeighbour().run(dispatcher, t, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_neighbour_general"]
+    assert not any(m.get("buttons") and "Bedoelt" in (m.get("text") or "")
+                   for m in dispatcher.messages)
+
+
+async def test_faq_without_majority_and_neighbour_runner_up_is_a_neighbour_question(dispatcher):
+    # two-stage decision: lwoo-or-neighbour first. faq wins the intent with 0.45 but
+    # neighbour is close behind: no lwoo answer (the issue: NIO question -> hertoets)
+    t = tracker(neighbour_parse("faq", 0.45, [("faq", 0.45), ("neighbour", 0.4),
+                                              ("out_of_scope", 0.15)],
+                                [("hertoets", 0.85)], ("nio", 0.75)))
+    await ActionAnswerFaq().run(dispatcher, t, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_neighbour/nio"]
+
+
+async def test_faq_majority_still_answers_the_lwoo_topic(dispatcher):
+    t = tracker(neighbour_parse("faq", 0.62, [("faq", 0.62), ("neighbour", 0.3)],
+                                [("hertoets", 0.85)], ("nio", 0.75)))
+    await ActionAnswerFaq().run(dispatcher, t, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_faq/hertoets"]
+
+
+# --- issue 13: two questions in one message ------------------------------------------------
+
+DOMAIN = {"responses": {
+    "utter_faq/budget": [{"text": "Lwoo is algemene bekostiging. Goed om te weten: X."}],
+    "utter_faq/rugzak": [{"text": "Nee, lwoo is geen rugzak. Goed om te weten: X."}],
+    "utter_neighbour/tlv": [{"text": "Een tlv is nodig voor het vso. Vraag de zorgcoördinator."}],
+}}
+
+
+async def test_two_questions_get_both_answers_in_order_without_a_repeated_sentence(dispatcher):
+    latest = parse("faq", 0.9, [("budget", 0.6), ("rugzak", 0.4)])
+    latest["multi_answers"] = ["faq/rugzak", "faq/budget"]
+    events = await ActionAnswerFaq().run(dispatcher, tracker(latest), DOMAIN)
+    texts = [m["text"] for m in dispatcher.messages]
+    assert texts == ["Nee, lwoo is geen rugzak. Goed om te weten: X.",
+                     "Lwoo is algemene bekostiging."]  # the shared note only once
+    assert slot_events(events)["faq_topic"] == "budget"
+
+
+async def test_a_topic_and_a_neighbour_in_one_message(dispatcher):
+    from actions.faq import ActionAnswerNeighbour
+
+    latest = parse("neighbour", 0.6, ranking=[("neighbour", 0.6), ("faq", 0.4)])
+    latest["multi_answers"] = ["neighbour/tlv", "faq/budget"]
+    await ActionAnswerNeighbour().run(dispatcher, tracker(latest), DOMAIN)
+    texts = [m["text"] for m in dispatcher.messages]
+    assert texts[0].startswith("Een tlv") and texts[1].startswith("Lwoo is algemene")
+
+
+async def test_one_question_is_answered_as_before(dispatcher):
+    latest = parse("faq", 0.9, [("budget", 0.9)])
+    latest["multi_answers"] = ["faq/budget"]
+    await ActionAnswerFaq().run(dispatcher, tracker(latest), DOMAIN)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_faq/budget"]

@@ -30,6 +30,12 @@ EXAMPLES: dict[str, list[str]] = {
                      "mijn kind moet opnieuw getoetst worden waarom",
                      "waarom na de zomervakantie nog een test", "waarom hertoetsen",
                      "opnieuw testen na de vakantie"],
+    "neighbour/tlv": ["wat is een tlv", "hoe vraag ik een toelaatbaarheidsverklaring aan",
+                      "wie geeft de tlv af", "tlv nodig voor speciaal onderwijs",
+                      "toelaatbaarheidsverklaring aanvragen", "is de tlv nog geldig"],
+    "neighbour/leerplicht": ["tot welke leeftijd leerplichtig", "wat doet de leerplichtambtenaar",
+                             "mag mijn kind met 16 van school", "wat is de kwalificatieplicht",
+                             "leerplicht tot 18", "is mijn kind nog leerplichtig"],
 }
 
 
@@ -67,7 +73,8 @@ def _trained(storage: LocalModelStorage) -> tuple[TfidfLabelClassifier, Resource
         TfidfLabelClassifier.get_default_config(), storage, resource, _context())
     data = TrainingData(training_examples=_tokenized(_messages()),
                         responses={"utter_faq/budget": [{"text": "Het budget ..."}],
-                                   "utter_faq/hertoets": [{"text": "Opnieuw ..."}]})
+                                   "utter_faq/hertoets": [{"text": "Opnieuw ..."}],
+                                   "utter_neighbour/tlv": [{"text": "Een tlv ..."}]})
     classifier.train(data)
     return classifier, resource
 
@@ -85,10 +92,10 @@ def test_faq_questions_get_intent_faq_and_a_topic_answer(storage: LocalModelStor
     # the intent's probability is the sum over its labels, so it can be sure while the
     # topics split the rest
     ranking = {entry["name"]: entry["confidence"] for entry in parsed["intent_ranking"]}
-    assert set(ranking) == {"greet", "ask_status", "faq"}
+    assert set(ranking) == {"greet", "ask_status", "faq", "neighbour"}
     assert sum(ranking.values()) == pytest.approx(1.0)
     selector = parsed["response_selector"]
-    assert selector["all_retrieval_intents"] == ["faq"]
+    assert selector["all_retrieval_intents"] == ["faq", "neighbour"]
     response = selector["faq"]["response"]
     assert response["intent_response_key"] == "faq/budget"
     assert response["utter_action"] == "utter_faq/budget"
@@ -132,3 +139,36 @@ def test_a_model_file_with_foreign_objects_is_not_loaded(
     message = _tokenized([Message(data={"text": "hallo"})])[0]
     loaded.process([message])
     assert message.get("intent") is None  # nothing guessed; FallbackClassifier takes over
+
+
+def test_neighbour_subjects_get_their_own_response_selector_entry(
+        storage: LocalModelStorage) -> None:
+    # issue 13: a second retrieval intent, neighbour/<subject>, next to faq/<topic>
+    classifier, _ = _trained(storage)
+    parsed = _parse(classifier, "hoe vraag ik een tlv aan")
+    assert parsed["intent"]["name"] == "neighbour"
+    selector = parsed["response_selector"]
+    assert set(selector["all_retrieval_intents"]) == {"faq", "neighbour"}
+    response = selector["neighbour"]["response"]
+    assert response["intent_response_key"] == "neighbour/tlv"
+    assert response["utter_action"] == "utter_neighbour/tlv"
+    assert response["responses"] == [{"text": "Een tlv ..."}]
+    assert abs(sum(r["confidence"] for r in selector["neighbour"]["ranking"]) - 1) < 1e-6
+    # the faq entry is still there and still only faq topics
+    assert {r["intent_response_key"] for r in selector["faq"]["ranking"]} == {
+        "faq/budget", "faq/hertoets"}
+
+
+def test_two_questions_in_one_message_are_both_labelled_in_order(
+        storage: LocalModelStorage) -> None:
+    from bot.nlu_classifier import split_questions
+
+    assert split_questions("Waarvoor is het budget? En wat is een tlv?") == [
+        "Waarvoor is het budget?", "En wat is een tlv?"]
+    assert split_questions("wat is lwoo en waarom moet mijn kind opnieuw getoetst worden") == [
+        "wat is lwoo", "waarom moet mijn kind opnieuw getoetst worden"]
+    assert split_questions("waarvoor is het lwoo budget") == ["waarvoor is het lwoo budget"]
+    classifier, _ = _trained(storage)
+    parsed = _parse(classifier, "waar gaat het lwoo geld naartoe? en hoe vraag ik een tlv aan?")
+    assert parsed["multi_answers"] == ["faq/budget", "neighbour/tlv"]
+    assert "multi_answers" not in _parse(classifier, "waar gaat het lwoo geld naartoe")

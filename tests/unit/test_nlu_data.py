@@ -1,0 +1,29 @@
+"""The held-out NLU set (tests/nlu) is held out: no example is also a training example
+(issue 13: 34 were shared word for word). `make test` runs this and `make test-nlu`
+refuses an overlap too (bot/nlu_eval.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.nlu_eval import Example, load_examples, training_overlap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_no_held_out_example_is_a_training_example():
+    held_out = load_examples(ROOT / "tests" / "nlu")
+    training = load_examples(ROOT / "data" / "nlu")
+    assert training_overlap(held_out, training) == []
+
+
+def test_overlap_is_found_after_lower_casing_and_spaces():
+    test = [Example("Wat is een  TLV", "neighbour/tlv"), Example("iets nieuws", "out_of_scope")]
+    train = [Example("wat is een tlv", "out_of_scope")]
+    assert training_overlap(test, train) == ["Wat is een  TLV"]
+
+
+def test_held_out_set_has_neighbours_per_subject():
+    held_out = load_examples(ROOT / "tests" / "nlu")
+    subjects = {e.intent for e in held_out if e.intent.startswith("neighbour/")}
+    assert len(subjects) >= 12
