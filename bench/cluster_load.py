@@ -49,7 +49,7 @@ import aiohttp
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REPORT = PROJECT_ROOT / "bench" / "reports" / "cluster.md"
 DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
-HASH_SECRET = "bench-cluster-secret"
+HASH_SECRET = "bench-cluster-secret-0123456789abcdefgh"
 BENCH_DB = "lwoo_bench_cluster"
 REDIS_LOCK_DB, REDIS_CHANNEL_DB = 11, 12
 REQUEST_TIMEOUT_S = 30.0

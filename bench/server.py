@@ -160,7 +160,7 @@ def start_bot(model: Path, variant: Variant, work: Path, pupils: list[BenchPupil
         "VAR_DIR": str(var_dir), "PORT": str(settings.port),
         "ACTIONS_PORT": str(settings.actions_port), "BIND_HOST": "127.0.0.1",
         "ACTIONS_HOST": "127.0.0.1", "TRACKER_DB_PATH": str(settings.tracker_db_path),
-        "HASH_SECRET": "bench-secret", "LOG_LEVEL": "WARNING",
+        "HASH_SECRET": "bench-secret-0123456789abcdefghijklm", "LOG_LEVEL": "WARNING",
         "SANIC_WORKERS": str(variant.workers), **variant.env,
     })
     lock_store = IN_MEMORY_LOCKS if variant.workers == 1 else REDIS_LOCKS.format(

@@ -27,7 +27,7 @@ PER_SENDER, PER_ADDRESS = 3, 8
 @pytest.mark.parametrize("token", ["", "too-short"])
 def test_bot_run_refuses_a_public_rest_without_a_token(tmp_path, token: str) -> None:
     env = {**os.environ, "VAR_DIR": str(tmp_path), "BIND_HOST": "0.0.0.0",  # noqa: S104
-           "REST_API_TOKEN": token, "HASH_SECRET": "e2e-test-secret",
+           "REST_API_TOKEN": token, "HASH_SECRET": "e2e-test-secret-0123456789abcdefghij",
            "PORT": str(free_port()), "ACTIONS_PORT": str(free_port())}
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=PROJECT_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
