@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.blocking import PoolBusy, run_blocking
-from actions.formats import normalize_pupil_number
+from actions.form_input import FormInput, read_form_input
 from actions.messaging import MailUnavailable
 from actions.records import Pupil, StoreUnavailable
 from actions.verification import CheckResult, RequestResult, get_verifier, status_text
@@ -70,6 +71,55 @@ NOT_VERIFIED_TEXT = (
     "Vraag gerust opnieuw naar de status, of neem contact op met de mentor van uw kind."
 )
 CHOOSE_TEXT = "Over welk kind gaat uw vraag?"
+BAD_TEXT = {
+    "pupil_number": BAD_NUMBER_TEXT,
+    "birth_date": BAD_DATE_TEXT,
+    "otp_code": BAD_CODE_TEXT,
+}
+
+# the message just typed, as seen by the form's validation action
+TURN_FRESH = "fresh"  # a new message while the form asks its question
+TURN_ACTIVATION = "activation"  # the message that started the form ("status? 100292 ...")
+TURN_RETURNING = "returning"  # the form comes back after a digression was answered
+_FORM_MACHINERY = {"action_listen", "action_extract_slots", "verification_form"}
+# intents that, without a value in the message, are a (failed) answer, not a digression
+_ANSWER_LIKE = {None, "affirm", "deny", "feedback", "nlu_fallback", "out_of_scope",
+                "ask_status"}
+_QUESTION_WORDS = {
+    "wat", "wie", "waar", "wanneer", "waarom", "hoe", "hoeveel", "welke", "welk", "kan",
+    "kun", "kunt", "mag", "moet", "is", "zijn", "heeft", "hebben", "krijgt", "krijg",
+    "wordt", "worden", "bestaat", "geldt", "betekent", "hoezo", "klopt", "weet",
+}
+
+
+def form_turn(tracker: Tracker) -> str:
+    """Which call of the validation action this is (see the TURN_* constants)."""
+    names: list[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "action" and event.get("name") not in _FORM_MACHINERY:
+            names.append(str(event.get("name")))
+    if not names:
+        return TURN_FRESH
+    if set(names) == {"action_status_start"}:
+        return TURN_ACTIVATION
+    return TURN_RETURNING
+
+
+def intent_of(message: dict[str, Any]) -> str | None:
+    return ((message.get("intent") or {}).get("name")) or None
+
+
+def is_digression(intent: str | None, text: str) -> bool:
+    """A message without a form value that should be answered, not refused: any intent
+    of its own, and questions the NLU could not place (answered by their rules)."""
+    if intent not in _ANSWER_LIKE:
+        return True
+    if intent in ("nlu_fallback", "out_of_scope"):
+        words = text.lower().replace("?", " ? ").split()
+        return len(words) >= 2 and ("?" in words or words[0] in _QUESTION_WORDS)
+    return False
 
 
 async def call(func: Callable[..., T], *args: Any) -> T:
@@ -90,42 +140,61 @@ def own_conversation(tracker: Tracker) -> bool:
     return owns(tracker.get_latest_input_channel(), tracker.sender_id)
 
 
-def choice_buttons(pupils: list[Pupil]) -> list[dict[str, str]]:
+def choice_buttons(pupils: list[Pupil], skip: int | None = None) -> list[dict[str, str]]:
     """One button per child: first name, with the pupil's position as the choice."""
     return [
         {"title": pupil.first_name, "payload": f'/ask_status{{"pupil_choice": "{index}"}}'}
         for index, pupil in enumerate(pupils, start=1)
+        if index != skip
     ]
+
+
+def _choice_from(tracker: Tracker, pupils: list[Pupil], choice: str | None) -> int | None:
+    """The position of the child meant: a button, a typed first name, or "the other one"
+    after one child's status was shown (two children)."""
+    if choice and choice.isdigit() and 1 <= int(choice) <= len(pupils):
+        return int(choice)
+    if len(pupils) == 1:
+        return 1
+    words = set(re.findall(r"\w+", str((tracker.latest_message or {}).get("text") or "").lower()))
+    named = [i for i, p in enumerate(pupils, start=1) if p.first_name.lower() in words]
+    if len(named) == 1:
+        return named[0]
+    shown = str(tracker.get_slot("pupil_shown") or "")
+    if len(pupils) == 2 and shown in ("1", "2") and not named:
+        return 3 - int(shown)  # "en mijn dochter?", "en de andere?"
+    return None
 
 
 async def show_status(
     dispatcher: CollectingDispatcher, tracker: Tracker, choice: str | None
-) -> bool:
-    """Show the status to a verified parent; return False when not verified."""
+) -> list[EventType] | None:
+    """Show the status to a verified parent; None when not verified, else the events
+    that remember which child was shown (its position) and its status."""
     if not own_conversation(tracker):
         logger.warning("status asked from a channel that does not own the conversation")
-        return False
+        return None
     verifier = get_verifier()
     pupils = sorted(await call(verifier.verified_pupils, tracker.sender_id),
                     key=lambda p: p.pupil_number)
     if not pupils:
-        return False
-    chosen: Pupil | None = pupils[0] if len(pupils) == 1 else None
-    if choice and choice.isdigit() and 1 <= int(choice) <= len(pupils):
-        chosen = pupils[int(choice) - 1]
-    if chosen is None:
+        return None
+    position = _choice_from(tracker, pupils, choice)
+    if position is None:
         dispatcher.utter_message(text=CHOOSE_TEXT, buttons=choice_buttons(pupils))
-        return True
+        return []
+    chosen = pupils[position - 1]
     # verified_pupil re-checks the grant and writes the disclosure to the audit trail
     pupil = await call(verifier.verified_pupil, tracker.sender_id, chosen.pupil_number,
                        channel_of(tracker))
     if pupil is None:
-        return False
+        return None
     dispatcher.utter_message(text=status_text(pupil))
     if len(pupils) > 1:
-        dispatcher.utter_message(text="Wilt u de status van een ander kind zien?",
-                                 buttons=choice_buttons(pupils))
-    return True
+        dispatcher.utter_message(response="utter_other_child",
+                                 buttons=choice_buttons(pupils, skip=position))
+    return [SlotSet("pupil_shown", str(position)),
+            SlotSet("status_shown", pupil.lwoo_status.value)]
 
 
 async def forget_verification(tracker: Tracker, when: str) -> None:
@@ -141,6 +210,19 @@ def clear_form_slots() -> list[EventType]:
     return [SlotSet(slot, None) for slot in FORM_SLOTS] + [SlotSet("needs_verification", None)]
 
 
+def paused_answers(tracker: Tracker) -> bool:
+    """True when an earlier, paused verification left answers to pick up again."""
+    return any(tracker.get_slot(slot) not in (None, MASKED, ENDED)
+               for slot in ("pupil_number", "birth_date"))
+
+
+def first_missing(tracker: Tracker) -> str:
+    for slot in FORM_SLOTS:
+        if tracker.get_slot(slot) in (None, ""):
+            return slot
+    return "otp_code"
+
+
 class ActionStatusStart(Action):
     """``ask_status``: show the status when this conversation is verified, else start
     the verification form (the rule reads ``needs_verification``)."""
@@ -153,12 +235,17 @@ class ActionStatusStart(Action):
     ) -> list[EventType]:
         choice = next(tracker.get_latest_entity_values("pupil_choice"), None)
         try:
-            if await show_status(dispatcher, tracker, choice):
-                return [SlotSet("needs_verification", False)]
+            shown = await show_status(dispatcher, tracker, choice)
+            if shown is not None:
+                return [SlotSet("needs_verification", False), *shown]
         except FAULTS as exc:
             logger.error("status lookup failed: %s", type(exc).__name__)
             dispatcher.utter_message(response="utter_technical_problem")
             return [SlotSet("needs_verification", False)]
+        if paused_answers(tracker):
+            # picked up again: what was answered before is not asked again
+            dispatcher.utter_message(response="utter_status_resume")
+            return [SlotSet("needs_verification", True)]
         dispatcher.utter_message(response="utter_status_intro")
         # (the form slots are already empty: the form's end and "stop" clear them, and
         # setting them here would make the form validate empty values)
@@ -166,7 +253,20 @@ class ActionStatusStart(Action):
 
 
 class ValidateVerificationForm(FormValidationAction):
-    """Checks what the parent types; requests and checks the one-time code."""
+    """Reads what the parent types in the form, the way people really type it.
+
+    Rasa's ``FormAction`` calls this action after every message while the form runs
+    (the three slots have custom mappings, so nothing is filled before we look). One
+    message may carry the pupil number and the birth date in either order, a code with
+    spaces or dashes, or a correction of an earlier answer (also after the code was
+    requested: then a new code is requested with the corrected data, within the
+    verifier's limits). A message without a value that is a question or a remark
+    (an FAQ question, "waarom?", "hallo", "stop", "weet ik niet", ...) returns no
+    slot: the form is rejected, a rule answers it, and the form asks its question
+    again. The number and the date stay in their slots until the form ends (they are
+    needed for a corrected code request) and are cleared then, or at the end of the
+    session.
+    """
 
     def name(self) -> str:
         return "validate_verification_form"
@@ -176,31 +276,77 @@ class ValidateVerificationForm(FormValidationAction):
         """Fill every remaining slot so the form ends (the attempt is over)."""
         return {"pupil_number": MASKED, "birth_date": MASKED, "otp_code": ENDED, **extra}
 
-    async def validate_pupil_number(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        if value is None:
-            return {"pupil_number": None}
-        number = normalize_pupil_number(str(value))
-        if number is None:
-            dispatcher.utter_message(text=BAD_NUMBER_TEXT)
-            return {"pupil_number": None}
-        return {"pupil_number": number}
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        turn = form_turn(tracker)
+        if turn == TURN_RETURNING:
+            return []  # back from a digression: the form asks its question again
+        requested = tracker.get_slot("requested_slot")
+        latest = tracker.latest_message or {}
+        text = str(latest.get("text") or "")
+        found = read_form_input("" if text.startswith("/") else text)
+        if turn == TURN_ACTIVATION:
+            if not found.has_values:
+                return []
+            requested = "pupil_number"
+        values = await self._read(dispatcher, tracker, found, requested,
+                                  intent_of(latest), text)
+        if values is None:
+            return []
+        return [SlotSet(slot, value) for slot, value in values.items()]
 
-    async def validate_birth_date(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    async def _read(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, found: FormInput,
+        requested: str | None, intent: str | None, text: str,
+    ) -> dict[str, Any] | None:
+        """The slots this message fills, or None when it is no answer (a digression)."""
+        number = tracker.get_slot("pupil_number")
+        born = tracker.get_slot("birth_date")
+        if not found.has_values:
+            if not found.looks_like_input and is_digression(intent, text):
+                return None
+            if intent == "ask_status" and not found.looks_like_input:
+                return {requested: None} if requested else {}  # the form asks again
+            dispatcher.utter_message(text=BAD_TEXT.get(requested or "", BAD_NUMBER_TEXT))
+            return {requested: None} if requested else {}
+        if found.bad_date and not found.dates:
+            dispatcher.utter_message(text=BAD_DATE_TEXT)
+            if not found.numbers:
+                return {requested or "birth_date": None}
+        new_number = found.numbers[-1] if found.numbers else None
+        code_expected = requested == "otp_code" and bool(number) and bool(born)
+        if code_expected and new_number and not (
+            found.mentions_number and not found.mentions_code
+        ) and not (found.correction and not found.mentions_code and not found.dates):
+            return await self._check_code(dispatcher, tracker, new_number)
+        values: dict[str, Any] = {}
+        if new_number and new_number != number:
+            if number:
+                dispatcher.utter_message(response="utter_corrected_pupil_number")
+            values["pupil_number"] = new_number
+            number = new_number
+        new_date = found.dates[-1] if found.dates else None
+        if new_date and new_date != born:
+            if born:
+                dispatcher.utter_message(response="utter_corrected_birth_date")
+            values["birth_date"] = new_date
+            born = new_date
+        if not values:  # the same values again
+            return {requested: tracker.get_slot(requested)} if requested else {}
+        if number and born:
+            return {**values, **await self._request_code(dispatcher, tracker, number, born)}
+        return values
+
+    async def _request_code(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, number: str, born: str
     ) -> dict[str, Any]:
-        if value is None:
-            return {"birth_date": None}
-        pupil_number = tracker.get_slot("pupil_number")
-        if not pupil_number or pupil_number == MASKED:
-            return self._end()
         if not own_conversation(tracker):
             dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
             return self._end()
         try:
             result = await call(get_verifier().request_code, tracker.sender_id,
-                                channel_of(tracker), str(pupil_number), str(value or ""))
+                                channel_of(tracker), str(number), str(born))
         except FAULTS as exc:
             logger.error("code request failed: %s", type(exc).__name__)
             # after a time-out the request may still complete (and mail a code): say so
@@ -216,19 +362,17 @@ class ValidateVerificationForm(FormValidationAction):
             dispatcher.utter_message(text=RATE_LIMITED_TEXT)
             return self._end()
         dispatcher.utter_message(text=CODE_REQUESTED_TEXT)
-        return {"pupil_number": MASKED, "birth_date": MASKED}
+        return {"pupil_number": number, "birth_date": born, "otp_code": None}
 
-    async def validate_otp_code(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    async def _check_code(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, value: str
     ) -> dict[str, Any]:
-        if value is None or value == ENDED:
-            return {"otp_code": value}
         if not own_conversation(tracker):
             dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
             return self._end()
         try:
             check = await call(get_verifier().check_code, tracker.sender_id,
-                               channel_of(tracker), str(value or ""))
+                               channel_of(tracker), value)
         except FAULTS as exc:
             logger.error("code check failed: %s", type(exc).__name__)
             dispatcher.utter_message(response="utter_technical_problem")
@@ -262,17 +406,24 @@ class ActionVerificationDone(Action):
     ) -> list[EventType]:
         if tracker.get_slot("otp_code") == ENDED:
             return clear_form_slots()  # the validation already told the parent why
+        shown: list[EventType] = []
         try:
-            if not await show_status(dispatcher, tracker, None):
+            result = await show_status(dispatcher, tracker, None)
+            if result is None:
                 dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
+            else:
+                shown = result
         except FAULTS as exc:
             logger.error("status lookup failed: %s", type(exc).__name__)
             dispatcher.utter_message(response="utter_technical_problem")
-        return clear_form_slots()
+        return clear_form_slots() + shown
 
 
 class ActionStopVerification(Action):
-    """"stop" during the form: end the attempt and forget what was typed."""
+    """"stop", "laat maar", "ik wil iets anders vragen" during the form: the form is
+    paused. What was answered stays (until the session ends), so a parent who asks for
+    the status again in this session is not asked it again; a requested code stays
+    valid for its 10 minutes."""
 
     def name(self) -> str:
         return "action_stop_verification"
@@ -280,9 +431,25 @@ class ActionStopVerification(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        await forget_verification(tracker, "on stop")
-        dispatcher.utter_message(response="utter_stopped")
-        return clear_form_slots()
+        if paused_answers(tracker):
+            dispatcher.utter_message(response="utter_verification_paused")
+        else:
+            dispatcher.utter_message(response="utter_stopped")
+        return [SlotSet("otp_code", None), SlotSet("needs_verification", None)]
+
+
+class ActionVerificationDontKnow(Action):
+    """"weet ik niet", "heb ik niet bij de hand": where to find it and the hand-over.
+    Not a wrong attempt; the form pauses with what was answered so far."""
+
+    def name(self) -> str:
+        return "action_verification_dont_know"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response=f"utter_dont_know_{first_missing(tracker)}")
+        return [SlotSet("otp_code", None), SlotSet("needs_verification", None)]
 
 
 class ActionSessionStart(Action):

@@ -109,6 +109,9 @@ def apply() -> None:
     _ = LoopAction  # forms call RemoteAction for validation and get the same treatment
     _cache_action_response_validator()
     _tracebacks_without_locals()
+    from bot import typed_choices
+
+    typed_choices.apply()  # typed answers to buttons, every channel (issue 14)
     _applied = True
 
 

@@ -11,7 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import status
-from actions.records import StoreUnavailable
+from actions.records import LwooStatus, StoreUnavailable
 
 
 class FakeVerifier:
@@ -44,6 +44,7 @@ class FakeVerifier:
 class P:
     def __init__(self, number: str, first_name: str) -> None:
         self.pupil_number, self.first_name = number, first_name
+        self.lwoo_status = LwooStatus.GRANTED
 
 
 def tracker(entities: list[dict[str, Any]] | None = None,
