@@ -61,8 +61,13 @@ def followup_answer(kind: str | None, topic: str | None, status: str | None) -> 
     """The text for this follow-up, the honest "not in my information" text, or None
     when there is no context at all (the caller asks which topic is meant)."""
     texts = followup_texts()
-    if kind == "meaning" and status:
-        return str(texts["status"].get(status) or texts["not_in_text"])
+    if status and kind is not None:
+        # right after a status the question is about that status, not the last FAQ topic:
+        # "wat betekent dat?" / "is dat normaal?" get the plain-Dutch explanation, other
+        # follow-ups the honest answer (the mentor knows the details of the own child)
+        if kind in ("meaning", "normal"):
+            return str(texts["status"].get(status) or texts["not_in_text"])
+        return str(texts["not_in_text"])
     if not topic or kind is None:
         return None
     return str((texts.get(topic) or {}).get(kind) or texts["not_in_text"])

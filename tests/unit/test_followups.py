@@ -77,3 +77,21 @@ async def test_meaning_right_after_a_status_explains_the_status() -> None:
     await ActionFollowup().run(d, tracker("followup_meaning", "budget", events,
                                           "hertoets_gepland"), {})
     assert "geld" in d.messages[0]["text"]
+
+
+@pytest.mark.parametrize("intent", ["followup_normal", "followup_required", "followup_cost",
+                                    "followup_duration"])
+async def test_a_follow_up_right_after_a_status_is_about_the_status(intent: str) -> None:
+    """"is dat normaal?" right after the status is not answered about the last FAQ topic."""
+    events = [{"event": "action", "name": "action_listen"}, {"event": "user"},
+              {"event": "action", "name": "action_verification_done"},
+              {"event": "action", "name": "action_listen"}, {"event": "user"}]
+    d = CollectingDispatcher()
+    await ActionFollowup().run(d, tracker(intent, "handelingsplan", events,
+                                          "hertoets_gepland"), {})
+    text = d.messages[0]["text"]
+    assert "handelingsplan" not in text.lower()
+    if intent == "followup_normal":
+        assert "opnieuw een toets" in text
+    else:
+        assert text.startswith("Dat staat niet in de informatie die ik heb")
