@@ -35,6 +35,7 @@ HEALTH_WITHIN_S = 1.0
 ENDPOINTS = """\
 action_endpoint:
   url: ${{ACTION_ENDPOINT_URL}}
+  token: ${{ACTION_SERVER_TOKEN}}
 tracker_store:
   type: bot.tracker_store.ResilientSQLTrackerStore
   dialect: postgresql

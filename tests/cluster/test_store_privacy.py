@@ -25,6 +25,7 @@ DATES = ("29-02-2012", "29 februari 2012", "29/02/2012", "2012-02-29")
 ENDPOINTS = """\
 action_endpoint:
   url: ${{ACTION_ENDPOINT_URL}}
+  token: ${{ACTION_SERVER_TOKEN}}
 tracker_store:
   type: bot.tracker_store.ResilientSQLTrackerStore
   dialect: postgresql
