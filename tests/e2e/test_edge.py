@@ -12,6 +12,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
 
 def portal_token(pupils: list[str]) -> str:
     claims = {"sub": "ouder-edge-1", "pupils": pupils, "aud": "lwoo-assistent",
-              "iss": "compaen-ouderportaal", "exp": int(time.time()) + 600}
+              "iss": "compaen-ouderportaal", "iat": int(time.time()),
+              "exp": int(time.time()) + 600, "jti": uuid.uuid4().hex}
     return jwt.encode(claims, PORTAL_SECRET, algorithm="HS256")
 
 
@@ -151,6 +153,28 @@ def raw_post(server: BotServer, path: str, body: bytes, chunked: bool = False,
     host, port = server.base_url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=20)
     started = time.monotonic()
+    try:
+        _send(conn, path, body, chunked, headers)
+    except (ConnectionError, http.client.HTTPException):
+        # the server answered and closed while the body was still being sent
+        # (it never read it); the answer itself can then no longer be read
+        conn.close()
+        return RESET, time.monotonic() - started
+    try:
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, time.monotonic() - started
+    except (ConnectionError, http.client.HTTPException):  # closed right after the 413
+        return 413, time.monotonic() - started
+    finally:
+        conn.close()
+
+
+RESET = -1  # connection closed by the server while the request body was being sent
+
+
+def _send(conn: http.client.HTTPConnection, path: str, body: bytes, chunked: bool,
+          headers: dict[str, str] | None) -> None:
     if chunked:
         def chunks() -> Iterator[bytes]:
             for start in range(0, len(body), 64 * 1024):
@@ -160,14 +184,6 @@ def raw_post(server: BotServer, path: str, body: bytes, chunked: bool = False,
     else:
         conn.request("POST", path, body=body,
                      headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status, time.monotonic() - started
-    except (ConnectionError, http.client.HTTPException):  # closed right after the 413
-        return 413, time.monotonic() - started
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize(("path", "expected"), [
@@ -182,7 +198,7 @@ def test_two_megabytes_get_413_quickly_and_unparsed(server: BotServer, path: str
     sender = server.new_sender("big")
     body = json.dumps({"sender": sender, "message": "Wat is lwoo? " + "x" * 2_000_000})
     status, seconds = raw_post(server, path, body.encode(), chunked=chunked)
-    assert status == expected
+    assert status in (expected, RESET)
     assert seconds < 5
     assert sender not in stored_senders(server)  # no turn: the body was never parsed
 

@@ -74,8 +74,12 @@ def test_siblings_choose_which_child(bot: BotServer) -> None:
     daan = bot.texts(bot.say(sender, buttons[1]["payload"]))
     assert "Daan" in daan and "dhr. Bakker" in daan
     # asking again in the same session needs no new code
+    # (after one child's status the other one is meant: Sanne, with Daan offered)
     again = bot.say(sender, "Is de lwoo voor mijn kinderen al geregeld?")
-    assert [b["title"] for m in again for b in m.get("buttons", [])] == ["Sanne", "Daan"]
+    again_text = bot.texts(again)
+    assert "leerlingnummer" not in again_text and "code" not in again_text.lower()
+    assert "Status van Sanne" in again_text, again_text
+    assert [b["title"] for m in again for b in m.get("buttons", [])] == ["Daan"]
 
 
 def test_wrong_date_and_unknown_number_get_the_identical_reply(bot: BotServer) -> None:
@@ -161,8 +165,10 @@ def test_sql_injection_strings_are_just_bad_input(bot: BotServer, attack: str) -
     sender = bot.new_sender()
     bot.say(sender, "wat is de lwoo status van mijn zoon")
     text = bot.texts(bot.say(sender, attack))
-    assert "6 cijfers" in text
-    assert "@" not in text
+    # the form reads a 6-digit number out of any text (then asks the date), or says
+    # what a pupil number looks like; nothing else is read out of it, nothing disclosed
+    assert "bestaat uit 6 cijfers" in text or "Wat is de geboortedatum" in text, text
+    assert "@" not in text and "Status van" not in text
     with sqlite3.connect(bot.var_dir / "records.db") as db:
         assert db.execute("SELECT count(*) FROM pupils").fetchone()[0] >= 11
 

@@ -145,7 +145,7 @@ async def test_a_timed_out_code_request_says_a_mail_may_still_come(
     monkeypatch.setattr(status, "CALL_TIMEOUT", 0.2)
     use(SlowRequest(fail=fail, slow=slow))
     d = CollectingDispatcher()
-    result = await status.ValidateVerificationForm().validate_birth_date(
-        "14-03-2013", d, tracker(slots={"pupil_number": "100231"}), {})
+    result = await status.ValidateVerificationForm()._request_code(
+        d, tracker(slots={"pupil_number": "100231"}), "100231", "14-03-2013")
     assert d.messages[0]["response"] == expected
     assert result["otp_code"] == status.ENDED
