@@ -363,6 +363,16 @@ def _upsert(conn: Connection, table: sa.Table) -> Any:
     return sqlite_insert(table)
 
 
+
+def _attempt_insert(conversation_hash: str, pupil_number: str, code_hash: str | None,
+                    created_at: datetime, expires_at: datetime) -> Any:
+    """The INSERT of a new pending verification attempt (no failed tries yet)."""
+    return verification_attempts.insert().values(
+        conversation_hash=conversation_hash, pupil_number=pupil_number, code_hash=code_hash,
+        created_at=created_at, expires_at=expires_at, failed_tries=0,
+        state=AttemptState.PENDING.value,
+    )
+
 class AtomicOps:
     """Limit and idempotency operations inside ONE database transaction.
 
@@ -420,15 +430,8 @@ class AtomicOps:
     ) -> int:
         """Record a code request (earlier pending ones of the conversation end); its id."""
         RecordsStore._supersede_pending(self._conn, conversation_hash)
-        insert = verification_attempts.insert().values(
-            conversation_hash=conversation_hash,
-            pupil_number=pupil_number,
-            code_hash=code_hash,
-            created_at=created_at,
-            expires_at=expires_at,
-            failed_tries=0,
-            state=AttemptState.PENDING.value,
-        )
+        insert = _attempt_insert(conversation_hash, pupil_number, code_hash, created_at,
+                                 expires_at)
         return int(self._conn.execute(insert).inserted_primary_key[0])
 
     def use_try(self, attempt_id: int, max_tries: int) -> int | None:
@@ -706,15 +709,8 @@ class RecordsStore:
         expires_at: datetime,
     ) -> Attempt:
         """Record a code request; earlier pending attempts of the conversation end."""
-        insert = verification_attempts.insert().values(
-            conversation_hash=conversation_hash,
-            pupil_number=pupil_number,
-            code_hash=code_hash,
-            created_at=created_at,
-            expires_at=expires_at,
-            failed_tries=0,
-            state=AttemptState.PENDING.value,
-        )
+        insert = _attempt_insert(conversation_hash, pupil_number, code_hash, created_at,
+                                 expires_at)
         with self._transaction("start_attempt") as conn:
             self._supersede_pending(conn, conversation_hash)
             attempt_id = int(conn.execute(insert).inserted_primary_key[0])
