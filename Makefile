@@ -41,7 +41,7 @@ var/spacy/.ready: $(VENV)/.installed bot/nlp.py
 	$(PY) -m bot spacy-setup
 	touch $@
 
-var/.pupils-loaded: var/spacy/.ready $(DEMO_CSV) actions/records.py
+var/.pupils-loaded: var/spacy/.ready $(DEMO_CSV) core/records.py
 	$(PY) -m bot import-pupils $(DEMO_CSV)
 	touch $@
 
@@ -63,8 +63,9 @@ run: setup $(MODEL) ## start the action server and Rasa (REST on $$PORT, default
 shell: setup $(MODEL) ## chat in the terminal (rasa shell on 127.0.0.1, with the action server)
 	$(PY) -m bot shell
 
-lint: $(VENV)/.installed ## ruff
-	$(VENV)/bin/ruff check bot actions tests bench
+lint: $(VENV)/.installed ## ruff, and the one-way layers (import-linter, pyproject.toml)
+	$(VENV)/bin/ruff check core bot actions tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(VENV)/.installed ## mypy on bot/ and actions/
 	$(VENV)/bin/mypy
@@ -110,7 +111,7 @@ browser: ## install Debian's chromium + chromium-driver (only when missing)
 	fi
 
 bench: setup ## accuracy + speed benchmarks -> bench/reports/latest.md (QUICK=1: smoke run)
-	$(PY) -m bot bench $(if $(QUICK),--quick)
+	$(PY) -m bench $(if $(QUICK),--quick)
 
 clean: ## remove models and runtime state (keeps the venv)
 	rm -rf models var/results var/.pupils-loaded

@@ -12,47 +12,32 @@ the school instead of asking again (no fallback loops).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-# topic -> readable Dutch button title
-FAQ_TOPICS: dict[str, str] = {
-    "wat_is_lwoo": "Wat is lwoo?",
-    "regering": "Bepaalt de regering hoe lwoo werkt?",
-    "rugzak": "Is lwoo een rugzak?",
-    "budget": "Waarvoor is het lwoo-budget?",
-    "hertoets": "Waarom opnieuw toetsen na de zomer?",
-    "handelingsplan": "Wat is een handelingsplan?",
-}
+from core.answers import (
+    ANSWER_CONFIDENCE_THRESHOLD,
+    FAQ_TOPICS,
+    NEIGHBOUR_CONFIDENCE_THRESHOLD,
+    combined_answers,
+    prefers_neighbour,
+    selected_answer,
+    selected_neighbour,
+    topic_of,
+)
+
 # non-FAQ intents worth offering in a clarification, with their button
 OTHER_CHOICES: dict[str, tuple[str, str]] = {
     "ask_status": ("De lwoo-status van mijn kind", "/ask_status"),
     "request_human": ("Contact met iemand van school", "/request_human"),
 }
-ANSWER_CONFIDENCE_THRESHOLD = 0.5
 SOMETHING_ELSE = {"title": "Iets anders", "payload": "/deny"}
 
 def topic_button(topic: str) -> dict[str, str]:
     return {"title": FAQ_TOPICS[topic], "payload": f'/faq{{"faq_topic": "{topic}"}}'}
-
-
-def _topic_of(response_key: str | None) -> str | None:
-    """'faq/budget' -> 'budget' (only known topics)."""
-    if not response_key or "/" not in response_key:
-        return None
-    topic = response_key.split("/", 1)[1]
-    return topic if topic in FAQ_TOPICS else None
-
-
-def selected_answer(parse_data: dict[str, Any]) -> tuple[str | None, float]:
-    """The FAQ topic the answer selection chose and its confidence."""
-    selector = (parse_data.get("response_selector") or {}).get("faq") or {}
-    response = selector.get("response") or {}
-    return _topic_of(response.get("intent_response_key")), float(response.get("confidence") or 0)
 
 
 def candidate_buttons(parse_data: dict[str, Any], limit: int = 2) -> list[dict[str, str]]:
@@ -62,7 +47,7 @@ def candidate_buttons(parse_data: dict[str, Any], limit: int = 2) -> list[dict[s
     faq_ranking = ((parse_data.get("response_selector") or {}).get("faq") or {}).get(
         "ranking"
     ) or []
-    faq_topics = [t for t in (_topic_of(r.get("intent_response_key")) for r in faq_ranking) if t]
+    faq_topics = [t for t in (topic_of(r.get("intent_response_key")) for r in faq_ranking) if t]
     for entry in parse_data.get("intent_ranking") or []:
         name = entry.get("name")
         if name == "faq":
@@ -149,34 +134,6 @@ class ActionSomethingElse(Action):
         return []
 
 
-# --- issue 13: subjects next to lwoo ("neighbours") ----------------------------------
-NEIGHBOUR_CONFIDENCE_THRESHOLD = 0.3
-FAQ_INTENT_MAJORITY = 0.5
-
-
-def selected_neighbour(parse_data: dict[str, Any]) -> tuple[str | None, float]:
-    """The neighbouring subject the answer selection chose ('tlv') and its confidence."""
-    selector = (parse_data.get("response_selector") or {}).get("neighbour") or {}
-    response = selector.get("response") or {}
-    key = response.get("intent_response_key") or ""
-    subject = key.split("/", 1)[1] if key.startswith("neighbour/") else None
-    return subject, float(response.get("confidence") or 0)
-
-
-def prefers_neighbour(parse_data: dict[str, Any]) -> bool:
-    """Two-stage decision: lwoo or a neighbouring subject first, then the topic.
-
-    A lwoo answer needs the ``faq`` intent to be the clear majority
-    (``FAQ_INTENT_MAJORITY``); when it is not and ``neighbour`` is the runner-up, the
-    message is about a subject next to lwoo and gets that reply instead.
-    """
-    intent = parse_data.get("intent") or {}
-    if intent.get("name") != "faq" or float(intent.get("confidence") or 0) >= FAQ_INTENT_MAJORITY:
-        return False
-    others = [e for e in parse_data.get("intent_ranking") or [] if e.get("name") != "faq"]
-    return bool(others) and others[0].get("name") == "neighbour"
-
-
 def answer_neighbour(dispatcher: CollectingDispatcher,
                      parse_data: dict[str, Any]) -> list[EventType]:
     subject, confidence = selected_neighbour(parse_data)
@@ -188,35 +145,17 @@ def answer_neighbour(dispatcher: CollectingDispatcher,
     return [SlotSet("faq_topic", None), SlotSet("fallback_count", 0)]
 
 
-def _sentences(text: str) -> list[str]:
-    return [p.strip() for p in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if p.strip()]
-
-
 def answer_several(dispatcher: CollectingDispatcher, parse_data: dict[str, Any],
                    domain: dict[str, Any]) -> list[EventType] | None:
-    """Two (or more) questions in one message (``multi_answers`` from the classifier:
-    "faq/budget", "neighbour/nio" …): every answer, in the order asked, each sentence
-    only once (answers share sentences such as the "Goed om te weten" notes). ``None``
-    when the message holds one question."""
+    """Two (or more) questions in one message (``multi_answers`` from the classifier):
+    every answer, in order, without repeating a shared sentence
+    (:func:`core.answers.combined_answers`). ``None`` when the message holds one question."""
     labels = [str(label) for label in parse_data.get("multi_answers") or []]
-    responses = (domain or {}).get("responses") or {}
-    texts: list[str] = []
-    for label in labels:
-        variants = responses.get(f"utter_{label}") or []
-        if variants and variants[0].get("text"):
-            texts.append(str(variants[0]["text"]))
-    if len(texts) < 2:
+    texts = combined_answers(labels, (domain or {}).get("responses") or {})
+    if not texts:
         return None
-    said: set[str] = set()
     for text in texts:
-        fresh = []
-        for sentence in _sentences(text):
-            key = sentence.lower()
-            if key not in said:
-                said.add(key)
-                fresh.append(sentence)
-        if fresh:
-            dispatcher.utter_message(text=" ".join(fresh))
+        dispatcher.utter_message(text=text)
     topics = [label.split("/", 1)[1] for label in labels if label.startswith("faq/")]
     topic = topics[-1] if topics and topics[-1] in FAQ_TOPICS else None
     return [SlotSet("faq_topic", topic), SlotSet("fallback_count", 0)]

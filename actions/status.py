@@ -1,6 +1,6 @@
 """The parent's own child's lwoo status, for verified parents only.
 
-Verification lives in the action server's store (:mod:`actions.verification`), keyed by
+Verification lives in the action server's store (:mod:`core.verification`), keyed by
 the conversation; no slot, entity, ``/intent{...}`` message or metadata can set it. The
 slots of ``verification_form`` only carry what the parent typed through the form, and
 are masked as soon as they have been used.
@@ -23,12 +23,12 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.blocking import PoolBusy, run_blocking
-from actions.form_input import FormInput, read_form_input
-from actions.messaging import MailUnavailable
-from actions.records import Pupil, StoreUnavailable
-from actions.verification import CheckResult, RequestResult, get_verifier, status_text
-from bot.namespaces import owns
+from core.blocking import PoolBusy, run_blocking
+from core.form_input import FormInput, read_form_input
+from core.mail import MailUnavailable
+from core.namespaces import owns
+from core.records import Pupil, StoreUnavailable
+from core.verification import CheckResult, RequestResult, get_verifier, status_text
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def channel_of(tracker: Tracker) -> str:
 
 def own_conversation(tracker: Tracker) -> bool:
     """True when the latest message came from the channel that owns this conversation id
-    (:mod:`bot.namespaces`): a grant is only usable, and earned, there."""
+    (:mod:`core.namespaces`): a grant is only usable, and earned, there."""
     return owns(tracker.get_latest_input_channel(), tracker.sender_id)
 
 

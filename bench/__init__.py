@@ -1,6 +1,6 @@
 """Benchmarks for the LWOO-assistent: NLU accuracy and REST-channel speed, side by side.
 
-``python -m bot bench [--quick]`` (``make bench``) trains once into a temporary directory
+``python -m bench [--quick]`` (``make bench``) trains once into a temporary directory
 and writes ``bench/reports/latest.md`` with PNG plots. Modules:
 
 * :mod:`bench.nlu` — data snapshot, folds, pipeline configs, the TF-IDF baseline, metrics;

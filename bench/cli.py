@@ -1,4 +1,4 @@
-"""``python -m bot bench [--quick]``: train once, measure accuracy and speed, write the report.
+"""``python -m bench [--quick]``: train once, measure accuracy and speed, write the report.
 
 Order: snapshot the data → train our full model (``rasa train``, timed, alone) → NLU jobs
 in two worker processes (test set, cross-validation folds of every pipeline) → the

@@ -348,9 +348,9 @@ Setup = tuple[str, "Watch", Callable[[], None]]  # front URL, watch, verify the 
 
 def grant_status_conversations(records_url: str, name: str, conversations: int) -> None:
     """Verify the status conversations the way a valid parent-portal login does."""
-    from actions.messaging import OutboxMailer
-    from actions.records import RecordsStore
-    from actions.verification import Verifier
+    from core.mail import OutboxMailer
+    from core.records import RecordsStore
+    from core.verification import Verifier
 
     store = RecordsStore(records_url)
     verifier = Verifier(store, OutboxMailer(Path(tempfile.gettempdir()) / "bench-unused"),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.run import child_env, rasa_command, wait_until_up
-from bot.settings import PROJECT_ROOT, get_settings
+from core.settings import PROJECT_ROOT, get_settings
 
 # The end-to-end fixtures' pupils (demo CSV + canary) and port helper, reused as they are.
 # Imported by name so mypy does not type-check tests/ through bench/.

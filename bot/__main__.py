@@ -88,19 +88,6 @@ def _nlu_eval(args: argparse.Namespace) -> int:
     )
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from bench.cli import DEFAULT_OUT, bench_command, render_command, rerun_speed_command
-
-    out = Path(args.out) if args.out else DEFAULT_OUT
-    if args.render_only:
-        return render_command(out)
-    if args.rerun_speed:
-        return rerun_speed_command(Path(args.rerun_speed), out, keep=args.keep)
-    return bench_command(quick=args.quick, out=out, keep=args.keep)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="LWOO-assistent commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,15 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--training", default="data/nlu",
                    help="training data: a held-out example found there fails ('' = no check)")
 
-    p = add("bench", _bench, "benchmarks: accuracy and speed side by side (bench/reports/)")
-    p.add_argument("--quick", action="store_true", help="a short smoke run (numbers mean nothing)")
-    p.add_argument("--out", default=None, help="report folder (default bench/reports)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    p.add_argument("--render-only", action="store_true",
-                   help="rewrite latest.md and the plots from results.json (no measuring)")
-    p.add_argument("--rerun-speed", metavar="MODEL", default=None,
-                   help="measure speed and tuning again with MODEL (kept by --keep); "
-                        "the report shows both runs")
     return parser
 
 

@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from actions.importer import ParsedExport, UnreadableFile, import_export, read_export
-from actions.records import (
+from core.importer import ParsedExport, UnreadableFile, import_export, read_export
+from core.records import (
     AuditEvent,
     PurgeCounts,
     RecordsStore,
     StoreUnavailable,
     purge_tracker_events,
 )
-from bot.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 EXIT_OK = 0
 EXIT_REJECTED = 1

@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
-from actions.handoff import MONTHS, WEEKDAYS, clock, school_timezone
-from actions.messaging import Mailer, MailUnavailable, callback_message, get_mailer
-from actions.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
 from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, format_table, parse_duration
-from bot.settings import Settings, get_settings
+from core.mail import Mailer, MailUnavailable, callback_message, get_mailer
+from core.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
+from core.school_calendar import MONTHS, WEEKDAYS, clock, school_timezone
+from core.settings import Settings, get_settings
 
 _HEADER = ("nr", "ontvangen", "kanaal", "terugbellen op", "contact", "gemaild", "vraag")
 _NOT_RESENT = "(Opnieuw verstuurd door de beheerder; het gesprek zelf wordt niet bewaard.)"

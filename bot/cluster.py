@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from bot.settings import PROJECT_ROOT, env_or_key_file
+from core.settings import PROJECT_ROOT, env_or_key_file
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
 DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"

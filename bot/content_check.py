@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships without stubs
 
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 ANSWERS = PROJECT_ROOT / "data" / "answers" / "faq.yml"
 REQUIRED_FACTS = PROJECT_ROOT / "data" / "answers" / "required_facts.yml"
@@ -209,7 +209,7 @@ def check_neighbours(answers: dict[str, list[dict[str, Any]]],
 
 
 def check_glossary(path: Path = GLOSSARY) -> list[Problem]:
-    from actions.glossary import load_glossary
+    from core.glossary import load_glossary
 
     try:
         terms = load_glossary(path)

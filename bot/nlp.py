@@ -17,7 +17,7 @@ import logging
 import os
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
 

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ANSWER_THRESHOLD = 0.5  # keep equal to actions.faq.ANSWER_CONFIDENCE_THRESHOLD
-NEIGHBOUR_THRESHOLD = 0.3  # keep equal to actions.faq.NEIGHBOUR_CONFIDENCE_THRESHOLD
+from core.answers import ANSWER_CONFIDENCE_THRESHOLD, NEIGHBOUR_CONFIDENCE_THRESHOLD
+
+ANSWER_THRESHOLD = ANSWER_CONFIDENCE_THRESHOLD  # the action server decides with the same numbers
+NEIGHBOUR_THRESHOLD = NEIGHBOUR_CONFIDENCE_THRESHOLD
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Prediction:
     faq_confidence: float = 0.0
     neighbour_key: str | None = None
     neighbour_confidence: float = 0.0
-    neighbour_first: bool = False  # actions.faq.prefers_neighbour: the two-stage decision
+    neighbour_first: bool = False  # core.answers.prefers_neighbour: the two-stage decision
 
     @property
     def base_intent(self) -> str:
@@ -180,7 +182,7 @@ async def predict(model: str, examples: list[Example]) -> Report:
 
     configure_structlog(logging.WARNING)  # no per-message debug lines with the texts
 
-    from actions.faq import prefers_neighbour
+    from core.answers import prefers_neighbour
 
     agent = Agent.load(model)
     report = Report()

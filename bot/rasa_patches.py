@@ -67,7 +67,7 @@ def apply() -> None:
     from rasa.core.actions.loops import LoopAction
     from rasa.shared.core.events import ActiveLoop, SlotSet
 
-    from bot.settings import get_settings
+    from core.settings import get_settings
 
     rasa_action.DEFAULT_REQUEST_TIMEOUT = get_settings().action_timeout  # type: ignore[attr-defined]
     original_run = RemoteAction.run

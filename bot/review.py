@@ -9,7 +9,7 @@ beside it, plus CSV files (semicolon-separated, UTF-8, for Excel):
 * 👍/👎 feedback, with what the parent said was missing;
 * the most-asked FAQ topics; conversations per channel and per day.
 
-Everything a parent typed is masked (:mod:`actions.masking`) with the pupils' names from
+Everything a parent typed is masked (:mod:`core.masking`) with the pupils' names from
 the records store; without that list no report is made. All HTML is escaped.
 Exit codes: 0 ok; 2 bad argument; 3 a database is not reachable.
 """
@@ -30,11 +30,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.faq import FAQ_TOPICS
-from actions.masking import Masker
-from actions.records import RecordsStore, StoreUnavailable, create_store_engine
 from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, parse_duration
-from bot.settings import Settings, get_settings
+from core.answers import FAQ_TOPICS
+from core.masking import Masker
+from core.records import RecordsStore, StoreUnavailable, create_store_engine
+from core.settings import Settings, get_settings
 
 LOW_CONFIDENCE = 0.7
 READ_TIMEOUT_S = 60.0  # a batch report may read many events (PostgreSQL statement timeout)
@@ -568,7 +568,7 @@ def review_command(
     low_confidence: float = LOW_CONFIDENCE,
 ) -> int:
     """Write the report for the last period (e.g. ``7d``); print where it is."""
-    from actions.handoff import school_timezone
+    from core.school_calendar import school_timezone
 
     settings = settings or get_settings()
     current = now or datetime.now(timezone.utc)

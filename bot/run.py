@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT, Settings, get_settings, rest_token_problem
+from core.settings import PROJECT_ROOT, Settings, get_settings, rest_token_problem
 
 logger = logging.getLogger(__name__)
 

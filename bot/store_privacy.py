@@ -7,7 +7,7 @@ in-memory tracker of the running turn is untouched, so the forms work as before.
 * **User events** (what the parent typed): ``text``, ``parse_data.text`` and the
   entities' ``value``/``text`` are masked before they are written: pupil numbers, codes
   and other runs of 5+ digits -> ``[nummer]``, dates -> ``[datum]``, e-mail addresses
-  and phone numbers (:class:`actions.masking.Masker`, without name guessing). While the
+  and phone numbers (:class:`core.masking.Masker`, without name guessing). While the
   verification form is active, *every* digit is masked as well (a code typed as
   "404 141", a date as "29 2 12").
 * **Slots** that hold verification or contact data (:data:`SECRET_SLOTS`) are stored
@@ -33,7 +33,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from actions.masking import NUMBER, Masker
+from core.masking import NUMBER, Masker
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _fernet(secret: str) -> Fernet:
 
 
 def _secret() -> str:
-    from bot.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().hash_secret
 

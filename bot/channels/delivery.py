@@ -66,7 +66,7 @@ def conversation_id(prefix: str, provider_user_id: str, secret: str) -> str:
 
 def hash_secret() -> str:
     """The project's HMAC key (HASH_SECRET, or the key kept in var/)."""
-    from bot.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().hash_secret
 
@@ -353,7 +353,7 @@ def get_store() -> TtlStore:
         if url:
             _store = RedisStore(url)
         else:
-            from bot.settings import get_settings
+            from core.settings import get_settings
 
             _store = SqliteStore(str(get_settings().var_dir / "channels.db"))
     return _store

@@ -7,7 +7,7 @@ Differences from Rasa's stock RestInput:
 * errors are logged without the message text (the stock channel logs it);
 * a parent is never left without an answer;
 * sender ids in another channel's namespace (``web-``, ``wa-``, ``tg-``) are refused
-  (:mod:`bot.namespaces`), so REST can never speak for a website or messaging conversation;
+  (:mod:`core.namespaces`), so REST can never speak for a website or messaging conversation;
 * when Rasa listens on a non-loopback interface (``BIND_HOST``), or a request arrives on
   one, every request needs ``Authorization: Bearer <REST_API_TOKEN>`` (constant-time
   compare; without a configured token such requests get 401, and ``python -m bot run``
@@ -38,9 +38,9 @@ from bot.channels.common import (
     check_message,
     sanitize_text,
 )
-from bot.namespaces import reserved
-from bot.settings import get_settings, is_loopback, rest_token_problem
 from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
+from core.namespaces import reserved
+from core.settings import get_settings, is_loopback, rest_token_problem
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ A subclass of Rasa 3.6's ``SocketIOInput`` that closes the stock channel's holes
   server's own loopback origin, for ``/chat``); anything else, or no Origin, is refused at
   connect. Only the WebSocket transport is accepted (browsers always send an Origin there).
 * **Portal JWT.** An optional ``portal_token`` in the connect ``auth`` payload is checked
-  with :func:`actions.portal.verify_portal_token`; when valid the conversation is granted
+  with :func:`core.portal.verify_portal_token`; when valid the conversation is granted
   with ``get_verifier().grant_portal`` (claims stay on the server; the client only hears
   that it worked). A bad, expired or unconfigured token does *not* refuse the
   connection: the parent can still ask questions and gets a Dutch notice that the portal
@@ -310,7 +310,7 @@ class SocketIOInput(RasaSocketIOInput):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from bot.settings import get_settings
+        from core.settings import get_settings
 
         settings = get_settings()
         self._secret = settings.hash_secret
@@ -355,7 +355,7 @@ class SocketIOInput(RasaSocketIOInput):
                     started = True
         if not (started or force):
             return True
-        from actions.verification import get_verifier
+        from core.verification import get_verifier
 
         try:
             await asyncio.wait_for(asyncio.to_thread(
@@ -371,8 +371,8 @@ class SocketIOInput(RasaSocketIOInput):
         token = auth.get("portal_token") if isinstance(auth, dict) else None
         if not token:
             return None, False
-        from actions.portal import InvalidPortalToken, verify_portal_token
-        from bot.settings import get_settings
+        from core.portal import InvalidPortalToken, verify_portal_token
+        from core.settings import get_settings
 
         try:
             claims = verify_portal_token(token, get_settings())
@@ -517,7 +517,7 @@ class SocketIOInput(RasaSocketIOInput):
             session = await sio.get_session(sid, namespace=namespace)
             conversation_id = session.get("conversation_id")
             if conversation_id:
-                from actions.verification import get_verifier
+                from core.verification import get_verifier
 
                 try:
                     await asyncio.wait_for(asyncio.to_thread(

@@ -1,6 +1,6 @@
 """`make bench QUICK=1` runs and writes a well-formed report (issue 7).
 
-Runs ``python -m bot bench --quick`` into a temporary folder (it trains a tiny model of
+Runs ``python -m bench --quick`` into a temporary folder (it trains a tiny model of
 its own, starts both servers on free loopback ports and sends a few requests), then
 checks the report's sections, tables and plots. No timing assertions: the numbers of a
 quick run mean nothing.
@@ -45,7 +45,7 @@ def tables(markdown: str) -> list[list[list[str]]]:
 def quick_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench-report")
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])

@@ -208,8 +208,8 @@ async def test_a_hung_records_database_ties_up_only_its_own_threads(
     asyncio's shared thread pool stay free, and after SIGCONT the store works again."""
     import asyncio
 
-    from actions.records import RecordsStore
     from actions.status import CALL_TIMEOUT, call
+    from core.records import RecordsStore
 
     engine = sa.create_engine(private_postgres.url(), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:

@@ -110,7 +110,7 @@ async def test_rest_channel_does_not_show_an_answer_that_was_not_stored() -> Non
 def test_every_endpoint_variable_of_the_profile_has_a_default(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.run import child_env, endpoints_file
-    from bot.settings import get_settings
+    from core.settings import get_settings
 
     lines = (PROJECT_ROOT / "endpoints.cluster.yml").read_text().splitlines()
     text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))

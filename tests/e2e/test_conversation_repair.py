@@ -21,7 +21,7 @@ from datetime import date
 
 import pytest
 
-from actions.formats import DUTCH_MONTHS
+from core.formats import DUTCH_MONTHS
 from tests.e2e.conftest import CANARY, BotServer, start_bot, stop_bot
 from tests.e2e.provider_standin import ProviderStandIn
 from tests.e2e.test_messaging_channels import (

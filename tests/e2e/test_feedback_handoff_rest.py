@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from actions.handoff import contact_promise
-from actions.records import RecordsStore
-from bot.settings import parse_hours
+from core.records import RecordsStore
+from core.school_calendar import contact_promise
+from core.settings import parse_hours
 from tests.e2e.conftest import CANARY, PROJECT_ROOT, BotServer, start_bot, stop_bot
 
 pytestmark = pytest.mark.e2e

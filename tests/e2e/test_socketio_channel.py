@@ -19,9 +19,6 @@ import jwt
 import pytest
 import socketio
 
-from actions.messaging import OutboxMailer
-from actions.records import RecordsStore
-from actions.verification import Verifier
 from bot.channels.common import TOO_LONG_REPLY
 from bot.channels.rest import NO_ANSWER
 from bot.channels.socketio import (
@@ -30,6 +27,9 @@ from bot.channels.socketio import (
     RATE_LIMITED_REPLY,
     issue_resume_token,
 )
+from core.mail import OutboxMailer
+from core.records import RecordsStore
+from core.verification import Verifier
 from tests.e2e.conftest import CANARY, BotServer, start_bot, stop_bot
 from tests.e2e.widget_client import SocketioTestClient
 

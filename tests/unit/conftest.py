@@ -17,10 +17,10 @@ from unit_helpers import (
     demo_pupils,
 )
 
-from actions.messaging import OutboxMailer
-from actions.records import RecordsStore
-from actions.verification import Verifier, run_inline
-from bot.settings import Settings, get_settings
+from core.mail import OutboxMailer
+from core.records import RecordsStore
+from core.settings import Settings, get_settings
+from core.verification import Verifier, run_inline
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ import pytest
 import sqlalchemy as sa
 from unit_helpers import RASA_EVENTS_DDL, START, demo_pupils
 
-from actions.records import (
+from bot.__main__ import main
+from bot.admin import audit_command, format_table, parse_duration, purge_command
+from core.records import (
     AuditEvent,
     RecordsStore,
     SessionGrant,
     VerificationMethod,
     purge_tracker_events,
 )
-from bot.__main__ import main
-from bot.admin import audit_command, format_table, parse_duration, purge_command
 
 OLD = START - timedelta(days=40)
 YOUNG = START - timedelta(days=2)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from actions.blocking import BlockingPool, PoolBusy
+from core.blocking import BlockingPool, PoolBusy
 
 
 async def test_runs_calls_and_returns_their_result() -> None:

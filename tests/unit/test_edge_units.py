@@ -10,9 +10,9 @@ import yaml
 
 from bot.channels.common import KeyedRateLimiter
 from bot.channels.rest import bearer_matches
-from bot.namespaces import owns, reserved
 from bot.run import rasa_command
-from bot.settings import get_settings, is_loopback, rest_token_problem
+from core.namespaces import owns, reserved
+from core.settings import get_settings, is_loopback, rest_token_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,9 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.faq import FAQ_TOPICS
 from actions.followups import KINDS, ActionFollowup, followup_answer, followup_texts
-from actions.records import LwooStatus
+from core.answers import FAQ_TOPICS
+from core.records import LwooStatus
 
 NOT_IN_TEXT = "Dat staat niet in de informatie die ik heb"
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from actions.form_input import read_form_input
+from core.form_input import read_form_input
 
 TODAY = date(2026, 12, 1)
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from actions.formats import normalize_code, normalize_pupil_number, parse_date
+from core.formats import normalize_code, normalize_pupil_number, parse_date
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.glossary import ActionExplainTerm, find_term, load_glossary, lookup_term
+from actions.glossary import ActionExplainTerm
+from core.glossary import find_term, load_glossary, lookup_term
 
 TERMS = load_glossary()
 

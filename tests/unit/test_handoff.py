@@ -22,22 +22,19 @@ from unit_helpers import (
 )
 
 from actions import handoff
-from actions.handoff import (
-    ActionCallbackSubmit,
+from actions.handoff import ActionCallbackSubmit, ValidateCallbackForm
+from core.callbacks import (
     CallbackDesk,
     CallbackInput,
     CallbackLimits,
     SubmitResult,
-    ValidateCallbackForm,
-    callback_day,
-    contact_promise,
     conversation_excerpt,
-    parse_contact,
-    yes_or_no,
 )
-from actions.messaging import MailUnavailable, OutboxMailer
-from actions.records import ContactMethod, RecordsStore, StoreUnavailable
-from bot.settings import parse_hours
+from core.contact import parse_contact, yes_or_no
+from core.mail import MailUnavailable, OutboxMailer
+from core.records import ContactMethod, RecordsStore, StoreUnavailable
+from core.school_calendar import callback_day, contact_promise
+from core.settings import parse_hours
 
 AMS = ZoneInfo("Europe/Amsterdam")
 HOURS = (time(8, 30), time(16, 0))
@@ -330,8 +327,8 @@ def test_purge_deletes_old_callback_requests(store: RecordsStore, settings: Any,
                                              capsys: Any) -> None:
     from datetime import timedelta
 
-    from actions.records import CallbackRequest
     from bot.admin import purge_command
+    from core.records import CallbackRequest
 
     def add(days_ago: int) -> None:
         store.add_callback_request(CallbackRequest(

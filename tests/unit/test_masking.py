@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.masking import DATE, EMAIL, NAME, NUMBER, PHONE, Masker
+from core.masking import DATE, EMAIL, NAME, NUMBER, PHONE, Masker
 
 NAMES = ["Sanne", "de Vries", "Canarytestkind", "Kanariepietersz"]
 

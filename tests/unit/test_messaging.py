@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from unit_helpers import CANARY_EMAIL, MAIL_FROM, read_outbox
 
-from actions import messaging
-from actions.messaging import (
+from core import mail as messaging
+from core.mail import (
     MailUnavailable,
     OutboxMailer,
     SmtpMailer,

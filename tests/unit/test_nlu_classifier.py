@@ -15,8 +15,9 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from actions.faq import candidate_buttons, selected_answer
+from actions.faq import candidate_buttons
 from bot.nlu_classifier import MODEL_FILE, TfidfLabelClassifier
+from core.answers import selected_answer
 
 EXAMPLES: dict[str, list[str]] = {
     "greet": ["hallo", "goedemorgen", "hoi daar", "goedendag", "hey", "goedemiddag"],

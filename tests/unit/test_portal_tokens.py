@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from actions.portal import InvalidPortalToken, PortalClaims, verify_portal_token
-from bot.settings import Settings
+from core.portal import InvalidPortalToken, PortalClaims, verify_portal_token
+from core.settings import Settings
 
 SECRET = "portal-test-secret-with-at-least-32-bytes!"
 AUD, ISS = "lwoo-assistent", "compaen-ouderportaal"

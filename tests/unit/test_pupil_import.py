@@ -16,7 +16,8 @@ from unit_helpers import (
     assert_no_canary,
 )
 
-from actions.importer import (
+from bot.admin import import_pupils_command
+from core.importer import (
     EXPORT_HEADERS,
     HEADERS,
     NOT_STORED,
@@ -24,8 +25,7 @@ from actions.importer import (
     parse_export,
     read_export,
 )
-from actions.records import LwooStatus, RecordsStore
-from bot.admin import import_pupils_command
+from core.records import LwooStatus, RecordsStore
 
 TODAY = date(2026, 11, 27)
 HEADER = ";".join(EXPORT_HEADERS)

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from unit_helpers import START, assert_no_canary, canary_pupil, demo_pupils
 
-from actions.records import (
+from core.records import (
     AttemptState,
     AuditEvent,
     RecordsStore,
@@ -248,7 +248,7 @@ def test_slow_postgres_statement_becomes_store_unavailable(postgres_url: str) ->
 
 
 def test_limit_counters_are_atomic_and_purged_after_their_day(store: RecordsStore) -> None:
-    from actions.records import idempotency_keys, limit_counters
+    from core.records import idempotency_keys, limit_counters
 
     old_day, today = START - timedelta(days=40), START.replace(hour=0)
     with store.atomic("test") as ops:

@@ -23,9 +23,9 @@ from unit_helpers import (
     demo_pupils,
 )
 
-from actions.records import RecordsStore, StoreUnavailable
 from bot.__main__ import main
 from bot.review import review_command
+from core.records import RecordsStore, StoreUnavailable
 
 PHONE = "0612345678"
 GUESSED_NAME = "Pietje"

@@ -11,7 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import status
-from actions.records import LwooStatus, StoreUnavailable
+from core.records import LwooStatus, StoreUnavailable
 
 
 class FakeVerifier:

@@ -11,8 +11,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import status
-from actions.records import LwooStatus
-from actions.verification import CheckResult, CodeCheck, RequestResult
+from core.records import LwooStatus
+from core.verification import CheckResult, CodeCheck, RequestResult
 
 
 class FakeVerifier:

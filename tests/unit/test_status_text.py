@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from unit_helpers import CANARY_FIRST, CANARY_LAST, canary_pupil
 
-from actions.formats import DUTCH_MONTHS, dutch_date
-from actions.records import LwooStatus
-from actions.verification import status_text
+from core.formats import DUTCH_MONTHS, dutch_date
+from core.records import LwooStatus
+from core.verification import status_text
 
 EXPECTED = {
     LwooStatus.NOT_REQUESTED: ("lwoo is niet aangevraagd", "Bespreek dat dan met school"),

@@ -20,9 +20,9 @@ from unit_helpers import (
     read_outbox,
 )
 
-from actions.messaging import MailUnavailable, OutboxMailer
-from actions.records import RecordsStore, verification_attempts
-from actions.verification import (
+from core.mail import MailUnavailable, OutboxMailer
+from core.records import RecordsStore, verification_attempts
+from core.verification import (
     CheckResult,
     CodeCheck,
     Limits,
@@ -589,7 +589,7 @@ def test_an_address_shared_by_more_than_four_pupils_gets_no_code_and_no_grant(
 def test_a_portal_token_works_for_one_conversation_only(
     verifier: Verifier, clock: FakeClock, seeded_store: RecordsStore
 ) -> None:
-    from actions.verification import PortalTokenReplayed
+    from core.verification import PortalTokenReplayed
 
     expires = clock.now + timedelta(minutes=10)
     verifier.grant_portal("first", [NOAH], "parent-17", expires, "web", "jti-0001-aaaa")
@@ -612,7 +612,7 @@ def test_a_portal_token_works_for_one_conversation_only(
 def test_a_weak_hash_secret_refuses_to_start(
     weak: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from bot.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
     monkeypatch.setenv("HASH_SECRET", weak)

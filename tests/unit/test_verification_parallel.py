@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from unit_helpers import HASH_SECRET, MAIL_FROM, FakeClock, read_outbox
 
-from actions.messaging import OutboxMailer
-from actions.records import RecordsStore, verification_attempts
-from actions.verification import CheckResult, RequestResult, Verifier, run_inline
+from core.mail import OutboxMailer
+from core.records import RecordsStore, verification_attempts
+from core.verification import CheckResult, RequestResult, Verifier, run_inline
 
 SANNE, SANNE_BORN = "100231", "14-03-2013"
 T = TypeVar("T")

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 from email import policy
 from pathlib import Path
 
-from actions.importer import read_export
-from actions.records import LwooStatus, Pupil
+from core.importer import read_export
+from core.records import LwooStatus, Pupil
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"

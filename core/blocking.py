@@ -60,7 +60,7 @@ class BlockingPool:
 @lru_cache(maxsize=1)
 def get_pool() -> BlockingPool:
     """The action server's pool, sized by ``BLOCKING_WORKERS`` / ``BLOCKING_QUEUE``."""
-    from bot.settings import get_settings
+    from core.settings import get_settings
 
     settings = get_settings()
     return BlockingPool(settings.blocking_workers, settings.blocking_queue)

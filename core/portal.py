@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from core.settings import Settings
 
 MAX_TOKEN_LENGTH = 4096
 MAX_PUPILS = 20

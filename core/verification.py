@@ -22,7 +22,7 @@ API summary (for ``actions/status.py``)
     the pupil or the school is spent for today). Raises ``StoreUnavailable``.
 
 ``Verifier.grant_portal(conversation_id, pupil_numbers, parent_ref, expires_at, channel)``
-    After ``actions.portal.verify_portal_token``: the conversation may see those pupils.
+    After ``core.portal.verify_portal_token``: the conversation may see those pupils.
 
 ``Verifier.verified_pupils(conversation_id) -> list[Pupil]``  (siblings: choose one)
 ``Verifier.verified_pupil(conversation_id, pupil_number, channel) -> Pupil | None``
@@ -41,7 +41,7 @@ data matched. A repeated request (same conversation, number and date within 2 mi
 sends no second mail.
 
 Everything is synchronous (SQLAlchemy, smtplib, with 3 s timeouts). From an async
-Rasa action use ``await actions.blocking.run_blocking(func, *args, timeout=...)`` and answer
+Rasa action use ``await core.blocking.run_blocking(func, *args, timeout=...)`` and answer
 ``utter_technical_problem`` on ``StoreUnavailable``, ``MailUnavailable`` or a timeout.
 Only the conversation id's HMAC is stored; no method logs personal data.
 """
@@ -60,10 +60,10 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from actions.formats import dutch_date, normalize_code, normalize_pupil_number, parse_date
-from actions.importer import MAX_PUPILS_PER_EMAIL
-from actions.messaging import Mailer, MailUnavailable, code_message, get_mailer
-from actions.records import (
+from core.formats import dutch_date, normalize_code, normalize_pupil_number, parse_date
+from core.importer import MAX_PUPILS_PER_EMAIL
+from core.mail import Mailer, MailUnavailable, code_message, get_mailer
+from core.records import (
     AtomicOps,
     Attempt,
     AttemptState,
@@ -77,7 +77,7 @@ from actions.records import (
 )
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from core.settings import Settings
 
 __all__ = [
     "AuditOutcome",
@@ -674,7 +674,7 @@ def build_verifier(settings: Settings) -> Verifier:
 @lru_cache(maxsize=1)
 def get_verifier() -> Verifier:
     """The process-wide verifier (built on first call, never at import)."""
-    from bot.settings import get_settings
+    from core.settings import get_settings
 
     return build_verifier(get_settings())
 

@@ -9,7 +9,7 @@ Dates: ``14-03-2013``, ``14/3/2013``, ``14.3.2013``, ``14-3-13``, ``14 maart 201
 ``14 mrt 2013``, ``14 mrt. '13``, ``2013-03-14``. Impossible dates (31-02-2013) and dates
 that cannot be a pupil's birth date (in the future, or more than 30 years ago) are
 reported as a bad date, never silently accepted. The school's export keeps the stricter
-:func:`actions.formats.parse_date`.
+:func:`core.formats.parse_date`.
 """
 
 from __future__ import annotations

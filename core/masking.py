@@ -1,7 +1,7 @@
 """Masking personal data in free text (what parents typed), before staff see it.
 
 Used by the review report (``python -m bot review``) and by the hand-over mail to the
-care desk (:mod:`actions.handoff`). Masked are:
+care desk (:mod:`core.callbacks`). Masked are:
 
 * e-mail addresses -> ``[e-mail]``; phone numbers -> ``[telefoon]``;
 * pupil numbers (6 digits), codes and any other run of 5 or more digits -> ``[nummer]``;

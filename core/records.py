@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateSchema, DropSchema
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ def create_store_engine(url: str, *, timeout_s: float = DB_TIMEOUT_S) -> Engine:
             "connect_timeout": max(1, round(timeout_s)),
             "options": _postgres_options(parsed.query.get("options"), timeout_s),
             # a peer that vanished (network black hole) is noticed by TCP; a server
-            # that hangs (SIGSTOP) by the caller's deadline (actions.blocking.run_blocking)
+            # that hangs (SIGSTOP) by the caller's deadline (core.blocking.run_blocking)
             "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
             "keepalives_count": 2, "tcp_user_timeout": int(timeout_s * 2000),
         }

@@ -23,8 +23,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from actions.formats import normalize_pupil_number, parse_date
-from actions.records import LwooStatus, Pupil, RecordsStore, UpsertCounts
+from core.formats import normalize_pupil_number, parse_date
+from core.records import LwooStatus, Pupil, RecordsStore, UpsertCounts
 
 if TYPE_CHECKING:
     from _csv import _reader
@@ -74,7 +74,7 @@ class RowError:
 MAX_PUPILS_PER_EMAIL = 4
 """More pupils than this on one parent e-mail address looks like a placeholder in the
 export (e.g. the school's own address). Such an address never receives codes and never
-grants access (see :mod:`actions.verification`); the import reports it."""
+grants access (see :mod:`core.verification`); the import reports it."""
 
 
 def shared_email_lines(pupils: Sequence[Pupil], lines: Sequence[int]) -> list[tuple[int, ...]]:
