@@ -80,7 +80,7 @@ pytest: setup $(MODEL) ## pytest (unit, channels, end-to-end over HTTP)
 	$(PY) -m pytest -q
 
 test-conversations: setup $(MODEL) ## rasa test on tests/conversations
-	$(RASA) test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors \
+	$(PY) -m bot.launcher test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors \
 		--out var/results/core --quiet
 
 test-nlu: setup $(MODEL) ## NLU evaluation on tests/nlu (gates: docs/intents.md; fails on train/test overlap)

@@ -91,7 +91,7 @@ QUICK_SERVED_EPOCHS = 20  # quick mode: the model the servers load
 
 # The speed fixes found by the bench of 2026-11-27 (action responses checked with a
 # validator built once, the tracker store's prepared statements and SQLite WAL) are in
-# bot/rasa_patches.py and bot/tracker_store.py, so every variant has them.
+# bot/compat.py and bot/tracker_store.py, so every variant has them.
 SERVER_VARIANTS = [
     Variant("baseline", dict(BASELINE_ENV), 1, "Makefile: TF threads 1/1, oneDNN off"),
     Variant("tf-threads-default", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 1,
@@ -294,7 +294,7 @@ def speed_run(model: Path, variant: Variant, work: Path, faq_texts: list[str],
 
 def action_failures(rasa_log: Path) -> dict[str, int]:
     """Custom-action calls that failed (mostly ACTION_TIMEOUT under overload) or that the
-    circuit breaker of bot/rasa_patches.py skipped, from Rasa's log."""
+    circuit breaker of bot/compat.py skipped, from Rasa's log."""
     text = rasa_log.read_text(errors="replace") if rasa_log.exists() else ""
     return {"failed": len(re.findall(r"custom action \S+ failed", text)),
             "skipped": len(re.findall(r"custom action \S+ skipped", text))}

@@ -507,7 +507,7 @@ READING = [
     "failure message, or a status answer without the child's name. 'technische storing' "
     "means a custom action (FAQ and status answers are custom actions) did not answer "
     "within ACTION_TIMEOUT (3 s), so the parent got the Dutch technical-problem message "
-    "(bot/rasa_patches.py; it then skips the action server for 5 s). turns/s is what "
+    "(bot/compat.py; it then skips the action server for 5 s). turns/s is what "
     "the conversations asked for at their think time: a setup that answers more slowly "
     "gets fewer turns in the same time.",
 ]

@@ -87,8 +87,9 @@ def wait_until_up(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> bo
 
 
 def rasa_command(settings: Settings, in_terminal: bool, model: Path = MODEL_PATH) -> list[str]:
-    rasa = str(Path(sys.executable).with_name("rasa"))
-    cmd = [rasa, "shell" if in_terminal else "run", "--model", str(model),
+    # through the launcher: Rasa with this project's patches (bot/compat.py)
+    cmd = [sys.executable, "-m", "bot.launcher", "shell" if in_terminal else "run",
+           "--model", str(model),
            "--endpoints", str(endpoints_file()),
            "--interface", settings.bind_host, "--port", str(settings.port)]
     if not in_terminal:
@@ -175,7 +176,7 @@ def run_command(in_terminal: bool) -> int:
             if procs[0].poll() is None:
                 continue
             # The action server died: restart it (at most 5 times a minute). Meanwhile
-            # Rasa answers parents with utter_technical_problem (bot/rasa_patches.py).
+            # Rasa answers parents with utter_technical_problem (bot/compat.py).
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < 60] + [now]
             if len(restarts) > 5:

@@ -55,10 +55,3 @@ class SpacyNLP(RasaSpacyNLP):
         model = cls.load_model(config["model"])
         cls.ensure_proper_language_model(model.model)
         return cls(model, config)
-
-
-# Every Rasa process of this project loads this component with the model (run, shell,
-# test), so the custom-action adjustments are applied here too (see bot/rasa_patches.py).
-from bot import rasa_patches  # noqa: E402
-
-rasa_patches.apply()

@@ -14,7 +14,7 @@ button was clicked:
 
 Only payloads the bot itself offered in its last turn can be chosen this way, so this
 gives a parent nothing a click would not. It runs in Rasa's message processor before
-NLU (:func:`apply`, from :mod:`bot.rasa_patches`), with the conversation's tracker.
+NLU (wrapped into Rasa by :mod:`bot.compat`), with the conversation's tracker.
 """
 
 from __future__ import annotations
@@ -121,33 +121,3 @@ def last_buttons(events: Sequence[Any]) -> list[tuple[str, str]]:
                     pairs.append((title, payload))
     pairs.reverse()
     return pairs
-
-
-_applied = False
-
-
-def apply() -> None:
-    """Resolve typed choices in ``MessageProcessor.parse_message`` (idempotent)."""
-    global _applied
-    if _applied:
-        return
-    from rasa.core.channels.channel import UserMessage
-    from rasa.core.processor import MessageProcessor
-
-    original = MessageProcessor.parse_message
-
-    async def parse_message(self: MessageProcessor, message: UserMessage,
-                            tracker: Any = None, only_output_properties: bool = True
-                            ) -> dict[str, Any]:
-        if tracker is not None and isinstance(message.text, str):
-            payload = resolve(message.text, last_buttons(tracker.events))
-            if payload is not None:
-                message = UserMessage(
-                    payload, message.output_channel, message.sender_id,
-                    message.parse_data, message.input_channel, message.message_id,
-                    message.metadata,
-                )
-        return await original(self, message, tracker, only_output_properties)
-
-    MessageProcessor.parse_message = parse_message  # type: ignore[method-assign]
-    _applied = True

@@ -1,6 +1,2 @@
 """Input channels: REST (tests, staff, integrations), socket.io (website widget),
 WhatsApp via Twilio, Telegram. Shared safety lives in :mod:`bot.channels.common`."""
-
-from bot import rasa_patches
-
-rasa_patches.apply()

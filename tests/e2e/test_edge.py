@@ -214,7 +214,9 @@ def test_small_bodies_still_work(server: BotServer) -> None:
 
 def test_action_server_refuses_calls_without_the_token(server: BotServer) -> None:
     request = status_request("ouder-token-test", "rest")
-    for token in (None, "", "wrong", action_token(server)[:-1] + "0"):
+    real = action_token(server)
+    near_miss = real[:-1] + ("1" if real[-1] == "0" else "0")  # one character off
+    for token in (None, "", "wrong", near_miss):
         status, body = call_action(server, request, token)
         assert status == 401, (token, body)
         assert "responses" not in (body or {})
@@ -258,6 +260,20 @@ def test_the_running_rasa_has_no_enable_api(server: BotServer) -> None:
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     assert b"run" in argv and b"--enable-api" not in argv
     assert not any(arg.startswith(b"--auth-token") or arg == b"--cors" for arg in argv)
+
+
+def test_the_running_rasa_was_started_by_the_launcher_with_every_patch(
+        server: BotServer) -> None:
+    from bot.compat import PATCHES, RASA_VERSION
+
+    pid = int((server.var_dir / "run" / "rasa.pid").read_text())
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"bot.launcher" in argv
+    log = (server.var_dir / "logs" / "rasa.log").read_text(encoding="utf-8")
+    line = next(row for row in log.splitlines() if "with this project's patches" in row)
+    assert f"Rasa {RASA_VERSION}" in line
+    for name in PATCHES:
+        assert name in line
 
 
 def test_an_unexpected_action_error_says_nothing_personal(server: BotServer) -> None:
