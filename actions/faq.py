@@ -27,17 +27,24 @@ from core.answers import (
     selected_answer,
     selected_neighbour,
     topic_of,
+    topic_title,
 )
+from core.texts import text as msg
 
-# non-FAQ intents worth offering in a clarification, with their button
-OTHER_CHOICES: dict[str, tuple[str, str]] = {
-    "ask_status": ("De lwoo-status van mijn kind", "/ask_status"),
-    "request_human": ("Contact met iemand van school", "/request_human"),
+# non-FAQ intents worth offering in a clarification: intent -> payload (the title is
+# faq.button_<intent> in data/answers/messages.yml)
+OTHER_CHOICES: dict[str, str] = {
+    "ask_status": "/ask_status",
+    "request_human": "/request_human",
 }
-SOMETHING_ELSE = {"title": "Iets anders", "payload": "/deny"}
+
+
+def something_else() -> dict[str, str]:
+    return {"title": msg("faq.button_something_else"), "payload": "/deny"}
+
 
 def topic_button(topic: str) -> dict[str, str]:
-    return {"title": FAQ_TOPICS[topic], "payload": f'/faq{{"faq_topic": "{topic}"}}'}
+    return {"title": topic_title(topic), "payload": f'/faq{{"faq_topic": "{topic}"}}'}
 
 
 def candidate_buttons(parse_data: dict[str, Any], limit: int = 2) -> list[dict[str, str]]:
@@ -57,8 +64,8 @@ def candidate_buttons(parse_data: dict[str, Any], limit: int = 2) -> list[dict[s
                     buttons.append(topic_button(topic))
         elif name in OTHER_CHOICES and name not in seen:
             seen.add(name)
-            title, payload = OTHER_CHOICES[name]
-            buttons.append({"title": title, "payload": payload})
+            buttons.append({"title": msg(f"faq.button_{name}"),
+                            "payload": OTHER_CHOICES[name]})
         if len(buttons) >= limit:
             break
     if not buttons:
@@ -72,11 +79,8 @@ def clarify(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventTyp
     if misses >= 1:
         dispatcher.utter_message(response="utter_offer_contact")
         return [SlotSet("fallback_count", 0)]
-    buttons = candidate_buttons(tracker.latest_message or {}) + [SOMETHING_ELSE]
-    dispatcher.utter_message(
-        text="Ik weet niet zeker wat u bedoelt. Bedoelt u een van deze vragen?",
-        buttons=buttons,
-    )
+    buttons = candidate_buttons(tracker.latest_message or {}) + [something_else()]
+    dispatcher.utter_message(text=msg("faq.clarify"), buttons=buttons)
     return [SlotSet("fallback_count", misses + 1)]
 
 

@@ -20,18 +20,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from core.texts import text as msg
+
 WIDGET_CHANNEL = "socketio"  # the widget shows its own "Bedankt voor uw reactie."
 
-POSITIVE_TEXT = "Fijn dat ik u kon helpen! Heeft u nog een vraag over lwoo, dan hoor ik het graag."
-DONE_TEXT = (
-    "Dank u wel, daarmee kan de school de antwoorden verbeteren. "
-    "Wilt u dat iemand van school contact met u opneemt?"
-)
-DONE_WITHOUT_COMMENT_TEXT = "Goed. Wilt u dat iemand van school contact met u opneemt?"
-CONTACT_OFFER_BUTTONS = [
-    {"title": "Ja, neem contact met mij op", "payload": "/request_human"},
-    {"title": "Nee, dank u", "payload": "/deny"},
-]
 
 _YES = frozenset({"yes", "ja", "true", "1"})
 _NO = frozenset({"no", "nee", "false", "0"})
@@ -40,6 +32,12 @@ _NEGATIVE = re.compile(
     r"nutteloos|matig|fout|verkeerd|omlaag|jammer)\b|👎|:\(",
     re.IGNORECASE,
 )
+
+
+
+def contact_offer_buttons() -> list[dict[str, str]]:
+    return [{"title": msg("feedback.button_contact_yes"), "payload": "/request_human"},
+            {"title": msg("feedback.button_contact_no"), "payload": "/deny"}]
 
 
 def helpful_from_text(text: str) -> bool:
@@ -96,7 +94,7 @@ class ActionFeedback(Action):
         if helpful:
             from_button = str(latest.get("text") or "").startswith("/feedback")
             if not (from_button and tracker.get_latest_input_channel() == WIDGET_CHANNEL):
-                dispatcher.utter_message(text=POSITIVE_TEXT)
+                dispatcher.utter_message(text=msg("feedback.positive"))
             return [SlotSet("feedback_helpful", True)]
         # feedback_form asks what was missing (utter_ask_feedback_comment)
         return [SlotSet("feedback_helpful", False), SlotSet("feedback_comment", None)]
@@ -112,7 +110,7 @@ class ActionFeedbackDone(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         comment = tracker.get_slot("feedback_comment")
-        text = DONE_TEXT if comment else DONE_WITHOUT_COMMENT_TEXT
-        dispatcher.utter_message(text=text, buttons=CONTACT_OFFER_BUTTONS)
+        key = "feedback.done" if comment else "feedback.done_without_comment"
+        dispatcher.utter_message(text=msg(key), buttons=contact_offer_buttons())
         # the comment stays in the tracker's history (SlotSet event) for the review
         return [SlotSet("feedback_helpful", None), SlotSet("feedback_comment", None)]

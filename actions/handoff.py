@@ -30,6 +30,7 @@ from core.callbacks import CallbackInput, get_desk
 from core.contact import how_to_reach, parse_contact, yes_or_no
 from core.mail import MailUnavailable
 from core.records import StoreUnavailable
+from core.texts import text as msg
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +39,6 @@ SKIPPED = "-"  # fills the remaining slots when the parent said no, so the form 
 FORM_SLOTS = ("callback_consent", "callback_question", "callback_contact")
 MAX_QUESTION_CHARS = 1000
 
-YES_NO_TEXT = "Wilt u antwoorden met ja of nee?"
-QUESTION_TOO_SHORT_TEXT = "Wilt u uw vraag in een paar woorden beschrijven?"
-BAD_CONTACT_TEXT = (
-    "Dat herken ik niet als e-mailadres of telefoonnummer. Typ bijvoorbeeld "
-    "naam@voorbeeld.nl of 06-12345678."
-)
-CONFIRM_TEXT = (
-    "Dank u. Ik heb uw vraag doorgegeven aan de zorgcoördinator van Compaen vmbo. "
-    "Iemand van school neemt {when} contact met u op, {how}."
-)
-FAILED_TEXT = (
-    "Uw vraag is daardoor misschien niet bij school aangekomen. Belt u de school liever "
-    "zelf: {school_contact}."
-)
 
 
 
@@ -87,7 +74,7 @@ class ValidateCallbackForm(FormValidationAction):
             return {"callback_consent": None}
         consent = yes_or_no(value)
         if consent is None:
-            dispatcher.utter_message(text=YES_NO_TEXT)
+            dispatcher.utter_message(text=msg("handoff.yes_or_no"))
             return {"callback_consent": None}
         if not consent:
             return {"callback_consent": False, "callback_question": SKIPPED,
@@ -101,7 +88,7 @@ class ValidateCallbackForm(FormValidationAction):
             return {"callback_question": value}
         question = " ".join(str(value).split())
         if len(question) < 3 or question.startswith("/"):
-            dispatcher.utter_message(text=QUESTION_TOO_SHORT_TEXT)
+            dispatcher.utter_message(text=msg("handoff.question_too_short"))
             return {"callback_question": None}
         return {"callback_question": question[:MAX_QUESTION_CHARS]}
 
@@ -112,7 +99,7 @@ class ValidateCallbackForm(FormValidationAction):
             return {"callback_contact": value}
         parsed = parse_contact(value)
         if parsed is None:
-            dispatcher.utter_message(text=BAD_CONTACT_TEXT)
+            dispatcher.utter_message(text=msg("handoff.bad_contact"))
             return {"callback_contact": None}
         return {"callback_contact": parsed[1]}
 
@@ -158,11 +145,11 @@ class ActionCallbackSubmit(Action):
 
             dispatcher.utter_message(response="utter_technical_problem")
             dispatcher.utter_message(
-                text=FAILED_TEXT.format(school_contact=get_settings().school_contact)
+                text=msg("handoff.failed", school_contact=get_settings().school_contact)
             )
             return clear_slots()
         dispatcher.utter_message(
-            text=CONFIRM_TEXT.format(when=result.promise, how=how_to_reach(method, contact))
+            text=msg("handoff.confirm", when=result.promise, how=how_to_reach(method, contact))
         )
         return clear_slots()
 

@@ -28,6 +28,7 @@ from core.form_input import FormInput, read_form_input
 from core.mail import MailUnavailable
 from core.namespaces import owns
 from core.records import Pupil, StoreUnavailable
+from core.texts import text as msg
 from core.verification import CheckResult, RequestResult, get_verifier, status_text
 
 logger = logging.getLogger(__name__)
@@ -39,43 +40,13 @@ FORM_SLOTS = ("pupil_number", "birth_date", "otp_code")
 
 T = TypeVar("T")
 
-CODE_REQUESTED_TEXT = (
-    "Dank u. Als het leerlingnummer en de geboortedatum kloppen met onze administratie, "
-    "stuur ik nu een e-mail met een code van 6 cijfers naar het e-mailadres dat bij school "
-    "bekend is. De code is 10 minuten geldig. Krijgt u geen e-mail (kijk ook in uw "
-    "spam-map)? Neem dan contact op met de administratie van school."
-)
-RATE_LIMITED_TEXT = (
-    "Er zijn te veel pogingen gedaan. Om de gegevens van leerlingen te beschermen kan ik "
-    "nu geen code sturen of controleren. U kunt het later opnieuw proberen (soms pas "
-    "morgen), of u neemt contact op met de administratie."
-)
-BAD_NUMBER_TEXT = (
-    "Een leerlingnummer bestaat uit 6 cijfers, bijvoorbeeld 123456. "
-    "Wilt u het nog eens proberen?"
-)
-BAD_DATE_TEXT = "Ik herken die datum niet. Wilt u de geboortedatum zo typen: 14-03-2013?"
-BAD_CODE_TEXT = "Een code bestaat uit 6 cijfers. Wilt u de code uit de e-mail typen?"
-WRONG_CODE_TEXT = "Deze code klopt niet. U kunt het nog {tries} keer proberen."
-LOCKED_TEXT = (
-    "De code is 5 keer verkeerd ingevuld. Om uw gegevens te beschermen stop ik deze "
-    "controle. U kunt later opnieuw een code aanvragen door te vragen naar de status."
-)
-EXPIRED_TEXT = (
-    "Deze code is verlopen (een code is 10 minuten geldig). Vraag gerust opnieuw naar de "
-    "status, dan stuur ik een nieuwe code."
-)
-NO_ATTEMPT_TEXT = "Er loopt geen controle meer. Vraag gerust opnieuw naar de status van uw kind."
-NOT_VERIFIED_TEXT = (
-    "Ik kan de status nog niet laten zien, omdat ik niet heb kunnen controleren wie u bent. "
-    "Vraag gerust opnieuw naar de status, of neem contact op met de mentor van uw kind."
-)
-CHOOSE_TEXT = "Over welk kind gaat uw vraag?"
+# the message key for a value the form cannot read, per slot (data/answers/messages.yml)
 BAD_TEXT = {
-    "pupil_number": BAD_NUMBER_TEXT,
-    "birth_date": BAD_DATE_TEXT,
-    "otp_code": BAD_CODE_TEXT,
+    "pupil_number": "status.bad_number",
+    "birth_date": "status.bad_date",
+    "otp_code": "status.bad_code",
 }
+
 
 # the message just typed, as seen by the form's validation action
 TURN_FRESH = "fresh"  # a new message while the form asks its question
@@ -181,7 +152,7 @@ async def show_status(
         return None
     position = _choice_from(tracker, pupils, choice)
     if position is None:
-        dispatcher.utter_message(text=CHOOSE_TEXT, buttons=choice_buttons(pupils))
+        dispatcher.utter_message(text=msg("status.choose_child"), buttons=choice_buttons(pupils))
         return []
     chosen = pupils[position - 1]
     # verified_pupil re-checks the grant and writes the disclosure to the audit trail
@@ -308,10 +279,10 @@ class ValidateVerificationForm(FormValidationAction):
                 return None
             if intent == "ask_status" and not found.looks_like_input:
                 return {requested: None} if requested else {}  # the form asks again
-            dispatcher.utter_message(text=BAD_TEXT.get(requested or "", BAD_NUMBER_TEXT))
+            dispatcher.utter_message(text=msg(BAD_TEXT.get(requested or "", "status.bad_number")))
             return {requested: None} if requested else {}
         if found.bad_date and not found.dates:
-            dispatcher.utter_message(text=BAD_DATE_TEXT)
+            dispatcher.utter_message(text=msg("status.bad_date"))
             if not found.numbers:
                 return {requested or "birth_date": None}
         new_number = found.numbers[-1] if found.numbers else None
@@ -342,7 +313,7 @@ class ValidateVerificationForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, number: str, born: str
     ) -> dict[str, Any]:
         if not own_conversation(tracker):
-            dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
+            dispatcher.utter_message(text=msg("status.not_verified"))
             return self._end()
         try:
             result = await call(get_verifier().request_code, tracker.sender_id,
@@ -356,19 +327,19 @@ class ValidateVerificationForm(FormValidationAction):
                                      else "utter_technical_problem")
             return self._end()
         if result is RequestResult.INVALID_INPUT:
-            dispatcher.utter_message(text=BAD_DATE_TEXT)
+            dispatcher.utter_message(text=msg("status.bad_date"))
             return {"birth_date": None}
         if result is RequestResult.RATE_LIMITED:
-            dispatcher.utter_message(text=RATE_LIMITED_TEXT)
+            dispatcher.utter_message(text=msg("status.rate_limited"))
             return self._end()
-        dispatcher.utter_message(text=CODE_REQUESTED_TEXT)
+        dispatcher.utter_message(text=msg("status.code_requested"))
         return {"pupil_number": number, "birth_date": born, "otp_code": None}
 
     async def _check_code(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, value: str
     ) -> dict[str, Any]:
         if not own_conversation(tracker):
-            dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
+            dispatcher.utter_message(text=msg("status.not_verified"))
             return self._end()
         try:
             check = await call(get_verifier().check_code, tracker.sender_id,
@@ -381,17 +352,17 @@ class ValidateVerificationForm(FormValidationAction):
         if result is CheckResult.VERIFIED:
             return {"otp_code": MASKED}
         if result is CheckResult.INVALID_INPUT:
-            dispatcher.utter_message(text=BAD_CODE_TEXT)
+            dispatcher.utter_message(text=msg("status.bad_code"))
             return {"otp_code": None}
         if result is CheckResult.WRONG_CODE:
-            dispatcher.utter_message(text=WRONG_CODE_TEXT.format(tries=check.tries_left))
+            dispatcher.utter_message(text=msg("status.wrong_code", tries=check.tries_left))
             return {"otp_code": None}
-        message = {
-            CheckResult.LOCKED: LOCKED_TEXT,
-            CheckResult.EXPIRED: EXPIRED_TEXT,
-            CheckResult.RATE_LIMITED: RATE_LIMITED_TEXT,
-        }.get(result, NO_ATTEMPT_TEXT)
-        dispatcher.utter_message(text=message)
+        key = {
+            CheckResult.LOCKED: "status.locked",
+            CheckResult.EXPIRED: "status.expired",
+            CheckResult.RATE_LIMITED: "status.rate_limited",
+        }.get(result, "status.no_attempt")
+        dispatcher.utter_message(text=msg(key))
         return self._end()
 
 
@@ -410,7 +381,7 @@ class ActionVerificationDone(Action):
         try:
             result = await show_status(dispatcher, tracker, None)
             if result is None:
-                dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
+                dispatcher.utter_message(text=msg("status.not_verified"))
             else:
                 shown = result
         except FAULTS as exc:

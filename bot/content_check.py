@@ -5,6 +5,8 @@ Staff edit ``data/answers/faq.yml``. Before a change goes live this command chec
 1. every answer ``utter_faq/<topic>`` still carries the facts listed for its topic in
    ``data/answers/required_facts.yml`` (derived from the school's content brief);
 2. answers speak to parents with "u" (not "je"/"jij"), and buttons point at known topics;
+   the texts the code puts together (``data/answers/messages.yml``: status, form, hand-over,
+   mails) fill only the placeholders the code provides, use "u" and keep their length;
 3. the training data still validates (``rasa data validate --fail-on-warning``).
 
 Messages are Dutch and name the topic and the missing fact. Exit codes: 0 in order;
@@ -224,6 +226,30 @@ def check_glossary(path: Path = GLOSSARY) -> list[Problem]:
     return problems
 
 
+def check_message_texts(path: Path | None = None) -> list[Problem]:
+    """The texts the code puts together (data/answers/messages.yml): placeholders the
+    code fills, u-vorm, length (:func:`core.texts.check_messages`)."""
+    from core.texts import MESSAGES_FILE, TextsError, check_messages, load_messages
+
+    try:
+        found = load_messages(path or MESSAGES_FILE)
+    except TextsError as exc:
+        raise ContentFileError(str(exc)) from exc
+    problems = [Problem(f"bericht/{key}", problem) for key, problem in check_messages(found)]
+    for key, facts in load_required_facts(REQUIRED_FACTS, "messages").items():
+        message = found.get(key)
+        if message is None:
+            problems.append(Problem(f"bericht/{key}", "de tekst ontbreekt in messages.yml."))
+            continue
+        for fact in facts:
+            if not fact_present(fact, message.text):
+                example = " + ".join(f'"{p}"' for p in fact.alternatives[0])
+                problems.append(Problem(
+                    f"bericht/{key}", f"de tekst mist het feit \"{fact.description}\". Zet "
+                    f"dit er weer in (bijvoorbeeld met {example})."))
+    return problems
+
+
 def _validation_data(answers: Path) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
     """The data folder to validate: the project's, or a copy with ``answers`` in it."""
     data = PROJECT_ROOT / "data"
@@ -275,6 +301,7 @@ def check_content_command(
         problems += check_neighbours(load_answers(NEIGHBOURS, NEIGHBOUR_PREFIX),
                                      neighbour_facts, faq_answers)
         problems += check_glossary()
+        problems += check_message_texts()
     except ContentFileError as exc:
         print(f"FOUT: {exc}", file=sys.stderr, flush=True)
         return EXIT_UNREADABLE
@@ -291,7 +318,8 @@ def check_content_command(
           "gevonden.", flush=True)
     count = sum(len(facts) for facts in neighbour_facts.values())
     print(f"Aangrenzende onderwerpen in orde: {len(neighbour_facts)} onderwerpen, {count} "
-          "verplichte feiten gevonden; woordenlijst in orde.", flush=True)
+          "verplichte feiten gevonden; woordenlijst en berichten (messages.yml) in orde.",
+          flush=True)
     if not validate:
         return EXIT_OK
     print("Trainingsdata controleren (rasa data validate) …", flush=True)

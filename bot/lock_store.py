@@ -15,7 +15,7 @@ Failures:
 
 * Redis down or paused *before* the turn (taking or waiting for a ticket):
   :class:`LockStoreUnavailable`; the turn is not processed and the channel says so in
-  Dutch (``bot.tracker_store.NOT_PROCESSED_MESSAGE``).
+  Dutch (``bot.tracker_store.not_processed_message``).
 * Redis down *after* the turn (returning the ticket): logged only; the turn was
   processed and stored, and the ticket expires after ``TICKET_LOCK_LIFETIME``.
 * A stale connection after a Redis restart is retried once (redis-py's own retry).

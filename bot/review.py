@@ -31,14 +31,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, parse_duration
-from core.answers import FAQ_TOPICS
+from core.answers import FAQ_TOPICS, topic_title
 from core.masking import Masker
 from core.records import RecordsStore, StoreUnavailable, create_store_engine
 from core.settings import Settings, get_settings
 
 LOW_CONFIDENCE = 0.7
 READ_TIMEOUT_S = 60.0  # a batch report may read many events (PostgreSQL statement timeout)
-FAQ_TITLES = FAQ_TOPICS  # the same readable titles the bot's buttons use
 INTENT_LABELS = {
     "ask_status": "status van het eigen kind",
     "request_human": "contact met een medewerker",
@@ -79,6 +78,12 @@ events_table = sa.Table(
 
 
 # -- reading the tracker store ------------------------------------------------------------
+
+
+
+def _title(topic: str) -> str:
+    """A topic's readable title, as the bot's buttons show it."""
+    return topic_title(topic) if topic in FAQ_TOPICS else topic
 
 
 def load_events(url: str, since: datetime) -> dict[str, list[dict[str, Any]]]:
@@ -218,7 +223,7 @@ def guessed(turn: Turn) -> tuple[str, float]:
 def guess_label(guess: str) -> str:
     topic = _topic(guess)
     if topic:
-        return f"{guess} ({FAQ_TITLES.get(topic, topic)})"
+        return f"{guess} ({_title(topic)})"
     return f"{guess} ({INTENT_LABELS[guess]})" if guess in INTENT_LABELS else guess
 
 
@@ -384,7 +389,7 @@ def write_csvs(review: Review, out: Path, tz: tzinfo) -> list[Path]:
         ),
         "topics.csv": (
             ("onderwerp", "vraag", "getypt", "via knop", "totaal"),
-            [(topic, FAQ_TITLES.get(topic, topic), review.topics_typed[topic],
+            [(topic, _title(topic), review.topics_typed[topic],
               review.topics_button[topic], count)
              for topic, count in review.topics.most_common()],
         ),
@@ -433,7 +438,7 @@ def write_charts(review: Review, out: Path) -> dict[str, Path]:
         charts[name] = path
 
     topics = review.topics.most_common()
-    bar("topics", [FAQ_TITLES.get(t, t) for t, _ in topics], [c for _, c in topics],
+    bar("topics", [_title(t) for t, _ in topics], [c for _, c in topics],
         "Meest gestelde onderwerpen", horizontal=True)
     channels = review.channels.most_common()
     bar("channels", [_channel(c) for c, _ in channels], [n for _, n in channels],
@@ -526,7 +531,7 @@ def render_html(review: Review, charts: dict[str, Path], tz: tzinfo, generated: 
         "<h2>Meest gestelde onderwerpen</h2>",
         _img(charts, "topics", "Staafdiagram: aantal beantwoorde vragen per onderwerp"),
         _table(("Onderwerp", "Vraag", "Getypt", "Via knop", "Totaal"),
-               [(t, FAQ_TITLES.get(t, t), review.topics_typed[t], review.topics_button[t], c)
+               [(t, _title(t), review.topics_typed[t], review.topics_button[t], c)
                 for t, c in review.topics.most_common()], numeric=(2, 3, 4)),
         "<h2>Gesprekken per kanaal</h2>",
         _img(charts, "channels", "Staafdiagram: aantal gesprekken per kanaal"),

@@ -20,7 +20,7 @@ PostgreSQL. ``tests/cluster/test_outages.py`` measures the loss.
 2. **Loud failure.** When the database stays down, :class:`TrackerStoreUnavailable`
    is raised and ``FailSafeTrackerStore`` lets it through (patched below, only when this
    store is configured). The turn is not processed; the channel answers
-   :data:`NOT_PROCESSED_MESSAGE` in Dutch instead of an answer that will be forgotten.
+   :func:`not_processed_message` in Dutch instead of an answer that will be forgotten.
 3. **Speed** (bench/reports/latest.md): Rasa builds its three queries per turn with the
    ORM (about 1 ms each in SQLAlchemy's statement caching alone) and inserts events one
    ORM object at a time. We run the *same* SQL as prepared Core statements built once,
@@ -68,13 +68,17 @@ from rasa.shared.exceptions import RasaException
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from bot import store_privacy
+from core.texts import text as msg
 
 logger = logging.getLogger(__name__)
 
-NOT_PROCESSED_MESSAGE = (
-    "Er is een tijdelijke storing: uw bericht is niet verwerkt. "
-    "Probeert u het over een paar minuten opnieuw."
-)
+
+
+def not_processed_message() -> str:
+    """What a parent hears instead of an answer that would be forgotten (Dutch)."""
+    return msg("conversation.not_processed")
+
+
 DEFAULT_RETRY_SECONDS = 3.0  # one retrieve or save, retries included
 DEFAULT_TURN_SECONDS = 4.0  # a turn's retrieve + save: the parent is answered within 5 s
 MIN_SAVE_SECONDS = 1.0
@@ -98,7 +102,7 @@ T = TypeVar("T")
 class TurnNotProcessed(RasaException):
     """A store the turn depends on is down; nothing of the turn was kept.
 
-    Channels answer :data:`NOT_PROCESSED_MESSAGE` instead of whatever the bot said."""
+    Channels answer :func:`not_processed_message` instead of whatever the bot said."""
 
 
 class TrackerStoreUnavailable(TurnNotProcessed):

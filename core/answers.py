@@ -12,16 +12,19 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# topic -> readable Dutch button title
-FAQ_TOPICS: dict[str, str] = {
-    "wat_is_lwoo": "Wat is lwoo?",
-    "regering": "Bepaalt de regering hoe lwoo werkt?",
-    "rugzak": "Is lwoo een rugzak?",
-    "budget": "Waarvoor is het lwoo-budget?",
-    "hertoets": "Waarom opnieuw toetsen na de zomer?",
-    "handelingsplan": "Wat is een handelingsplan?",
-}
+from core.texts import text as msg
+
+# the six FAQ topics (their answers: data/answers/faq.yml; their button titles:
+# faq.button_<topic> in data/answers/messages.yml)
+FAQ_TOPICS: tuple[str, ...] = (
+    "wat_is_lwoo", "regering", "rugzak", "budget", "hertoets", "handelingsplan",
+)
 ANSWER_CONFIDENCE_THRESHOLD = 0.5
+
+
+def topic_title(topic: str) -> str:
+    """The readable title of a topic, as its button shows it ("Wat is lwoo?")."""
+    return msg(f"faq.button_{topic}")
 
 
 def topic_of(response_key: str | None) -> str | None:

@@ -19,6 +19,7 @@ from core.mail import Mailer, MailUnavailable, callback_message, get_mailer
 from core.masking import Masker
 from core.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
 from core.school_calendar import contact_promise, school_timezone
+from core.texts import text as msg
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_TRANSCRIPT_LINE = 400
-CHANNELS = {"socketio": "website", "whatsapp": "WhatsApp", "telegram": "Telegram",
-            "rest": "REST-koppeling"}
+CHANNELS = ("socketio", "whatsapp", "telegram", "rest")  # mail.channel.<name> is the label
 
 # -- the conversation for the care desk ---------------------------------------------------
 
@@ -38,7 +38,7 @@ def _readable(text: str) -> str:
     if not match:
         return text
     values = re.findall(r'"\w+"\s*:\s*"([^"]*)"', match.group(2) or "")
-    return "[knop: " + " ".join([match.group(1), *values]) + "]"
+    return f"[{msg('mail.callback.button')}: " + " ".join([match.group(1), *values]) + "]"
 
 
 def conversation_excerpt(events: Sequence[dict[str, Any]], limit: int) -> list[tuple[str, str]]:
@@ -53,7 +53,8 @@ def conversation_excerpt(events: Sequence[dict[str, Any]], limit: int) -> list[t
     for event in events[:end]:
         kind, text = event.get("event"), event.get("text")
         if kind in ("user", "bot") and isinstance(text, str) and text.strip():
-            messages.append(("Ouder" if kind == "user" else "Assistent", text.strip()))
+            who = msg("mail.callback.parent" if kind == "user" else "mail.callback.assistant")
+            messages.append((who, text.strip()))
     return messages[-limit:] if limit > 0 else []
 
 
@@ -211,8 +212,7 @@ class CallbackDesk:
 
     def _transcript(self, request: CallbackInput, masker: Masker | None) -> list[str]:
         if masker is None:
-            return ["(Het gesprek is niet meegestuurd: de gegevens van leerlingen konden "
-                    "niet worden afgeschermd door een storing.)"]
+            return [msg("mail.callback.transcript_masking_failed")]
         excerpt = conversation_excerpt(request.events, self._transcript_messages)
         return [f"{who}: {_shorten(masker.mask(_readable(text)))}" for who, text in excerpt]
 
@@ -247,7 +247,8 @@ class CallbackDesk:
             sender=self._mail_from,
             recipient=self._care_desk,
             request_id=stored.id if stored else None,
-            channel=CHANNELS.get(request.channel, request.channel),
+            channel=(msg(f"mail.channel.{request.channel}") if request.channel in CHANNELS
+                     else request.channel),
             question=question,
             contact_method=request.contact_method.value,
             contact=request.contact,

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from core.records import ContactMethod
+from core.texts import text as msg
 
 _YES_WORDS = frozenset("ja jawel jazeker yes graag goed prima oke oké ok akkoord zeker 👍".split())
 _NO_WORDS = frozenset("nee neen no niet liever nooit 👎".split())
@@ -58,5 +59,5 @@ def parse_contact(text: Any) -> tuple[ContactMethod, str] | None:
 
 
 def how_to_reach(method: ContactMethod, contact: str) -> str:
-    return (f"per e-mail via {contact}" if method is ContactMethod.EMAIL
-            else f"telefonisch via {contact}")
+    key = "handoff.by_email" if method is ContactMethod.EMAIL else "handoff.by_phone"
+    return msg(key, contact=contact)

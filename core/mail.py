@@ -24,6 +24,8 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from core.texts import text as msg
+
 if TYPE_CHECKING:
     from core.settings import Settings
 
@@ -33,26 +35,6 @@ CODE_VALIDITY_MINUTES = 10
 _SMTPS_PORT = 465
 _FAILURE_TTL_S = 5.0
 
-_CODE_MAIL = """\
-Geachte ouder of verzorger,
-
-U heeft via de LWOO-assistent van Compaen vmbo gevraagd om de
-lwoo-status van uw kind te mogen bekijken. Uw code is:
-
-    {code}
-
-Typt u deze code in het gesprek met de LWOO-assistent.
-De code is {minutes} minuten geldig en werkt maar één keer.
-
-Heeft u dit niet zelf aangevraagd? Dan hoeft u niets te doen: zonder
-deze code kan niemand de gegevens van uw kind bekijken. Geef de code
-aan niemand door; ook de school vraagt u daar nooit om.
-
-Met vriendelijke groet,
-Compaen vmbo
-
-Dit is een automatisch bericht; u kunt er niet op antwoorden.
-"""
 
 
 class MailUnavailable(Exception):
@@ -74,7 +56,7 @@ def code_message(
 ) -> EmailMessage:
     """The Dutch e-mail (u-vorm) with the one-time code and how long it is valid."""
     message = EmailMessage(policy=policy.SMTP)
-    message["Subject"] = "Uw code voor de LWOO-assistent van Compaen vmbo"
+    message["Subject"] = msg("mail.code.subject")
     message["From"] = sender
     message["To"] = recipient
     message["Date"] = format_datetime(datetime.now(timezone.utc))
@@ -82,41 +64,17 @@ def code_message(
     message["Auto-Submitted"] = "auto-generated"
     # quoted-printable keeps the code and the text readable in the raw .eml
     message.set_content(
-        _CODE_MAIL.format(code=code, minutes=valid_minutes), cte="quoted-printable"
+        msg("mail.code.body", code=code, minutes=valid_minutes), cte="quoted-printable"
     )
     return message
 
 
-_CALLBACK_MAIL = """\
-Beste collega van de zorg,
-
-Een ouder of verzorger vraagt via de LWOO-assistent ({channel}) om contact
-met iemand van school.
-
-Vraag van de ouder:
-{question}
-
-Gewenst contact: {method} {contact}
-{verified}
-De assistent heeft de ouder verteld dat er contact komt: {promise}.
-
-{transcript_intro}
-{transcript}
-
-Gegevens van andere kinderen (namen, leerlingnummers, geboortedata) zijn
-in dit bericht afgeschermd. Verzoeknummer: {request_id}.
-
-Dit is een automatisch bericht van de LWOO-assistent.
-"""
 
 
-_VERIFIED_LINE: dict[bool | None, str] = {
-    True: "Geverifieerd: ja. De aanvrager heeft in dit gesprek bewezen ouder of verzorger "
-          "te zijn (code per e-mail of het ouderportaal).",
-    False: "Geverifieerd: NEE. Niet gecontroleerd wie de aanvrager is; deel geen gegevens "
-           "over een leerling voordat u dat zelf hebt nagegaan.",
-    None: "Geverifieerd: onbekend (niet vast te stellen). Deel geen gegevens over een "
-          "leerling voordat u zelf hebt nagegaan wie de aanvrager is.",
+_VERIFIED_LINE: dict[bool | None, str] = {  # message keys
+    True: "mail.callback.verified_yes",
+    False: "mail.callback.verified_no",
+    None: "mail.callback.verified_unknown",
 }
 
 
@@ -139,25 +97,27 @@ def callback_message(
     conversation; None when that is not known (store down, re-sent later).
     """
     message = EmailMessage(policy=policy.SMTP)
-    message["Subject"] = "Terugbelverzoek van een ouder via de LWOO-assistent"
+    message["Subject"] = msg("mail.callback.subject")
     message["From"] = sender
     message["To"] = recipient
     message["Date"] = format_datetime(datetime.now(timezone.utc))
     message["Message-ID"] = make_msgid(domain=_domain_of(sender))
     message["Auto-Submitted"] = "auto-generated"
-    method = "per e-mail:" if contact_method == "email" else "telefonisch:"
-    lines = transcript or ["(geen eerdere berichten)"]
+    method = msg("mail.callback.method_email" if contact_method == "email"
+                 else "mail.callback.method_phone")
+    lines = transcript or [msg("mail.callback.no_transcript")]
     message.set_content(
-        _CALLBACK_MAIL.format(
+        msg(
+            "mail.callback.body",
             channel=channel,
             question=question,
             method=method,
             contact=contact,
             promise=promise,
-            verified=_VERIFIED_LINE[verified],
-            transcript_intro=f"Het gesprek tot nu toe (laatste {len(transcript)} berichten):",
+            verified=msg(_VERIFIED_LINE[verified]),
+            transcript_intro=msg("mail.callback.transcript_intro", count=len(transcript)),
             transcript="\n".join(lines),
-            request_id=request_id if request_id is not None else "niet opgeslagen",
+            request_id=request_id if request_id is not None else msg("mail.callback.not_stored"),
         ),
         cte="quoted-printable",
     )

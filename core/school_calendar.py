@@ -8,6 +8,8 @@ from collections.abc import Collection
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.texts import text as msg
+
 logger = logging.getLogger(__name__)
 
 WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
@@ -47,9 +49,9 @@ def day_label(day: date, today: date) -> str:
     """"vandaag", "morgen", or the Dutch weekday (with the date when it is a week away)."""
     delta = (day - today).days
     if delta == 0:
-        return "vandaag"
+        return msg("handoff.today")
     if delta == 1:
-        return "morgen"
+        return msg("handoff.tomorrow")
     label = WEEKDAYS[day.weekday()]
     if delta >= 7:
         label += f" {day.day} {MONTHS[day.month - 1]}"
@@ -65,4 +67,5 @@ def contact_promise(
 ) -> tuple[date, str]:
     """(day, Dutch phrase) e.g. "maandag tussen 8:30 en 16:00". ``now`` is local."""
     day = callback_day(now, hours, closed)
-    return day, f"{day_label(day, now.date())} tussen {clock(hours[0])} en {clock(hours[1])}"
+    return day, msg("handoff.when", day=day_label(day, now.date()), start=clock(hours[0]),
+                    end=clock(hours[1]))

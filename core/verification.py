@@ -75,6 +75,7 @@ from core.records import (
     StoreUnavailable,
     VerificationMethod,
 )
+from core.texts import text as msg
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -681,67 +682,25 @@ def get_verifier() -> Verifier:
 
 # -- the status message -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Wording:
-    label: str
-    dated: str  # how the status date is added, with {date}
-    next_step: str  # with {name}
-
-
-_WORDING: dict[LwooStatus, _Wording] = {
-    LwooStatus.NOT_REQUESTED: _Wording(
-        "lwoo is niet aangevraagd",
-        " (stand van {date})",
-        "De school vraagt op dit moment geen lwoo aan voor {name}. Denkt u dat {name} "
-        "extra ondersteuning nodig heeft? Bespreek dat dan met school.",
-    ),
-    LwooStatus.UNDER_INVESTIGATION: _Wording(
-        "in onderzoek",
-        " sinds {date}",
-        "De school onderzoekt of {name} in aanmerking komt voor lwoo. Als het onderzoek "
-        "klaar is, hoort u van school of lwoo wordt aangevraagd.",
-    ),
-    LwooStatus.RETEST_PLANNED: _Wording(
-        "hertoets gepland",
-        " (ingepland op {date})",
-        "Na de hertoets bekijkt de school of lwoo voor {name} kan worden aangevraagd. "
-        "U hoort de uitkomst van school.",
-    ),
-    LwooStatus.REQUESTED: _Wording(
-        "lwoo is aangevraagd",
-        " op {date}",
-        "De school heeft lwoo aangevraagd bij het samenwerkingsverband. Nu wachten we op "
-        "het besluit; zodra dat er is, hoort u het van school.",
-    ),
-    LwooStatus.GRANTED: _Wording(
-        "lwoo is toegekend",
-        " op {date}",
-        "{name} krijgt extra ondersteuning op school. In het handelingsplan staat welke "
-        "ondersteuning dat is.",
-    ),
-    LwooStatus.REJECTED: _Wording(
-        "lwoo is afgewezen",
-        " op {date}",
-        "{name} krijgt dus geen lwoo. Wilt u weten waarom, of welke andere ondersteuning "
-        "de school kan bieden? Dat bespreekt de school graag met u.",
-    ),
-}
-
-
-def _status_headline(pupil: Pupil, wording: _Wording) -> str:
+def _status_headline(pupil: Pupil) -> str:
+    status = pupil.lwoo_status.value
     retest = ""
     if pupil.lwoo_status is LwooStatus.RETEST_PLANNED and pupil.retest_date:
-        retest = f" op {dutch_date(pupil.retest_date)}"
-    dated = wording.dated.format(date=dutch_date(pupil.status_date)) if pupil.status_date else ""
-    return f"Status van {pupil.first_name}: {wording.label}{retest}{dated}."
+        retest = " " + msg("status_text.retest_on", date=dutch_date(pupil.retest_date))
+    dated = ""
+    if pupil.status_date:
+        dated = " " + msg(f"status_text.{status}.dated", date=dutch_date(pupil.status_date))
+    return msg("status_text.headline", first_name=pupil.first_name,
+                label=msg(f"status_text.{status}.label"), retest=retest, dated=dated)
 
 
 def _contact_line(pupil: Pupil) -> str:
     if pupil.mentor:
-        who = f"de mentor van {pupil.first_name}, {pupil.mentor}"
+        who = msg("status_text.contact_mentor", first_name=pupil.first_name,
+                   mentor=pupil.mentor)
     else:
-        who = "de zorgcoördinator van school"
-    return f"Voor vragen, ook over toetsuitslagen, kunt u terecht bij {who}."
+        who = msg("status_text.contact_care")
+    return msg("status_text.contact", who=who)
 
 
 def status_text(pupil: Pupil) -> str:
@@ -749,11 +708,10 @@ def status_text(pupil: Pupil) -> str:
 
     Uses only the first name, status, dates and mentor: never test scores or delays.
     """
-    wording = _WORDING[pupil.lwoo_status]
     return " ".join(
         (
-            _status_headline(pupil, wording),
-            wording.next_step.format(name=pupil.first_name),
+            _status_headline(pupil),
+            msg(f"status_text.{pupil.lwoo_status.value}.next_step", name=pupil.first_name),
             _contact_line(pupil),
         )
     )

@@ -495,7 +495,7 @@ async def run_turn(
     from rasa.core.channels.channel import UserMessage
 
     from bot.channels.common import check_message, sanitize_text
-    from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
+    from bot.tracker_store import TurnNotProcessed, not_processed_message
 
     text = sanitize_text(raw)
     problem = check_message(text)
@@ -507,7 +507,7 @@ async def run_turn(
             UserMessage(text, out, conversation, input_channel=channel, metadata={})
         )
     except TurnNotProcessed:  # cluster: a store is down; even after an answer: not kept
-        await say(NOT_PROCESSED_MESSAGE)
+        await say(not_processed_message())
         return
     except Exception as exc:  # noqa: BLE001 - the parent must still get an answer
         logger.error("%s turn failed: %s", channel, type(exc).__name__)

@@ -38,7 +38,7 @@ from bot.channels.common import (
     check_message,
     sanitize_text,
 )
-from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
+from bot.tracker_store import TurnNotProcessed, not_processed_message
 from core.namespaces import reserved
 from core.settings import get_settings, is_loopback, rest_token_problem
 
@@ -153,7 +153,7 @@ class RestInput(InputChannel):
             )
         except TurnNotProcessed:  # cluster: database or lock store down (bot/tracker_store.py)
             # whatever the bot said was not stored: say so instead of pretending
-            return [{"recipient_id": sender, "text": NOT_PROCESSED_MESSAGE}]
+            return [{"recipient_id": sender, "text": not_processed_message()}]
         except Exception as exc:  # noqa: BLE001 - any failure must still answer the parent
             logger.error("rest turn failed: %s", type(exc).__name__)
         if not collector.messages:

@@ -57,7 +57,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from bot.channels.common import check_message, limit_body_size, sanitize_text
 from bot.channels.rest import NO_ANSWER
-from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
+from bot.tracker_store import TurnNotProcessed, not_processed_message
 
 logger = logging.getLogger(__name__)
 
@@ -501,7 +501,7 @@ class SocketIOInput(RasaSocketIOInput):
                     text, output, conversation_id, input_channel=self.name(), metadata={},
                 ))
             except TurnNotProcessed:  # cluster: a store is down (bot/tracker_store.py)
-                await reply(sid, NOT_PROCESSED_MESSAGE)  # even after an answer: not kept
+                await reply(sid, not_processed_message())  # even after an answer: not kept
                 not_processed = True
             except Exception as exc:  # noqa: BLE001 - any failure must still answer
                 logger.error("socket.io turn failed: %s", type(exc).__name__)

@@ -39,7 +39,7 @@ REDIS_START_COMMAND = os.environ.get(
     'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" '
     "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
 )
-NOT_PROCESSED = "uw bericht is niet verwerkt"  # bot.tracker_store.NOT_PROCESSED_MESSAGE
+NOT_PROCESSED = "uw bericht is niet verwerkt"  # bot.tracker_store.not_processed_message
 
 
 def require(ok: bool, reason: str) -> None:

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from bot.tracker_store import (
-    NOT_PROCESSED_MESSAGE,
     ResilientSQLTrackerStore,
     TrackerStoreUnavailable,
+    not_processed_message,
 )
 from tests.cluster.conftest import REDIS_LOCK_DB, Redis
 
@@ -104,7 +104,7 @@ async def test_rest_channel_does_not_show_an_answer_that_was_not_stored() -> Non
         raise TrackerStoreUnavailable("save failed")
 
     reply = await RestInput().handle(answered_then_lost, "ouder-1", "Wat is lwoo?")
-    assert [m["text"] for m in reply] == [NOT_PROCESSED_MESSAGE]
+    assert [m["text"] for m in reply] == [not_processed_message()]
 
 
 def test_every_endpoint_variable_of_the_profile_has_a_default(

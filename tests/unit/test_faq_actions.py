@@ -9,13 +9,8 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.faq import (
-    ANSWER_CONFIDENCE_THRESHOLD,
-    FAQ_TOPICS,
-    ActionAnswerFaq,
-    ActionClarify,
-    candidate_buttons,
-)
+from actions.faq import ActionAnswerFaq, ActionClarify, candidate_buttons
+from core.answers import ANSWER_CONFIDENCE_THRESHOLD, topic_title
 
 
 def parse(intent: str, conf: float, faq: list[tuple[str, float]] | None = None,
@@ -62,7 +57,7 @@ async def test_unsure_answer_asks_with_two_topic_buttons_and_iets_anders(dispatc
     (message,) = dispatcher.messages
     assert "Bedoelt u" in message["text"]
     titles = [b["title"] for b in message["buttons"]]
-    assert titles == [FAQ_TOPICS["hertoets"], FAQ_TOPICS["wat_is_lwoo"], "Iets anders"]
+    assert titles == [topic_title("hertoets"), topic_title("wat_is_lwoo"), "Iets anders"]
     assert message["buttons"][0]["payload"] == '/faq{"faq_topic": "hertoets"}'
     assert slot_events(events) == {"fallback_count": 1}
 
@@ -98,12 +93,12 @@ def test_candidates_mix_faq_topics_and_status():
     data = parse("nlu_fallback", 0.4, [("budget", 0.5), ("rugzak", 0.2)],
                  ranking=[("nlu_fallback", 0.4), ("ask_status", 0.35), ("faq", 0.3)])
     titles = [b["title"] for b in candidate_buttons(data)]
-    assert titles == ["De lwoo-status van mijn kind", FAQ_TOPICS["budget"]]
+    assert titles == ["De lwoo-status van mijn kind", topic_title("budget")]
 
 
 def test_candidates_never_empty():
     assert candidate_buttons({"intent_ranking": []}) == [
-        {"title": FAQ_TOPICS["wat_is_lwoo"], "payload": '/faq{"faq_topic": "wat_is_lwoo"}'}
+        {"title": topic_title("wat_is_lwoo"), "payload": '/faq{"faq_topic": "wat_is_lwoo"}'}
     ]
 
 

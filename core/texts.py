@@ -1,0 +1,139 @@
+"""The texts parents (and the care desk) read that the code puts together: status wording,
+form prompts, verification and hand-over messages, channel messages and the mails.
+
+They live in ``data/answers/messages.yml`` (staff edit them there, like the answers), one
+entry per key::
+
+    status.wrong_code:
+      text: Deze code klopt niet. U kunt het nog {tries} keer proberen.
+      values: [tries]        # what the code fills in; do not change this list
+      kind: chat             # chat (default), button, mail_subject, mail_body
+
+:func:`text` gives the text with its values filled in. A placeholder must be a plain
+name listed under ``values`` (no attribute or index access: a text is never a template
+language); ``make check-content`` checks that, the u-vorm and the length per kind before
+a change goes live (:func:`check_messages`). The file is read on first use and again when
+it changes, never at import.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]  # PyYAML ships without stubs
+
+MESSAGES_FILE = Path(__file__).resolve().parent.parent / "data" / "answers" / "messages.yml"
+
+KINDS = ("chat", "button", "mail_subject", "mail_body", "mail_line")
+MAX_LENGTH = {"chat": 700, "button": 60, "mail_subject": 90, "mail_body": 4000,
+              "mail_line": 300}
+_INFORMAL = re.compile(r"(?<!\w)(je|jij|jou|jouw)(?!\w)", re.IGNORECASE)
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class TextsError(Exception):
+    """The messages file cannot be read, has the wrong shape, or a text cannot be filled."""
+
+
+@dataclass(frozen=True)
+class Message:
+    key: str
+    text: str
+    values: tuple[str, ...] = ()
+    kind: str = "chat"
+
+    def placeholders(self) -> list[str]:
+        """The ``{names}`` in the text (raises TextsError on a malformed brace)."""
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(self.text)
+                      if field is not None]
+        except ValueError as exc:
+            raise TextsError(f"{self.key}: accolades kloppen niet ({exc})") from exc
+        return fields
+
+
+def load_messages(path: Path = MESSAGES_FILE) -> dict[str, Message]:
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise TextsError(f"{path} kan niet worden gelezen: {type(exc).__name__}") from exc
+    entries = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        raise TextsError(f"{path} heeft geen 'messages:'.")
+    messages: dict[str, Message] = {}
+    for key, entry in entries.items():
+        if isinstance(entry, str):
+            entry = {"text": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            raise TextsError(f"{path}: '{key}' heeft geen 'text:'.")
+        values = entry.get("values") or []
+        kind = entry.get("kind") or "chat"
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise TextsError(f"{path}: 'values' van '{key}' is geen lijst namen.")
+        if kind not in KINDS:
+            raise TextsError(f"{path}: '{key}' heeft een onbekende kind '{kind}'.")
+        text = entry["text"]
+        if kind != "mail_body":
+            text = " ".join(text.split())  # chat texts: one paragraph, as YAML '>-' gives
+        messages[str(key)] = Message(str(key), text, tuple(values), kind)
+    return messages
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str, mtime: float) -> dict[str, Message]:
+    return load_messages(Path(path))
+
+
+def messages(path: Path = MESSAGES_FILE) -> dict[str, Message]:
+    """Every message, read again when the file changed."""
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise TextsError(f"{path} kan niet worden gelezen: {type(exc).__name__}") from exc
+    return _cached(str(path), mtime)
+
+
+def text(key: str, **values: object) -> str:
+    """The text of ``key`` with ``values`` filled in."""
+    try:
+        message = messages()[key]
+    except KeyError as exc:
+        raise TextsError(f"unknown message key {key!r}") from exc
+    missing = [name for name in message.placeholders() if name not in values]
+    if missing:
+        raise TextsError(f"{key}: no value for {', '.join(missing)}")
+    return message.text.format_map({k: str(v) for k, v in values.items()})
+
+
+def check_messages(found: dict[str, Message]) -> list[tuple[str, str]]:
+    """(key, Dutch problem) for every text that may not go live."""
+    problems: list[tuple[str, str]] = []
+    for key, message in found.items():
+        try:
+            fields = message.placeholders()
+        except TextsError as exc:
+            problems.append((key, str(exc)))
+            continue
+        for field in fields:
+            if not _NAME.match(field):
+                problems.append((key, f"'{{{field}}}' is geen gewone naam; gebruik alleen "
+                                      "namen uit 'values'."))
+            elif field not in message.values:
+                problems.append((key, f"'{{{field}}}' wordt niet ingevuld (dat kan alleen "
+                                      f"met: {', '.join(message.values) or 'niets'})."))
+        informal = _INFORMAL.search(message.text)
+        if informal:
+            problems.append((key, f"de tekst gebruikt \"{informal.group(0)}\"; spreek ouders "
+                                  "aan met \"u\"."))
+        limit = MAX_LENGTH[message.kind]
+        if len(message.text) > limit:
+            problems.append((key, f"de tekst is {len(message.text)} tekens; hooguit {limit} "
+                                  f"voor een {message.kind}."))
+        if not message.text.strip():
+            problems.append((key, "de tekst is leeg."))
+    return problems
