@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from core.conversation_log import purge_events
 from core.importer import ParsedExport, UnreadableFile, import_export, read_export
 from core.records import (
     AuditEvent,
     PurgeCounts,
     RecordsStore,
     StoreUnavailable,
-    purge_tracker_events,
 )
 from core.settings import Settings, get_settings
 
@@ -204,7 +204,7 @@ def purge_command(
     on_postgres = bool(_postgres_configured())
     try:
         counts = (store or RecordsStore.from_settings(settings)).purge(cutoff, current)
-        events = sum(purge_tracker_events(url, cutoff)
+        events = sum(purge_events(url, cutoff)
                      for url in _tracker_urls(settings, skip_sqlite=on_postgres))
     except StoreUnavailable:
         _error("De database is niet bereikbaar; het opruimen is niet (helemaal) gelukt. "

@@ -288,14 +288,6 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False, index=True),
 )
 
-# Rasa 3.6's SQLTrackerStore table; only the columns the purge needs.
-tracker_events = sa.Table(
-    "events",
-    sa.MetaData(),
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("sender_id", sa.String(255)),
-    sa.Column("timestamp", sa.Float),
-)
 
 
 @contextmanager
@@ -948,21 +940,3 @@ class RecordsStore:
                 audit_events=conn.execute(audit_q).rowcount,
                 callback_requests=conn.execute(callbacks_q).rowcount,
             )
-
-
-def purge_tracker_events(url: str, cutoff: datetime) -> int:
-    """Delete Rasa tracker events older than ``cutoff`` at ``url``; 0 without the table.
-
-    Raises StoreUnavailable when the tracker database fails.
-    """
-    engine = create_store_engine(url)
-    try:
-        with _unavailable_on_error("purge_tracker_events"), engine.begin() as conn:
-            if not sa.inspect(conn).has_table(tracker_events.name):
-                return 0
-            delete = tracker_events.delete().where(
-                tracker_events.c.timestamp < cutoff.timestamp()
-            )
-            return int(conn.execute(delete).rowcount)
-    finally:
-        engine.dispose()

@@ -15,12 +15,12 @@ from unit_helpers import RASA_EVENTS_DDL, START, demo_pupils
 
 from bot.__main__ import main
 from bot.admin import audit_command, format_table, parse_duration, purge_command
+from core.conversation_log import purge_events
 from core.records import (
     AuditEvent,
     RecordsStore,
     SessionGrant,
     VerificationMethod,
-    purge_tracker_events,
 )
 
 OLD = START - timedelta(days=40)
@@ -127,7 +127,7 @@ def test_purge_without_tracker_db_does_not_create_it(settings, capsys) -> None:
 
 def test_purge_tracker_without_events_table(settings) -> None:
     sqlite3.connect(settings.tracker_db_path).close()
-    assert purge_tracker_events(f"sqlite:///{settings.tracker_db_path}", START) == 0
+    assert purge_events(f"sqlite:///{settings.tracker_db_path}", START) == 0
 
 
 def test_purge_bad_period_and_store_down(settings, capsys) -> None:

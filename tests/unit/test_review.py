@@ -168,7 +168,7 @@ def test_personal_data_is_masked_in_html_and_csv(report: Path) -> None:
 def test_html_is_escaped_and_self_contained(report: Path) -> None:
     html = (report / "report.html").read_text(encoding="utf-8")
     assert "<script>" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html  # escaped (markupsafe)
     assert "http" not in html  # no external CSS, scripts or images
     for chart in ("topics.png", "channels.png", "days.png"):
         assert f'src="{chart}"' in html
