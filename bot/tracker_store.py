@@ -36,7 +36,7 @@ PostgreSQL. ``tests/cluster/test_outages.py`` measures the loss.
    timeouts, TCP keepalives and ``tcp_user_timeout``; SQLite a busy timeout. A save
    whose caller gave up rolls back, or deletes its rows if its COMMIT was under way.
 5. Nothing else: tables, columns, event format and query semantics are Rasa's own
-   (``tests/unit/test_tracker_store.py`` checks that Rasa's store reads what we write and
+   (``tests/unit/bot/test_tracker_store.py`` checks that Rasa's store reads what we write and
    that we read what it writes, on SQLite and PostgreSQL).
 
 Trade-off (docs/cluster.md): during an outage the parent gets "tijdelijke storing"

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.ci import running_in_ci
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) finds actions/
-    sys.path.insert(0, str(PROJECT_ROOT))
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
-
-def running_in_ci() -> bool:
-    """True when the environment says CI=true (GitHub Actions, GitLab, .ci/run)."""
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")

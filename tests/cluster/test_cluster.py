@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bot.store_privacy import mask_typed
-from tests.cluster.conftest import NOT_PROCESSED, Cluster, kill_node, widget
+from tests.support.cluster import NOT_PROCESSED, Cluster, kill_node, widget
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.e2e]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.cluster import ClusterConfig, Node, render_nginx_conf
-from tests.cluster.conftest import free_port
+from tests.support.ports import free_port
 
 
 @dataclass

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.cluster.conftest import NOT_PROCESSED, PrivatePostgres
-from tests.e2e.conftest import BotServer, start_bot, stop_bot
+from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.cluster import NOT_PROCESSED, PrivatePostgres
 
 pytestmark = [pytest.mark.services]
 

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from bot.store_privacy import mask_typed
-from tests.cluster.conftest import (
+from tests.support.cluster import (
     NOT_PROCESSED,
     TEST_DB,
     Cluster,

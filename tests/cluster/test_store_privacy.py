@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.cluster.conftest import PrivatePostgres
-from tests.e2e.conftest import CANARY, BotServer, start_bot, stop_bot
+from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.canary import CANARY
+from tests.support.cluster import PrivatePostgres
 
 pytestmark = [pytest.mark.services]
 

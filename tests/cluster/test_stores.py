@@ -19,7 +19,7 @@ from bot.tracker_store import (
     TrackerStoreUnavailable,
     not_processed_message,
 )
-from tests.cluster.conftest import REDIS_LOCK_DB, Redis
+from tests.support.cluster import REDIS_LOCK_DB, Redis
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,6 @@ from datetime import date
 import pytest
 
 from core.formats import DUTCH_MONTHS
-from tests.e2e.conftest import CANARY, BotServer, start_bot, stop_bot
 from tests.e2e.provider_standin import ProviderStandIn
 from tests.e2e.test_messaging_channels import (
     ACCOUNT_SID,
@@ -32,7 +31,9 @@ from tests.e2e.test_messaging_channels import (
     new_phone,
     whatsapp_say,
 )
-from tests.e2e.widget_client import SocketioTestClient
+from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.canary import CANARY
+from tests.support.widget_client import SocketioTestClient
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,9 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.e2e.conftest import CANARY, BotServer, start_bot, stop_bot
-from tests.e2e.widget_client import SocketioTestClient
+from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.canary import CANARY
+from tests.support.widget_client import SocketioTestClient
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,8 @@ import pytest
 from core.records import RecordsStore
 from core.school_calendar import contact_promise
 from core.settings import parse_hours
-from tests.e2e.conftest import CANARY, PROJECT_ROOT, BotServer, start_bot, stop_bot
+from tests.support.bot import PROJECT_ROOT, BotServer, start_bot, stop_bot
+from tests.support.canary import CANARY
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,9 @@ from bot.channels.telegram import MAX_CHARS as TELEGRAM_MAX
 from bot.channels.telegram import PRIVATE_ONLY_REPLY, TelegramConfig, TelegramOutput
 from bot.channels.whatsapp import MAX_CHARS as WHATSAPP_MAX
 from bot.channels.whatsapp import TwilioConfig, WhatsAppOutput
-from tests.e2e.conftest import CANARY, BotServer, start_bot, stop_bot
 from tests.e2e.provider_standin import ProviderStandIn
+from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.canary import CANARY
 
 pytestmark = pytest.mark.e2e
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import BotServer
+from tests.support.bot import BotServer
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_ROOT, BotServer, free_port, start_bot, stop_bot
-from tests.e2e.widget_client import SocketioTestClient
+from tests.support.bot import PROJECT_ROOT, BotServer, start_bot, stop_bot
+from tests.support.ports import free_port
+from tests.support.widget_client import SocketioTestClient
 
 pytestmark = pytest.mark.e2e
 

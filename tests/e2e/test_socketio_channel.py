@@ -30,8 +30,9 @@ from bot.channels.socketio import (
 from core.mail import OutboxMailer
 from core.records import RecordsStore
 from core.verification import Verifier
-from tests.e2e.conftest import CANARY, BotServer, start_bot, stop_bot
-from tests.e2e.widget_client import SocketioTestClient
+from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.canary import CANARY
+from tests.support.widget_client import SocketioTestClient
 
 pytestmark = pytest.mark.e2e
 

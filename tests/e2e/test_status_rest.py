@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CANARY, BotServer
+from tests.support.bot import BotServer
+from tests.support.canary import CANARY
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import running_in_ci
-from tests.e2e.conftest import PROJECT_ROOT, BotServer
+from tests.support.bot import PROJECT_ROOT, BotServer
+from tests.support.ci import running_in_ci
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from unit_helpers import (
+
+from core.mail import OutboxMailer
+from core.records import RecordsStore
+from core.settings import Settings, get_settings
+from core.verification import Verifier, run_inline
+from tests.support.unit import (
     HASH_SECRET,
     MAIL_FROM,
     RASA_EVENTS_DDL,
@@ -16,11 +21,6 @@ from unit_helpers import (
     canary_pupil,
     demo_pupils,
 )
-
-from core.mail import OutboxMailer
-from core.records import RecordsStore
-from core.settings import Settings, get_settings
-from core.verification import Verifier, run_inline
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from unit_helpers import START, assert_no_canary, canary_pupil, demo_pupils
 
 from core.records import (
     AttemptState,
@@ -20,6 +19,7 @@ from core.records import (
     VerificationMethod,
     create_store_engine,
 )
+from tests.support.unit import CANARY_NUMBER, START, assert_no_canary, canary_pupil, demo_pupils
 
 LATER = START + timedelta(minutes=10)
 
@@ -204,7 +204,7 @@ def test_unreachable_postgres_raises_store_unavailable_fast() -> None:
     records = RecordsStore("postgresql+psycopg2://nobody@127.0.0.1:1/none")
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as raised:
-        records.get_pupil("987654")
+        records.get_pupil(CANARY_NUMBER)
     assert time.monotonic() - started < 5
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
     assert_no_canary(str(raised.value))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from unit_helpers import RASA_EVENTS_DDL, START, demo_pupils
 
 from bot.__main__ import main
 from bot.admin import audit_command, format_table, parse_duration, purge_command
@@ -22,6 +21,7 @@ from core.records import (
     SessionGrant,
     VerificationMethod,
 )
+from tests.support.unit import RASA_EVENTS_DDL, START, demo_pupils
 
 OLD = START - timedelta(days=40)
 YOUNG = START - timedelta(days=2)

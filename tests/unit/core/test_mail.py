@@ -9,7 +9,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from unit_helpers import CANARY_EMAIL, MAIL_FROM, read_outbox
 
 from core import mail as messaging
 from core.mail import (
@@ -19,6 +18,7 @@ from core.mail import (
     code_message,
     get_mailer,
 )
+from tests.support.unit import CANARY_EMAIL, MAIL_FROM, read_outbox
 
 
 def message(to: str = "ouder@example.org", code: str = "123456") -> EmailMessage:

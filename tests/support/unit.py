@@ -1,4 +1,5 @@
-"""Helpers for the unit tests: canary data, a fake clock, reading the outbox."""
+"""Helpers for the unit tests: the canary pupil as a record, a fake clock, reading the
+outbox."""
 
 from __future__ import annotations
 
@@ -11,23 +12,23 @@ from pathlib import Path
 
 from core.importer import read_export
 from core.records import LwooStatus, Pupil
+from tests.support.canary import (  # noqa: F401 - unit tests import the canary from here
+    CANARY_BIRTH,
+    CANARY_BIRTH_DMY,
+    CANARY_EMAIL,
+    CANARY_FIRST,
+    CANARY_LAST,
+    CANARY_MENTOR,
+    CANARY_NUMBER,
+    CANARY_PHONE,
+    CANARY_STRINGS,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
 HASH_SECRET = "unit-test-hash-secret-0123456789abcdef"
 MAIL_FROM = "LWOO-assistent <noreply@compaen.example>"
 START = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
-
-# Canary values: they must never show up in logs, errors or output.
-CANARY_NUMBER = "987654"
-CANARY_FIRST = "Canarytestkind"
-CANARY_LAST = "Canaryachternaam"
-CANARY_EMAIL = "canary@example.invalid"
-CANARY_PHONE = "+31699999999"
-CANARY_BIRTH = date(2012, 7, 19)
-CANARY_STRINGS = (
-    CANARY_NUMBER, CANARY_FIRST, CANARY_LAST, CANARY_EMAIL, CANARY_PHONE, "2012-07-19", "19-07-2012"
-)
 
 
 def canary_pupil(**changes: object) -> Pupil:
@@ -44,7 +45,7 @@ def canary_pupil(**changes: object) -> Pupil:
         retest_date=None,
         parent_email=CANARY_EMAIL,
         parent_phone=CANARY_PHONE,
-        mentor="mevr. Jansen",
+        mentor=CANARY_MENTOR,
     )
     return replace(pupil, **changes)  # type: ignore[arg-type]
 

@@ -7,14 +7,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from unit_helpers import (
-    CANARY_EMAIL,
-    CANARY_FIRST,
-    CANARY_LAST,
-    CANARY_NUMBER,
-    DEMO_CSV,
-    assert_no_canary,
-)
 
 from bot.admin import import_pupils_command
 from core.importer import (
@@ -26,6 +18,15 @@ from core.importer import (
     read_export,
 )
 from core.records import LwooStatus, RecordsStore
+from tests.support.unit import (
+    CANARY_BIRTH_DMY,
+    CANARY_EMAIL,
+    CANARY_FIRST,
+    CANARY_LAST,
+    CANARY_NUMBER,
+    DEMO_CSV,
+    assert_no_canary,
+)
 
 TODAY = date(2026, 11, 27)
 HEADER = ";".join(EXPORT_HEADERS)
@@ -130,7 +131,8 @@ def test_every_bad_row_is_reported_and_blank_lines_skipped() -> None:
 
 def test_reasons_never_echo_the_values() -> None:
     bad = row(leerlingnummer=CANARY_NUMBER + "0", voornaam=CANARY_FIRST * 10,
-              achternaam=CANARY_LAST, geboortedatum="19-07-2012x", ouder_email=CANARY_EMAIL + ";")
+              achternaam=CANARY_LAST, geboortedatum=CANARY_BIRTH_DMY + "x",
+              ouder_email=CANARY_EMAIL + ";")
     parsed = parse_export(csv_text(bad), today=TODAY)
     assert parsed.errors
     assert_no_canary("\n".join(str(error) for error in parsed.errors))
@@ -260,7 +262,8 @@ def test_command_output_has_no_personal_data(
 ) -> None:
     canary = row(leerlingnummer=CANARY_NUMBER, voornaam=CANARY_FIRST, achternaam=CANARY_LAST,
                  ouder_email=CANARY_EMAIL)
-    bad = row(leerlingnummer=CANARY_NUMBER, voornaam=CANARY_FIRST, geboortedatum="19-07-2012x")
+    bad = row(leerlingnummer=CANARY_NUMBER, voornaam=CANARY_FIRST,
+              geboortedatum=CANARY_BIRTH_DMY + "x")
     for rows, expected in (([canary], 0), ([canary, bad], 1)):
         path = write(tmp_path, csv_text(*rows).encode("cp1252"))
         assert import_pupils_command(str(path), store=sqlite_store) == expected

@@ -84,7 +84,7 @@ def test_only_the_last_bot_turn_counts() -> None:
 
 
 def test_every_domain_response_with_buttons_can_be_answered_by_typing() -> None:
-    domain = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text())
+    domain = yaml.safe_load((Path(__file__).resolve().parents[3] / "domain.yml").read_text())
     checked = 0
     for name, variants in domain["responses"].items():
         for variant in variants:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from unit_helpers import HASH_SECRET, MAIL_FROM, FakeClock, read_outbox
 
 from core.mail import OutboxMailer
 from core.records import RecordsStore, verification_attempts
 from core.verification import CheckResult, RequestResult, Verifier, run_inline
+from tests.support.unit import HASH_SECRET, MAIL_FROM, FakeClock, read_outbox
 
 SANNE, SANNE_BORN = "100231", "14-03-2013"
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.nlu_eval import Example, load_examples, training_overlap
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_no_held_out_example_is_a_training_example():

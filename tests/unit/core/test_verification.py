@@ -10,15 +10,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from unit_helpers import (
-    CANARY_BIRTH,
-    CANARY_NUMBER,
-    HASH_SECRET,
-    MAIL_FROM,
-    FakeClock,
-    assert_no_canary,
-    read_outbox,
-)
 
 from core.mail import MailUnavailable, OutboxMailer
 from core.records import RecordsStore, verification_attempts
@@ -31,6 +22,16 @@ from core.verification import (
     Verifier,
     new_code,
     run_inline,
+)
+from tests.support.unit import (
+    CANARY_BIRTH,
+    CANARY_BIRTH_DMY,
+    CANARY_NUMBER,
+    HASH_SECRET,
+    MAIL_FROM,
+    FakeClock,
+    assert_no_canary,
+    read_outbox,
 )
 
 SANNE, DAAN, NOAH, TESS = "100231", "100232", "100245", "100318"
@@ -468,7 +469,7 @@ def test_store_down_raises_store_unavailable_quickly(tmp_path: Path, clock: Fake
     down = RecordsStore("postgresql+psycopg2://nobody@127.0.0.1:1/none")
     verifier = make_verifier(down, OutboxMailer(tmp_path / "o"), clock)
     started = time.monotonic()
-    for call in (lambda: verifier.request_code("c", "rest", CANARY_NUMBER, "19-07-2012"),
+    for call in (lambda: verifier.request_code("c", "rest", CANARY_NUMBER, CANARY_BIRTH_DMY),
                  lambda: verifier.check_code("c", "rest", "123456"),
                  lambda: verifier.verified_pupils("c")):
         with pytest.raises(StoreUnavailable) as raised:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from core.portal import InvalidPortalToken, PortalClaims, verify_portal_token
 from core.settings import Settings
+from tests.support.unit import CANARY_EMAIL
 
 SECRET = "portal-test-secret-with-at-least-32-bytes!"
 AUD, ISS = "lwoo-assistent", "compaen-ouderportaal"
@@ -170,7 +171,7 @@ def test_not_configured_refuses_everything(settings: Settings) -> None:
 
 def test_error_message_reveals_nothing(hs_settings: Settings) -> None:
     with pytest.raises(InvalidPortalToken) as raised:
-        verify_portal_token(hs_token(iss="evil", sub="canary@example.invalid"), hs_settings)
+        verify_portal_token(hs_token(iss="evil", sub=CANARY_EMAIL), hs_settings)
     assert str(raised.value) == "invalid portal token"
     assert raised.value.__cause__ is None
 

@@ -11,15 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
-from unit_helpers import (
-    CANARY_FIRST,
-    CANARY_LAST,
-    CANARY_NUMBER,
-    MAIL_FROM,
-    START,
-    assert_no_canary,
-    read_outbox,
-)
 
 from actions import handoff
 from actions.handoff import ActionCallbackSubmit, ValidateCallbackForm
@@ -35,6 +26,15 @@ from core.mail import MailUnavailable, OutboxMailer
 from core.records import ContactMethod, RecordsStore, StoreUnavailable
 from core.school_calendar import callback_day, contact_promise
 from core.settings import parse_hours
+from tests.support.unit import (
+    CANARY_FIRST,
+    CANARY_LAST,
+    CANARY_NUMBER,
+    MAIL_FROM,
+    START,
+    assert_no_canary,
+    read_outbox,
+)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 HOURS = (time(8, 30), time(16, 0))

@@ -16,7 +16,7 @@ from bot.content_check import check_message_texts
 from core import texts
 from core.texts import MESSAGES_FILE, Message, TextsError, check_messages, load_messages
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RUNTIME = [ROOT / "core", ROOT / "actions", ROOT / "bot"]
 
 

@@ -6,11 +6,11 @@ import re
 from datetime import date
 
 import pytest
-from unit_helpers import CANARY_FIRST, CANARY_LAST, canary_pupil
 
 from core.formats import DUTCH_MONTHS, dutch_date
 from core.records import LwooStatus
 from core.verification import status_text
+from tests.support.unit import CANARY_FIRST, CANARY_LAST, CANARY_MENTOR, canary_pupil
 
 EXPECTED = {
     LwooStatus.NOT_REQUESTED: ("lwoo is niet aangevraagd", "Bespreek dat dan met school"),
@@ -32,7 +32,7 @@ def test_each_status_in_plain_dutch(status: LwooStatus) -> None:
     headline, next_step = EXPECTED[status]
     assert text.startswith(f"Status van {CANARY_FIRST}: ")
     assert headline in text and next_step in text
-    assert "de mentor van Canarytestkind, mevr. Jansen" in text
+    assert f"de mentor van {CANARY_FIRST}, {CANARY_MENTOR}" in text
     assert "_" not in text  # no raw status words like hertoets_gepland
 
 

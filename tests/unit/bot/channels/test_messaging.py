@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import urllib.parse
 
@@ -24,7 +23,8 @@ from bot.channels.delivery import (
 )
 from bot.channels.telegram import TelegramSecureInput, callback_data
 from bot.channels.whatsapp import WhatsAppInput
-from tests.conftest import running_in_ci
+from tests.support.ci import running_in_ci
+from tests.support.ports import free_port
 
 SID = "AC" + "1" * 32
 TOKEN = "unit-auth-token"
@@ -227,19 +227,13 @@ async def test_redis_store_falls_back_to_memory_when_redis_is_down() -> None:
     assert await store.take("k") == "v"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_redis_store_with_a_real_redis() -> None:
     binary = shutil.which("redis-server")
     if binary is None:
         if running_in_ci():
             pytest.fail("redis-server not installed; CI=true requires it", pytrace=False)
         pytest.skip("redis-server not installed; set CI=true to make this a failure")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1",
                              "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -14,7 +14,7 @@ from bot.run import rasa_command
 from core.namespaces import owns, reserved
 from core.settings import get_settings, is_loopback, rest_token_problem
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_each_channel_owns_only_its_namespace() -> None:

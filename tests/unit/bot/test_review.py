@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from unit_helpers import (
+
+from bot.__main__ import main
+from bot.review import review_command
+from core.records import RecordsStore, StoreUnavailable
+from tests.support.unit import (
     CANARY_EMAIL,
     CANARY_FIRST,
     CANARY_LAST,
@@ -22,10 +26,6 @@ from unit_helpers import (
     canary_pupil,
     demo_pupils,
 )
-
-from bot.__main__ import main
-from bot.review import review_command
-from core.records import RecordsStore, StoreUnavailable
 
 PHONE = "0612345678"
 GUESSED_NAME = "Pietje"
