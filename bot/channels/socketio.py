@@ -62,6 +62,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
+from actions.blocking import BlockingPool
 from bot.channels.common import check_message, limit_body_size, sanitize_text
 from bot.channels.rest import NO_ANSWER
 from bot.tracker_store import NOT_PROCESSED_MESSAGE, TurnNotProcessed
@@ -87,7 +88,10 @@ GRANT_TIMEOUT_S = 5.0
 CONVERSATION_PREFIX = "web-"
 _CONVERSATION_ID = re.compile(r"^web-[0-9a-f]{32}$")
 _TOKEN_ID = re.compile(r"^[0-9a-f]{32}$")
-RESUME_STORE_TIMEOUT_S = 3.0
+RESUME_STORE_TIMEOUT_S = 2.0
+RESUME_STORE_BACKOFF_S = 10.0
+RESUME_STORE_WORKERS = 4
+RESUME_STORE_QUEUE = 16
 _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
 TURN_DONE_EVT = "turn_done"
 END_SESSION_EVT = "end_session"
@@ -346,6 +350,8 @@ class SocketIOInput(RasaSocketIOInput):
         settings = get_settings()
         self._secret = settings.hash_secret
         self._ttl_s = settings.widget_resume_ttl_s
+        self._pool = BlockingPool(RESUME_STORE_WORKERS, RESUME_STORE_QUEUE)
+        self._store_down_until = 0.0
         self._origins = allowed_origins(settings.allowed_origins, settings.bind_host,
                                         settings.port)
         self._limiters: dict[str, RateLimiter] = {}
@@ -399,15 +405,21 @@ class SocketIOInput(RasaSocketIOInput):
         return True
 
     async def _tokens(self, method: str, *args: Any) -> Any:
-        """A resume-token call of the verifier, off the event loop with a deadline; None
-        when the records store is down or slow (a resume then fails closed)."""
+        """A resume-token call of the verifier in a small bounded pool with a deadline;
+        None when the records store is down or slow (a resume then fails closed, a turn
+        goes on). After a failure the store is not asked again for
+        ``RESUME_STORE_BACKOFF_S``, so a hung database costs a parent one delay, not
+        one per message."""
         from actions.verification import get_verifier
 
+        if time.monotonic() < self._store_down_until:
+            return None
         try:
-            return await asyncio.wait_for(asyncio.to_thread(
-                getattr(get_verifier(), method), *args), RESUME_STORE_TIMEOUT_S)
+            return await self._pool.run(getattr(get_verifier(), method), *args,
+                                        timeout=RESUME_STORE_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - store down or slow: no resume, still chat
             logger.error("resume token store: %s failed: %s", method, type(exc).__name__)
+            self._store_down_until = time.monotonic() + RESUME_STORE_BACKOFF_S
             return None
 
     async def _open_conversation(self, resume: Any, origin: str) -> tuple[str, str, bool]:
@@ -417,10 +429,12 @@ class SocketIOInput(RasaSocketIOInput):
         parsed = read_resume_token(resume, self._secret, ttl_s=self._ttl_s, origin=origin)
         if parsed is not None:
             conversation_id, old_token_id = parsed
-            if await self._tokens("resume_claim", conversation_id, old_token_id, token_id,
-                                  timedelta(seconds=self._ttl_s)) is True:
+            claimed = await self._tokens("resume_claim", conversation_id, old_token_id,
+                                         token_id, timedelta(seconds=self._ttl_s))
+            if claimed is True:
                 return conversation_id, token_id, True
-            logger.info("socket.io resume refused (superseded, ended or expired token)")
+            logger.info("socket.io resume refused (%s)", "store unavailable"
+                        if claimed is None else "used, rotated, ended or expired token")
         conversation_id = new_conversation_id()
         await self._tokens("resume_register", conversation_id, token_id)
         return conversation_id, token_id, False
