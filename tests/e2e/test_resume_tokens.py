@@ -131,10 +131,15 @@ def test_the_holder_of_a_conversation_taken_over_is_told_and_closed(clients: Any
     parent = started(clients)
     attacker, confirm = resume(clients, parent.resume_token)
     assert confirm["resumed"] is True
+    seen_by_parent = len(parent.bot_messages)
+    assert attacker.say("Is lwoo een rugzak?")
+    time.sleep(0.5)
+    assert len(parent.bot_messages) == seen_by_parent  # answers go to the asker only
     answer = parent.say("Wie beslist over lwoo?")
     assert answer == [CONVERSATION_TAKEN_OVER]
     parent.wait_for("disconnect", timeout=10)
-    assert attacker.bot_messages == []  # nothing of the parent's turn reached it
+    assert not any(CONVERSATION_TAKEN_OVER in m.get("text", "")
+                   for m in attacker.bot_messages)  # nothing of the parent's turn
 
 
 def test_a_token_captured_before_verification_never_reaches_the_verified_conversation(
