@@ -27,7 +27,11 @@ API summary (for ``actions/status.py``)
 ``Verifier.verified_pupils(conversation_id) -> list[Pupil]``  (siblings: choose one)
 ``Verifier.verified_pupil(conversation_id, pupil_number, channel) -> Pupil | None``
     The pupil when the conversation is verified for it; audited as a disclosure.
-``Verifier.clear(conversation_id)``  on session start and on "stop".
+``Verifier.clear(conversation_id)``  on session start (also ends the resume tokens).
+``Verifier.end_conversation(conversation_id)``  "Gesprek wissen": clear + revoke tokens.
+``Verifier.resume_register/claim/owner/refresh(...)``  the website's resume tokens
+    (``bot/channels/socketio.py``): one current token id per conversation, rotated when
+    the grant changes; only HMACs are stored.
 
 ``status_text(pupil) -> str``: the Dutch status message (never test scores).
 
