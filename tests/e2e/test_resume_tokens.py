@@ -199,3 +199,25 @@ def test_a_token_from_another_origin_is_refused(server: BotServer, clients: Any)
     assert confirm["resumed"] is False
     _, confirm = resume(clients, token)  # control: the origin it was issued for
     assert confirm["resumed"] is True
+
+
+def test_with_the_records_database_down_a_resume_fails_closed_and_answers_come(
+        server: BotServer, clients: Any) -> None:
+    """The store that decides is unavailable (here: locked by another writer, so every
+    call runs into its time limit): no resume, but the parent is still answered."""
+    client = started(clients)
+    token = client.resume_token
+    client.close()
+    lock = sqlite3.connect(server.var_dir / "records.db", timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        started_at = time.monotonic()
+        fresh, confirm = resume(clients, token)
+        assert time.monotonic() - started_at < 8
+        assert confirm["resumed"] is False
+        assert conversation_of(confirm["resume_token"]) != conversation_of(token)
+        assert "Leerwegondersteunend onderwijs" in "\n".join(fresh.say("Wat is lwoo?"))
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert fresh.say("Wie beslist over lwoo?")  # and on after the store is back
