@@ -89,6 +89,8 @@ CONVERSATION_PREFIX = "web-"
 _CONVERSATION_ID = re.compile(r"^web-[0-9a-f]{32}$")
 _TOKEN_ID = re.compile(r"^[0-9a-f]{32}$")
 RESUME_STORE_TIMEOUT_S = 2.0
+# the check before a turn delays the answer: a healthy store answers in milliseconds
+RESUME_OWNER_TIMEOUT_S = 1.0
 RESUME_STORE_BACKOFF_S = 5.0
 RESUME_STORE_WORKERS = 4
 RESUME_STORE_QUEUE = 16
@@ -404,7 +406,8 @@ class SocketIOInput(RasaSocketIOInput):
             return False
         return True
 
-    async def _tokens(self, method: str, *args: Any) -> Any:
+    async def _tokens(self, method: str, *args: Any,
+                      timeout: float = RESUME_STORE_TIMEOUT_S) -> Any:
         """A resume-token call of the verifier in a small bounded pool with a deadline;
         None when the records store is down or slow (a resume then fails closed, a turn
         goes on). After a failure the store is not asked again for
@@ -416,7 +419,7 @@ class SocketIOInput(RasaSocketIOInput):
             return None
         try:
             return await self._pool.run(getattr(get_verifier(), method), *args,
-                                        timeout=RESUME_STORE_TIMEOUT_S)
+                                        timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - store down or slow: no resume, still chat
             logger.error("resume token store: %s failed: %s", method, type(exc).__name__)
             self._store_down_until = time.monotonic() + RESUME_STORE_BACKOFF_S
@@ -575,7 +578,8 @@ class SocketIOInput(RasaSocketIOInput):
             from actions.records import ResumeOutcome
 
             outcome = await self._tokens("resume_owner", session["conversation_id"],
-                                         session.get("token_id") or "")
+                                         session.get("token_id") or "",
+                                         timeout=RESUME_OWNER_TIMEOUT_S)
             if outcome not in (ResumeOutcome.SUPERSEDED, ResumeOutcome.REVOKED):
                 return True
             logger.info("socket.io message refused: the conversation was %s",
