@@ -175,6 +175,7 @@ def _print_purged(counts: PurgeCounts, events: int, mails: int, cutoff: datetime
           f"{counts.attempts} code-aanvragen, {counts.sessions} verificaties, "
           f"{counts.audit_events} audit-regels, {events} gespreksgebeurtenissen, "
           f"{counts.callback_requests} terugbelverzoeken, "
+          f"{counts.resume_tokens} hervat-gegevens van websitegesprekken, "
           f"{mails} e-mails uit de outbox.")
 
 

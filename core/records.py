@@ -175,6 +175,7 @@ class PurgeCounts:
     sessions: int
     audit_events: int
     callback_requests: int = 0
+    resume_tokens: int = 0
 
 
 class UtcDateTime(sa.types.TypeDecorator):
@@ -287,6 +288,35 @@ idempotency_keys = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("created_at", UtcDateTime, nullable=False, index=True),
 )
+
+# Resume tokens of the website widget (bot/channels/socketio.py): one row per
+# conversation (its HMAC, as in verified_sessions), holding a keyed hash of the one
+# token id (jti) that may resume it now, the grant the token was issued under (a token
+# from before a verification or a cleared verification no longer matches) and whether
+# the conversation was ended ("Gesprek wissen"). No row: no token of it is valid.
+resume_tokens = sa.Table(
+    "resume_tokens",
+    metadata,
+    sa.Column("conversation_hash", sa.String(64), primary_key=True),
+    sa.Column("token_hash", sa.String(64)),
+    sa.Column("grant_marker", sa.String(64), nullable=False, default=""),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False, index=True),
+)
+# a row nobody touched for this long can resume nothing (WIDGET_RESUME_TTL_S is at most
+# 2 hours), so the purge deletes it whatever --older-than says
+RESUME_ROW_RETENTION = timedelta(days=1)
+_CLEARED_MARKER = "cleared"  # never a marker of a grant (those are "<method>:<time>")
+
+
+class ResumeOutcome(str, enum.Enum):
+    """What :meth:`RecordsStore.resume_refresh` found for a connection's token id."""
+
+    KEPT = "kept"  # still the conversation's token
+    ROTATED = "rotated"  # the grant changed (verified, cleared): a new token id now
+    SUPERSEDED = "superseded"  # another connection resumed the conversation since
+    REVOKED = "revoked"  # the conversation was ended ("Gesprek wissen")
+
 
 
 
@@ -855,11 +885,120 @@ class RecordsStore:
             return [_pupil_from_row(row) for row in conn.execute(query)]
 
     def clear_conversation(self, conversation_hash: str) -> None:
-        """Forget the conversation's verification and end its pending attempt."""
-        sessions = verified_sessions
+        """Forget the conversation's verification and end its pending attempt (new
+        session, verification cleared). Its resume tokens stop working too: only the
+        connection that holds the conversation gets a new one after its turn."""
         with self._transaction("clear_conversation") as conn:
-            conn.execute(sessions.delete().where(sessions.c.conversation_hash == conversation_hash))
-            self._supersede_pending(conn, conversation_hash)
+            self._clear(conn, conversation_hash)
+            tokens = resume_tokens
+            conn.execute(tokens.update()
+                         .where(tokens.c.conversation_hash == conversation_hash)
+                         .values(grant_marker=_CLEARED_MARKER))
+
+    def end_conversation(self, conversation_hash: str, now: datetime) -> None:
+        """"Gesprek wissen": forget the verification and revoke every resume token of the
+        conversation for good (no token of it is ever issued or accepted again)."""
+        with self._transaction("end_conversation") as conn:
+            self._clear(conn, conversation_hash)
+            insert = _upsert(conn, resume_tokens).values(
+                conversation_hash=conversation_hash, token_hash=None,
+                grant_marker=_CLEARED_MARKER, revoked=True, updated_at=now)
+            conn.execute(insert.on_conflict_do_update(
+                index_elements=[resume_tokens.c.conversation_hash],
+                set_={"token_hash": None, "grant_marker": _CLEARED_MARKER,
+                      "revoked": True, "updated_at": now}))
+
+    def _clear(self, conn: Connection, conversation_hash: str) -> None:
+        sessions = verified_sessions
+        conn.execute(sessions.delete().where(sessions.c.conversation_hash == conversation_hash))
+        self._supersede_pending(conn, conversation_hash)
+
+    # -- resume tokens of the website widget -------------------------------------------
+
+    @staticmethod
+    def _grant_marker(conn: Connection, conversation_hash: str) -> str:
+        """Identifies the conversation's current grant ("" when unverified): it changes
+        when the conversation is verified, re-granted or cleared."""
+        sessions = verified_sessions
+        row = conn.execute(
+            sa.select(sessions.c.method, sessions.c.created_at)
+            .where(sessions.c.conversation_hash == conversation_hash)
+            .order_by(sessions.c.created_at).limit(1)
+        ).first()
+        return "" if row is None else f"{row.method}:{row.created_at.timestamp():.6f}"
+
+    def resume_register(self, conversation_hash: str, token_hash: str, now: datetime) -> bool:
+        """A new conversation's first token; False when the conversation already had a
+        row (then nothing changes)."""
+        with self._transaction("resume_register") as conn:
+            insert = _upsert(conn, resume_tokens).values(
+                conversation_hash=conversation_hash, token_hash=token_hash,
+                grant_marker=self._grant_marker(conn, conversation_hash), revoked=False,
+                updated_at=now)
+            return bool(conn.execute(insert.on_conflict_do_nothing()).rowcount == 1)
+
+    def resume_claim(self, conversation_hash: str, token_hash: str, new_token_hash: str,
+                     now: datetime, ttl: timedelta) -> bool:
+        """Resume with a token: atomically, when ``token_hash`` is the conversation's
+        current token, it was used less than ``ttl`` ago, the conversation was not ended
+        and its grant is still the one the token was issued under, the token is
+        replaced by ``new_token_hash`` (so it works once) and True is returned."""
+        tokens = resume_tokens
+        with self._transaction("resume_claim") as conn:
+            marker = self._grant_marker(conn, conversation_hash)
+            update = (
+                tokens.update()
+                .where(tokens.c.conversation_hash == conversation_hash)
+                .where(tokens.c.token_hash == token_hash)
+                .where(tokens.c.revoked.is_(False))
+                .where(tokens.c.updated_at > now - ttl)
+                .where(tokens.c.grant_marker == marker)
+                .values(token_hash=new_token_hash, updated_at=now)
+            )
+            return bool(conn.execute(update).rowcount == 1)
+
+    def resume_owner(self, conversation_hash: str, token_hash: str) -> ResumeOutcome:
+        """Whether the connection holding ``token_hash`` still holds the conversation
+        (before a turn). No row (the store was down at connect): KEPT."""
+        tokens = resume_tokens
+        with self._transaction("resume_owner") as conn:
+            row = conn.execute(sa.select(tokens.c.token_hash, tokens.c.revoked)
+                               .where(tokens.c.conversation_hash == conversation_hash)).first()
+        if row is None:
+            return ResumeOutcome.KEPT
+        if row.revoked:
+            return ResumeOutcome.REVOKED
+        return ResumeOutcome.KEPT if row.token_hash == token_hash else ResumeOutcome.SUPERSEDED
+
+    def resume_refresh(self, conversation_hash: str, token_hash: str, new_token_hash: str,
+                       now: datetime) -> ResumeOutcome:
+        """After a turn of the connection holding ``token_hash``: renew its lifetime, and
+        when the grant changed (verified, cleared, a new session) replace the token by
+        ``new_token_hash`` (ROTATED), so no earlier token reaches the new state."""
+        tokens = resume_tokens
+        with self._transaction("resume_refresh") as conn:
+            row = conn.execute(
+                sa.select(tokens).where(tokens.c.conversation_hash == conversation_hash)
+                .with_for_update()
+            ).first()
+            marker = self._grant_marker(conn, conversation_hash)
+            if row is None:  # never registered (store down at connect): start now
+                conn.execute(_upsert(conn, tokens).values(
+                    conversation_hash=conversation_hash, token_hash=new_token_hash,
+                    grant_marker=marker, revoked=False, updated_at=now,
+                ).on_conflict_do_nothing())
+                return ResumeOutcome.ROTATED
+            if row.revoked:
+                return ResumeOutcome.REVOKED
+            if row.token_hash != token_hash:
+                return ResumeOutcome.SUPERSEDED
+            where = tokens.c.conversation_hash == conversation_hash
+            if row.grant_marker != marker:
+                conn.execute(tokens.update().where(where).values(
+                    token_hash=new_token_hash, grant_marker=marker, updated_at=now))
+                return ResumeOutcome.ROTATED
+            conn.execute(tokens.update().where(where).values(updated_at=now))
+            return ResumeOutcome.KEPT
 
     def pupil_names(self) -> list[tuple[str, str]]:
         """(first name, last name) of every pupil: for masking names in free text."""
@@ -915,8 +1054,8 @@ class RecordsStore:
     def purge(self, cutoff: datetime, now: datetime) -> PurgeCounts:
         """Delete attempts, audit rows and callback requests older than ``cutoff``, and
         sessions that were created before ``cutoff`` or have expired at ``now``. Nothing
-        younger than the cut-off is deleted except expired sessions, which nobody can use
-        any more."""
+        younger than the cut-off is deleted except expired sessions and resume-token rows
+        untouched for a day, which nobody can use any more."""
         attempts_q = verification_attempts.delete().where(
             verification_attempts.c.created_at < cutoff
         )
@@ -931,6 +1070,9 @@ class RecordsStore:
         keys_q = idempotency_keys.delete().where(
             idempotency_keys.c.created_at < min(cutoff, now - timedelta(days=1))
         )
+        resume_q = resume_tokens.delete().where(
+            resume_tokens.c.updated_at < max(cutoff, now - RESUME_ROW_RETENTION)
+        )
         with self._transaction("purge") as conn:
             conn.execute(counters_q)
             conn.execute(keys_q)
@@ -939,4 +1081,5 @@ class RecordsStore:
                 sessions=conn.execute(sessions_q).rowcount,
                 audit_events=conn.execute(audit_q).rowcount,
                 callback_requests=conn.execute(callbacks_q).rowcount,
+                resume_tokens=conn.execute(resume_q).rowcount,
             )

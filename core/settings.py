@@ -32,6 +32,19 @@ def _env_int(name: str, default: int) -> int:
         ) from exc
 
 
+def _env_bounded(name: str, default: int, low: int, high: int) -> int:
+    value = _env_int(name, default)
+    if not low <= value <= high:
+        raise ValueError(f"environment variable {name} must be between {low} and {high}, "
+                         f"got {value}")
+    return value
+
+
+# how long a website conversation can be resumed after its last turn (seconds)
+MIN_RESUME_TTL_S = 60
+MAX_RESUME_TTL_S = 2 * 3600
+
+
 def _env_list(name: str, default: str = "") -> tuple[str, ...]:
     return tuple(part.strip() for part in _env(name, default).split(",") if part.strip())
 
@@ -115,6 +128,7 @@ class Settings:
     blocking_workers: int = 8
     blocking_queue: int = 16
     portal_token_max_lifetime: int = 900
+    widget_resume_ttl_s: int = 1800
 
     @property
     def rest_is_public(self) -> bool:
@@ -256,4 +270,6 @@ def get_settings() -> Settings:
         blocking_workers=_env_int("BLOCKING_WORKERS", 8),
         blocking_queue=_env_int("BLOCKING_QUEUE", 16),
         portal_token_max_lifetime=_env_int("PORTAL_TOKEN_MAX_LIFETIME", 900),
+        widget_resume_ttl_s=_env_bounded("WIDGET_RESUME_TTL_S", 1800,
+                                         MIN_RESUME_TTL_S, MAX_RESUME_TTL_S),
     )

@@ -27,7 +27,11 @@ API summary (for ``actions/status.py``)
 ``Verifier.verified_pupils(conversation_id) -> list[Pupil]``  (siblings: choose one)
 ``Verifier.verified_pupil(conversation_id, pupil_number, channel) -> Pupil | None``
     The pupil when the conversation is verified for it; audited as a disclosure.
-``Verifier.clear(conversation_id)``  on session start and on "stop".
+``Verifier.clear(conversation_id)``  on session start (also ends the resume tokens).
+``Verifier.end_conversation(conversation_id)``  "Gesprek wissen": clear + revoke tokens.
+``Verifier.resume_register/claim/owner/refresh(...)``  the website's resume tokens
+    (``bot/channels/socketio.py``): one current token id per conversation, rotated when
+    the grant changes; only HMACs are stored.
 
 ``status_text(pupil) -> str``: the Dutch status message (never test scores).
 
@@ -71,6 +75,7 @@ from core.records import (
     LwooStatus,
     Pupil,
     RecordsStore,
+    ResumeOutcome,
     SessionGrant,
     StoreUnavailable,
     VerificationMethod,
@@ -92,6 +97,7 @@ __all__ = [
     "Verifier",
     "get_verifier",
     "new_code",
+    "purpose_key",
     "normalize_code",
     "normalize_pupil_number",
     "parse_date",
@@ -224,6 +230,14 @@ def _window_start(moment: datetime, window: timedelta) -> datetime:
     return datetime.fromtimestamp(stamp - stamp % seconds, timezone.utc)
 
 
+def purpose_key(secret: str | bytes, purpose: str) -> bytes:
+    """The key for one purpose, derived from HASH_SECRET: HMAC(secret, label+purpose).
+    Every use of HASH_SECRET (hashes in the store, resume tokens) has its own."""
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+    label = f"lwoo-assistent key v1\x00{purpose}".encode()
+    return hmac.new(raw, label, hashlib.sha256).digest()
+
+
 def utc_now() -> datetime:
     """The default clock."""
     return datetime.now(timezone.utc)
@@ -306,8 +320,7 @@ class Verifier:
         """A separate key per purpose, derived from HASH_SECRET (HMAC(secret, purpose))."""
         key = self._keys.get(purpose)
         if key is None:
-            label = f"lwoo-assistent key v1\x00{purpose}".encode()
-            key = self._keys[purpose] = hmac.new(self._secret, label, hashlib.sha256).digest()
+            key = self._keys[purpose] = purpose_key(self._secret, purpose)
         return key
 
     def _hmac(self, purpose: str, value: str) -> str:
@@ -646,8 +659,45 @@ class Verifier:
         return found
 
     def clear(self, conversation_id: str) -> None:
-        """Forget the conversation's verification and pending code (new session, stop)."""
+        """Forget the conversation's verification and pending code (new session, stop);
+        its resume tokens stop working (see :meth:`resume_refresh`)."""
         self._store.clear_conversation(self.sender_hash(conversation_id))
+
+    def end_conversation(self, conversation_id: str) -> None:
+        """"Gesprek wissen": :meth:`clear`, and revoke the conversation's resume tokens
+        for good."""
+        self._store.end_conversation(self.sender_hash(conversation_id), self._clock())
+
+    # -- resume tokens of the website widget (bot/channels/socketio.py) ----------------
+    # The store keeps only HMACs of the conversation id and of the token id (jti).
+
+    def _token_hash(self, token_id: str) -> str:
+        return self._hmac("resume-jti", token_id)
+
+    def resume_register(self, conversation_id: str, token_id: str) -> bool:
+        """A new conversation's first token id."""
+        return self._store.resume_register(self.sender_hash(conversation_id),
+                                           self._token_hash(token_id), self._clock())
+
+    def resume_claim(self, conversation_id: str, token_id: str, new_token_id: str,
+                     ttl: timedelta) -> bool:
+        """True (once) when ``token_id`` may resume the conversation; it is replaced by
+        ``new_token_id``, the id of the connection that resumes."""
+        return self._store.resume_claim(
+            self.sender_hash(conversation_id), self._token_hash(token_id),
+            self._token_hash(new_token_id), self._clock(), ttl)
+
+    def resume_owner(self, conversation_id: str, token_id: str) -> ResumeOutcome:
+        """Before a turn: does the connection with ``token_id`` still hold it?"""
+        return self._store.resume_owner(self.sender_hash(conversation_id),
+                                        self._token_hash(token_id))
+
+    def resume_refresh(self, conversation_id: str, token_id: str,
+                       new_token_id: str) -> ResumeOutcome:
+        """After a turn: renew, or rotate to ``new_token_id`` when the grant changed."""
+        return self._store.resume_refresh(
+            self.sender_hash(conversation_id), self._token_hash(token_id),
+            self._token_hash(new_token_id), self._clock())
 
 
 _CHECK_AUDIT: dict[CheckResult, AuditOutcome] = {

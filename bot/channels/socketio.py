@@ -6,9 +6,15 @@ A subclass of Rasa 3.6's ``SocketIOInput`` that closes the stock channel's holes
   the socket.io session; ``session_request`` and the ``session_id`` in messages are
   ignored, so a client cannot join somebody else's conversation. A reconnecting client
   (same tab, page reload) resumes only with the *resume token* the server gave it: the
-  conversation id, the time and an HMAC (key derived from ``HASH_SECRET``). It is valid
-  for ``RESUME_TTL_S`` after the last turn and refreshed after every turn, and only from
-  the ``Origin`` it was issued for (the origin is part of the HMAC).
+  conversation id, a token id (jti), the time and an HMAC (a key of its own derived
+  from ``HASH_SECRET``), valid only from the ``Origin`` it was issued for (the origin is
+  part of the HMAC) and for ``WIDGET_RESUME_TTL_S`` after the last turn. On top, the
+  records store (shared by every node) keeps, per conversation HMAC, a keyed hash of the
+  ONE token id that may resume it: a resume replaces it (a token works once), the token
+  is rotated when the parent gets verified or the verification is cleared (a new
+  session), and "Gesprek wissen" revokes the conversation for good. A connection whose
+  conversation was resumed elsewhere or ended gets a Dutch notice and is closed at its
+  next message. Store down: a resume fails closed (new conversation), chatting works.
 * **Origin allow-list.** The ``Origin`` header must be in ``ALLOWED_ORIGINS`` (or be this
   server's own loopback origin, for ``/chat``); anything else, or no Origin, is refused at
   connect. Only the WebSocket transport is accepted (browsers always send an Origin there).
@@ -42,7 +48,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 from bot.channels.common import check_message, limit_body_size, sanitize_text
 from bot.channels.rest import NO_ANSWER
 from bot.tracker_store import TurnNotProcessed, not_processed_message
+from core.blocking import BlockingPool
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +80,20 @@ WIDGET_FILES: dict[str, tuple[Path, str]] = {
     "favicon.svg": (WEB_DIR / "src" / "favicon.svg", "image/svg+xml"),
 }
 
-RESUME_TTL_S = 30 * 60
+RESUME_TTL_S = 30 * 60  # default of WIDGET_RESUME_TTL_S
 RATE_LIMIT_MESSAGES = 10
 RATE_LIMIT_WINDOW_S = 10.0
 MAX_FRAME_BYTES = 32 * 1024
 GRANT_TIMEOUT_S = 5.0
 CONVERSATION_PREFIX = "web-"
 _CONVERSATION_ID = re.compile(r"^web-[0-9a-f]{32}$")
+_TOKEN_ID = re.compile(r"^[0-9a-f]{32}$")
+RESUME_STORE_TIMEOUT_S = 2.0
+# the check before a turn delays the answer: a healthy store answers in milliseconds
+RESUME_OWNER_TIMEOUT_S = 1.0
+RESUME_STORE_BACKOFF_S = 5.0
+RESUME_STORE_WORKERS = 4
+RESUME_STORE_QUEUE = 16
 _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
 TURN_DONE_EVT = "turn_done"
 END_SESSION_EVT = "end_session"
@@ -96,6 +111,11 @@ PORTAL_UNAVAILABLE_NOTICE = (
     "Inloggen via het ouderportaal lukt op dit moment niet. U kunt wel gewoon uw vragen "
     "stellen. Voor de lwoo-status van uw kind kunt u het later opnieuw proberen."
 )
+CONVERSATION_TAKEN_OVER = (
+    "Dit gesprek is op een ander apparaat of in een ander venster verdergegaan, of het is "
+    "gewist. Voor uw veiligheid stopt het hier. Wilt u verder? Open de chat opnieuw, dan "
+    "begint u een nieuw gesprek."
+)
 ORIGIN_REFUSED = "Deze website mag de LWOO-assistent niet gebruiken."
 WIDGET_NOT_BUILT = (
     "De chat-widget is nog niet gebouwd. Voer op de server `make widget` uit."
@@ -104,14 +124,22 @@ WIDGET_NOT_BUILT = (
 
 # -- resume tokens ----------------------------------------------------------------------
 
+@lru_cache(maxsize=4)
 def _resume_key(secret: str) -> bytes:
-    return hmac.new(secret.encode("utf-8"), b"lwoo socket.io resume token v1",
-                    hashlib.sha256).digest()
+    # a key of its own, derived from HASH_SECRET like the verifier's per-purpose keys
+    from core.verification import purpose_key
+
+    return purpose_key(secret, "socket.io resume token")
 
 
 def new_conversation_id() -> str:
     """A fresh, unguessable conversation id (the Rasa sender id)."""
     return CONVERSATION_PREFIX + secrets.token_hex(16)
+
+
+def new_token_id() -> str:
+    """A fresh token id (jti): the records store keeps a keyed hash of the current one."""
+    return secrets.token_hex(16)
 
 
 def _resume_mac(secret: str, body: str, origin: str) -> str:
@@ -121,34 +149,38 @@ def _resume_mac(secret: str, body: str, origin: str) -> str:
     return hmac.new(_resume_key(secret), message, hashlib.sha256).hexdigest()
 
 
-def issue_resume_token(conversation_id: str, secret: str, now: float | None = None,
-                       origin: str = "") -> str:
-    """``<conversation id>.<issued at>.<HMAC>``: lets this client, and only it, resume,
-    from the same ``origin`` only."""
+def issue_resume_token(conversation_id: str, token_id: str, secret: str,
+                       now: float | None = None, origin: str = "") -> str:
+    """``<conversation id>.<token id>.<issued at>.<HMAC>``, for ``origin`` only. Whether
+    it resumes is decided server-side as well: only the conversation's current token id
+    works (:meth:`core.verification.Verifier.resume_claim`)."""
     issued = str(int(time.time() if now is None else now))
-    body = f"{conversation_id}.{issued}"
+    body = f"{conversation_id}.{token_id}.{issued}"
     return f"{body}.{_resume_mac(secret, body, origin)}"
 
 
 def read_resume_token(token: object, secret: str, now: float | None = None,
-                      ttl_s: float = RESUME_TTL_S, origin: str = "") -> str | None:
-    """The conversation id of a valid, unexpired token that this server issued, else None."""
+                      ttl_s: float = RESUME_TTL_S,
+                      origin: str = "") -> tuple[str, str] | None:
+    """(conversation id, token id) of a well-formed, unexpired token that this server
+    issued for ``origin``, else None. The server-side check comes on top."""
     if not isinstance(token, str) or len(token) > 200:
         return None
     parts = token.split(".")
-    if len(parts) != 3:
+    if len(parts) != 4:
         return None
-    conversation_id, issued, mac = parts
-    if not _CONVERSATION_ID.match(conversation_id) or not issued.isdigit():
+    conversation_id, token_id, issued, mac = parts
+    if (not _CONVERSATION_ID.match(conversation_id) or not _TOKEN_ID.match(token_id)
+            or not issued.isdigit()):
         return None
-    body = f"{conversation_id}.{issued}"
+    body = f"{conversation_id}.{token_id}.{issued}"
     expected = _resume_mac(secret, body, origin)
     if not hmac.compare_digest(expected, mac):
         return None
     age = (time.time() if now is None else now) - int(issued)
     if age < -60 or age > ttl_s:
         return None
-    return conversation_id
+    return conversation_id, token_id
 
 
 # -- origins and rate limit -------------------------------------------------------------
@@ -194,15 +226,20 @@ class RateLimiter:
 # -- output -----------------------------------------------------------------------------
 
 class WidgetOutput(SocketIOOutput):
-    """Rasa's socket.io output that counts what it sent and never crashes on custom JSON."""
+    """Rasa's socket.io output that counts what it sent, sends to one connection (``sid``)
+    and never crashes on custom JSON."""
 
-    def __init__(self, sio: AsyncServer, bot_message_evt: str) -> None:
+    def __init__(self, sio: AsyncServer, bot_message_evt: str, sid: str | None = None) -> None:
         super().__init__(sio, bot_message_evt)
         self.sent = 0
+        self._sid = sid
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
+        # a turn's answers go to the connection that sent the message, not to every
+        # connection in the conversation's room (one that resumed with a captured token
+        # must not read along)
         self.sent += 1
-        await super()._send_message(socket_id, response)
+        await super()._send_message(self._sid or socket_id, response)
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any],
                                **kwargs: Any) -> None:
@@ -314,6 +351,9 @@ class SocketIOInput(RasaSocketIOInput):
 
         settings = get_settings()
         self._secret = settings.hash_secret
+        self._ttl_s = settings.widget_resume_ttl_s
+        self._pool = BlockingPool(RESUME_STORE_WORKERS, RESUME_STORE_QUEUE)
+        self._store_down_until = 0.0
         self._origins = allowed_origins(settings.allowed_origins, settings.bind_host,
                                         settings.port)
         self._limiters: dict[str, RateLimiter] = {}
@@ -366,6 +406,57 @@ class SocketIOInput(RasaSocketIOInput):
             return False
         return True
 
+    async def _tokens(self, method: str, *args: Any,
+                      timeout: float = RESUME_STORE_TIMEOUT_S) -> Any:
+        """A resume-token call of the verifier in a small bounded pool with a deadline;
+        None when the records store is down or slow (a resume then fails closed, a turn
+        goes on). After a failure the store is not asked again for
+        ``RESUME_STORE_BACKOFF_S``, so a hung database costs a parent one delay, not
+        one per message."""
+        from core.verification import get_verifier
+
+        if time.monotonic() < self._store_down_until:
+            return None
+        try:
+            return await self._pool.run(getattr(get_verifier(), method), *args,
+                                        timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - store down or slow: no resume, still chat
+            logger.error("resume token store: %s failed: %s", method, type(exc).__name__)
+            self._store_down_until = time.monotonic() + RESUME_STORE_BACKOFF_S
+            return None
+
+    async def _open_conversation(self, resume: Any, origin: str) -> tuple[str, str, bool]:
+        """(conversation id, this connection's token id, resumed) at connect. A token
+        resumes once: the conversation's token id becomes this connection's."""
+        token_id = new_token_id()
+        parsed = read_resume_token(resume, self._secret, ttl_s=self._ttl_s, origin=origin)
+        if parsed is not None:
+            conversation_id, old_token_id = parsed
+            claimed = await self._tokens("resume_claim", conversation_id, old_token_id,
+                                         token_id, timedelta(seconds=self._ttl_s))
+            if claimed is True:
+                return conversation_id, token_id, True
+            logger.info("socket.io resume refused (%s)", "store unavailable"
+                        if claimed is None else "used, rotated, ended or expired token")
+        conversation_id = new_conversation_id()
+        await self._tokens("resume_register", conversation_id, token_id)
+        return conversation_id, token_id, False
+
+    async def _refreshed(self, conversation_id: str, token_id: str) -> str:
+        """The connection's token id after :meth:`Verifier.resume_refresh`: a new one
+        when the grant changed, "" when the conversation was ended or taken over."""
+        new_id = new_token_id()
+        outcome = await self._tokens("resume_refresh", conversation_id, token_id, new_id)
+        if outcome is None:  # store down: keep it (it resumes only if the store agrees)
+            return token_id
+        from core.records import ResumeOutcome
+
+        if outcome is ResumeOutcome.ROTATED:
+            return new_id
+        if outcome is ResumeOutcome.KEPT:
+            return token_id
+        return ""
+
     def _portal_grant(self, auth: Any) -> tuple[PortalGrant | None, bool]:
         """(grant, token_was_given) from the connect auth payload."""
         token = auth.get("portal_token") if isinstance(auth, dict) else None
@@ -411,19 +502,19 @@ class SocketIOInput(RasaSocketIOInput):
                 raise SocketRefused(ORIGIN_REFUSED)
             resume = auth.get("resume_token") if isinstance(auth, dict) else None
             origin = normalize_origin(str(environ.get("HTTP_ORIGIN") or ""))
-            conversation_id = read_resume_token(resume, self._secret, origin=origin)
-            resumed = conversation_id is not None
-            if conversation_id is None:
-                conversation_id = new_conversation_id()
+            conversation_id, token_id, resumed = await self._open_conversation(resume, origin)
             grant, token_given = self._portal_grant(auth)
             notice = PORTAL_REJECTED_NOTICE if token_given and grant is None else None
             if grant is not None:
-                output = WidgetOutput(sio, self.bot_message_evt)
+                output = WidgetOutput(sio, self.bot_message_evt, sid)
                 if not await self._start_session_and_grant(conversation_id, grant, output,
                                                            force=True):
                     grant, notice = None, PORTAL_UNAVAILABLE_NOTICE
+                else:  # verified now: the token the client gets is a new one
+                    token_id = await self._refreshed(conversation_id, token_id)
             await sio.save_session(sid, {
                 "conversation_id": conversation_id,
+                "token_id": token_id,
                 "origin": origin,
                 "resumed": resumed,
                 "portal": grant,
@@ -447,8 +538,7 @@ class SocketIOInput(RasaSocketIOInput):
             if not conversation_id:
                 return
             await sio.emit("session_confirm", {
-                "resume_token": issue_resume_token(conversation_id, self._secret,
-                                                   origin=session.get("origin", "")),
+                "resume_token": resume_token(session),
                 "resumed": bool(session.get("resumed")),
                 "portal": session.get("portal") is not None,
             }, room=sid, namespace=namespace)
@@ -458,16 +548,48 @@ class SocketIOInput(RasaSocketIOInput):
                 await sio.emit(self.bot_message_evt, {"text": notice}, room=sid,
                                namespace=namespace)
 
+        def resume_token(session: dict[str, Any]) -> str:
+            token_id = session.get("token_id") or ""
+            if not token_id:  # ended or taken over: nothing to resume
+                return ""
+            return issue_resume_token(session["conversation_id"], token_id, self._secret,
+                                      origin=session.get("origin", ""))
+
         async def reply(sid: str, text: str) -> None:
             await sio.emit(self.bot_message_evt, {"text": text}, room=sid,
                            namespace=namespace)
 
-        async def turn_done(sid: str, conversation_id: str) -> None:
+        async def turn_done(sid: str, conversation_id: str, refresh: bool = True) -> None:
             session = await sio.get_session(sid, namespace=namespace)
-            token = issue_resume_token(conversation_id, self._secret,
-                                       origin=session.get("origin", ""))
-            await sio.emit(TURN_DONE_EVT, {"resume_token": token}, room=sid,
+            if refresh and session.get("token_id"):
+                # renewed after every turn; rotated when the turn verified the parent (or
+                # cleared the verification), so no earlier token reaches the new state
+                token_id = await self._refreshed(conversation_id, session["token_id"])
+                if token_id != session["token_id"]:
+                    session["token_id"] = token_id
+                    await sio.save_session(sid, session, namespace=namespace)
+            await sio.emit(TURN_DONE_EVT, {"resume_token": resume_token(session)}, room=sid,
                            namespace=namespace)
+
+        async def still_holds(sid: str, session: dict[str, Any]) -> bool:
+            """False (and the connection is closed) when another connection resumed the
+            conversation since, or it was ended. Store down: True (the parent still gets
+            answers; a status needs that same store)."""
+            from core.records import ResumeOutcome
+
+            outcome = await self._tokens("resume_owner", session["conversation_id"],
+                                         session.get("token_id") or "",
+                                         timeout=RESUME_OWNER_TIMEOUT_S)
+            if outcome not in (ResumeOutcome.SUPERSEDED, ResumeOutcome.REVOKED):
+                return True
+            logger.info("socket.io message refused: the conversation was %s",
+                        outcome.value)
+            session["token_id"] = ""
+            await sio.save_session(sid, session, namespace=namespace)
+            await reply(sid, CONVERSATION_TAKEN_OVER)
+            await turn_done(sid, session["conversation_id"], refresh=False)
+            await sio.disconnect(sid, namespace=namespace)
+            return False
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: str, data: Any = None) -> None:
@@ -480,7 +602,7 @@ class SocketIOInput(RasaSocketIOInput):
             if not limiter.allow(now):
                 if limiter.should_tell(now):
                     await reply(sid, RATE_LIMITED_REPLY)
-                await turn_done(sid, conversation_id)
+                await turn_done(sid, conversation_id, refresh=False)  # no store call
                 return
             # only the text counts: session_id, metadata, customData are ignored
             raw = data.get("message") if isinstance(data, dict) else None
@@ -488,9 +610,11 @@ class SocketIOInput(RasaSocketIOInput):
             problem = check_message(text)
             if problem:
                 await reply(sid, problem)
-                await turn_done(sid, conversation_id)
+                await turn_done(sid, conversation_id, refresh=False)
                 return
-            output = WidgetOutput(sio, self.bot_message_evt)
+            if not await still_holds(sid, session):
+                return
+            output = WidgetOutput(sio, self.bot_message_evt, sid)
             grant = session.get("portal")
             not_processed = False
             try:
@@ -507,23 +631,30 @@ class SocketIOInput(RasaSocketIOInput):
                 logger.error("socket.io turn failed: %s", type(exc).__name__)
             if output.sent == 0 and not not_processed and not text.startswith("/feedback"):
                 # feedback needs no answer; everything else does
-                await sio.emit(self.bot_message_evt, {"text": NO_ANSWER},
-                               room=conversation_id, namespace=namespace)
+                await reply(sid, NO_ANSWER)
             await turn_done(sid, conversation_id)
 
         @sio.on(END_SESSION_EVT, namespace=namespace)
         async def end_session(sid: str, data: Any = None) -> None:
-            """"Gesprek wissen": forget this conversation's verification and disconnect."""
+            """"Gesprek wissen": forget this conversation's verification, revoke its resume
+            tokens on every node (server-side) and disconnect its connections here."""
             session = await sio.get_session(sid, namespace=namespace)
             conversation_id = session.get("conversation_id")
+            others: list[str] = []
             if conversation_id:
                 from core.verification import get_verifier
 
                 try:
                     await asyncio.wait_for(asyncio.to_thread(
-                        get_verifier().clear, conversation_id), GRANT_TIMEOUT_S)
+                        get_verifier().end_conversation, conversation_id), GRANT_TIMEOUT_S)
                 except Exception as exc:  # noqa: BLE001 - the grant also expires by itself
-                    logger.error("clearing verification failed: %s", type(exc).__name__)
-            await sio.disconnect(sid, namespace=namespace)
+                    logger.error("ending the conversation failed: %s", type(exc).__name__)
+                try:
+                    others = [other for other, _ in sio.manager.get_participants(
+                        namespace or "/", conversation_id)]
+                except KeyError:  # nobody else here
+                    others = []
+            for other in {sid, *others}:
+                await sio.disconnect(other, namespace=namespace)
 
         return bp

@@ -12,6 +12,7 @@ import pytest
 
 from bot.store_privacy import mask_typed
 from tests.support.cluster import NOT_PROCESSED, Cluster, kill_node, widget
+from tests.support.widget_client import SocketioTestClient
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.e2e]
 
@@ -21,6 +22,7 @@ ASK_STATUS = "Kunt u opzoeken of mijn kind lwoo krijgt?"
 MILA = ("100292", "28-10-2012", "mulder.m@example.org", "Mila")
 NOAH = ("100245", "21 juli 2013", "yilmaz.fam@example.org", "Noah")
 EMMA = ("100251", "2013-01-30", "e.bos.ouder@example.org", "Emma")
+LIAM = ("100263", "09-12-2012", "peters.thuis@example.org", "Liam")
 
 
 def test_turns_alternating_between_instances_keep_slots(cluster: Cluster) -> None:
@@ -81,6 +83,67 @@ def test_website_widget_through_nginx(cluster: Cluster) -> None:
             if '"POST /webhooks/rest/webhook" 200' in line
             and (match := re.search(r"upstream=(\S+)", line))}
     assert used == served, "REST through nginx did not reach both instances"
+
+
+def node_widget(cluster: Cluster, node: int, token: str | None = None) -> SocketioTestClient:
+    """The widget straight to one instance (the page's origin is the front's)."""
+    return SocketioTestClient(f"http://127.0.0.1:{cluster.port(node)}",
+                              origin=f"http://127.0.0.1:{cluster.front_port}",
+                              auth={"resume_token": token} if token else None)
+
+
+def resumes(cluster: Cluster, node: int, token: str) -> bool:
+    client = node_widget(cluster, node, token)
+    try:
+        return bool(client.confirm()["resumed"])
+    finally:
+        client.close()
+
+
+def test_resume_tokens_are_decided_by_the_shared_records_database(cluster: Cluster) -> None:
+    """Issue 12, item 3, across instances: a token used, rotated by a verification or
+    revoked by "Gesprek wissen" on one instance is refused by the other."""
+    number, birth, address, name = LIAM
+    ended = node_widget(cluster, 2)  # an unverified conversation, wiped on instance 2
+    try:
+        ended.confirm()
+        assert ended.say("Wat is lwoo?")
+        ended.sio.emit("end_session", {})
+        ended.wait_for("disconnect", timeout=10)
+    finally:
+        ended.close()
+    assert not resumes(cluster, 1, ended.resume_token)
+
+    first = node_widget(cluster, 1)
+    first.confirm()
+    assert first.say("Wat is lwoo?")
+    captured = first.resume_token
+    first.close()
+    parent = node_widget(cluster, 2, captured)  # reload; the page reaches instance 2
+    try:
+        assert parent.confirm()["resumed"] is True
+        assert not resumes(cluster, 1, captured)  # the copy: used up on instance 2
+        before = len(cluster.outbox_codes(address))
+        unverified = parent.resume_token
+        assert "leerlingnummer" in "\n".join(parent.say(ASK_STATUS))
+        assert "geboortedatum" in "\n".join(parent.say(number))
+        assert IDENTICAL_REPLY in "\n".join(parent.say(birth))
+        assert name in "\n".join(parent.say(cluster.wait_for_code(address, before)))
+        assert parent.resume_token != unverified  # rotated by the verification
+        assert not resumes(cluster, 1, unverified)
+        newest = parent.resume_token
+    finally:
+        parent.close()
+    again = node_widget(cluster, 1, newest)  # the parent itself, on instance 1
+    try:
+        assert again.confirm()["resumed"] is True
+        assert name in "\n".join(again.say(ASK_STATUS))  # still verified, no new code
+        last = again.resume_token
+        again.sio.emit("end_session", {})  # "Gesprek wissen" on instance 1
+        again.wait_for("disconnect", timeout=10)
+    finally:
+        again.close()
+    assert not resumes(cluster, 2, last)
 
 
 def _turn_shape(events: list[dict]) -> str:

@@ -132,7 +132,7 @@ def test_session_request_cannot_join_another_conversation(server: BotServer,
                 metadata={"session_id": alice_id})
     # a forged resume token for Alice's conversation does not work either
     forged = WidgetClient(server.base_url, auth={
-        "resume_token": f"{alice_id}.{int(time.time())}.{'0' * 64}"})
+        "resume_token": f"{alice_id}.{'0' * 32}.{int(time.time())}.{'0' * 64}"})
     try:
         assert conversation_of(forged.confirm()) not in (alice_id, mallory_id)
     finally:
@@ -150,8 +150,9 @@ def test_session_request_cannot_join_another_conversation(server: BotServer,
 def test_resume_token_continues_the_same_conversation(server: BotServer,
                                                       clients: Any) -> None:
     first = clients()
-    token = first.confirm()["resume_token"]
+    first.confirm()
     first.say("Wat is lwoo?")
+    token = first.resume_token  # the newest one, as the widget keeps it
     first.close()
 
     again = clients(auth={"resume_token": token})
@@ -165,8 +166,11 @@ def test_resume_token_continues_the_same_conversation(server: BotServer,
 def test_expired_or_tampered_resume_token_starts_a_new_conversation(clients: Any) -> None:
     first = clients()
     conversation = conversation_of(first.confirm())
-    old = issue_resume_token(conversation, HASH_SECRET, now=time.time() - 2 * 3600)
-    other_secret = issue_resume_token(conversation, "not-the-server-secret")
+    token_id = first.resume_token.split(".")[1]
+    old = issue_resume_token(conversation, token_id, HASH_SECRET, now=time.time() - 2 * 3600,
+                             origin=SCHOOL_ORIGIN)
+    other_secret = issue_resume_token(conversation, token_id, "not-the-server-secret",
+                                      origin=SCHOOL_ORIGIN)
     for token in (old, other_secret, "garbage", conversation):
         client = clients(auth={"resume_token": token})
         confirm = client.confirm()

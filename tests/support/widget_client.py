@@ -18,6 +18,9 @@ class SocketioTestClient:
                  auth: dict[str, Any] | None = None) -> None:
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.bot_messages: list[dict[str, Any]] = []
+        # the newest resume token the server gave (session_confirm, turn_done): what the
+        # widget keeps in sessionStorage
+        self.resume_token = ""
         extra = {"origin": origin} if origin else {"suppress_origin": True}
         self.sio = socketio.Client(reconnection=False, websocket_extra_options=extra)
         for name in ("session_confirm", "bot_uttered", "turn_done", "disconnect"):
@@ -28,6 +31,8 @@ class SocketioTestClient:
         def record(data: Any = None) -> None:
             if name == "bot_uttered":
                 self.bot_messages.append(data)
+            if name in ("session_confirm", "turn_done") and isinstance(data, dict):
+                self.resume_token = str(data.get("resume_token") or "")
             self.events.put((name, data))
         return record
 

@@ -76,11 +76,17 @@ def test_rasa_is_pinned_at_a_fixed_release_and_the_api_stays_off() -> None:
 
 
 def test_resume_tokens_are_bound_to_their_origin() -> None:
-    from bot.channels.socketio import issue_resume_token, new_conversation_id, read_resume_token
+    from bot.channels.socketio import (
+        issue_resume_token,
+        new_conversation_id,
+        new_token_id,
+        read_resume_token,
+    )
 
-    conversation = new_conversation_id()
-    token = issue_resume_token(conversation, "s", now=1000, origin="https://www.school.example")
+    conversation, token_id = new_conversation_id(), new_token_id()
+    token = issue_resume_token(conversation, token_id, "s", now=1000,
+                               origin="https://www.school.example")
     assert read_resume_token(token, "s", now=1001,
-                             origin="https://www.school.example/") == conversation
+                             origin="https://www.school.example/") == (conversation, token_id)
     for origin in ("", "https://evil.example", "http://www.school.example"):
         assert read_resume_token(token, "s", now=1001, origin=origin) is None

@@ -11,6 +11,7 @@ from bot.channels.socketio import (
     content_security_policy,
     issue_resume_token,
     new_conversation_id,
+    new_token_id,
     read_resume_token,
 )
 
@@ -25,17 +26,21 @@ def test_conversation_ids_are_random_and_well_formed() -> None:
 
 
 def test_resume_token_round_trip_and_expiry() -> None:
-    conversation = new_conversation_id()
-    token = issue_resume_token(conversation, SECRET, now=NOW)
-    assert read_resume_token(token, SECRET, now=NOW + 5) == conversation
-    assert read_resume_token(token, SECRET, now=NOW + RESUME_TTL_S - 1) == conversation
+    conversation, token_id = new_conversation_id(), new_token_id()
+    token = issue_resume_token(conversation, token_id, SECRET, now=NOW)
+    assert token.split(".")[:2] == [conversation, token_id]
+    assert read_resume_token(token, SECRET, now=NOW + 5) == (conversation, token_id)
+    assert read_resume_token(token, SECRET, now=NOW + RESUME_TTL_S - 1) == (conversation,
+                                                                          token_id)
     assert read_resume_token(token, SECRET, now=NOW + RESUME_TTL_S + 1) is None
+    assert read_resume_token(token, SECRET, now=NOW + 61, ttl_s=60) is None  # configurable
     assert read_resume_token(token, SECRET, now=NOW - 3600) is None  # from the future
 
 
 @pytest.mark.parametrize("mangle", [
     lambda t: t[:-1] + ("0" if t[-1] != "0" else "1"),  # MAC changed
     lambda t: new_conversation_id() + t[36:],  # another conversation, same MAC
+    lambda t: t[:37] + new_token_id() + t[69:],  # another token id, same MAC
     lambda t: t.rsplit(".", 2)[0] + ".1800000001." + t.rsplit(".", 1)[1],  # time changed
     lambda t: t.replace(".", "", 1),
     lambda t: t + ".extra",
@@ -43,15 +48,38 @@ def test_resume_token_round_trip_and_expiry() -> None:
     lambda t: "x" * 500,
 ])
 def test_tampered_resume_tokens_are_rejected(mangle: object) -> None:
-    token = issue_resume_token(new_conversation_id(), SECRET, now=NOW)
+    token = issue_resume_token(new_conversation_id(), new_token_id(), SECRET, now=NOW)
+    assert read_resume_token(token, SECRET, now=NOW) is not None  # control
     assert read_resume_token(mangle(token), SECRET, now=NOW) is None  # type: ignore[operator]
 
 
-def test_resume_token_needs_the_same_secret_and_a_string() -> None:
-    token = issue_resume_token(new_conversation_id(), SECRET, now=NOW)
-    assert read_resume_token(token, "another-secret", now=NOW) is None
+def test_resume_token_needs_the_same_secret_origin_and_a_string() -> None:
+    token = issue_resume_token(new_conversation_id(), new_token_id(), SECRET, now=NOW,
+                               origin="https://www.compaen.example")
+    assert read_resume_token(token, SECRET, now=NOW,
+                             origin="https://www.compaen.example/") is not None
+    assert read_resume_token(token, "another-secret", now=NOW,
+                             origin="https://www.compaen.example") is None
+    assert read_resume_token(token, SECRET, now=NOW, origin="https://evil.example") is None
     for value in (None, 42, ["a"], {"token": token}):
         assert read_resume_token(value, SECRET, now=NOW) is None
+
+
+def test_resume_tokens_use_a_key_of_their_own() -> None:
+    """Not HASH_SECRET itself: the MAC is keyed with a key derived for this purpose."""
+    import hashlib
+    import hmac
+
+    from core.verification import purpose_key
+
+    token = issue_resume_token(new_conversation_id(), new_token_id(), SECRET, now=NOW)
+    body, mac = token.rsplit(".", 1)
+    message = f"{body}\x00".encode()
+    raw = hmac.new(SECRET.encode(), message, hashlib.sha256).hexdigest()
+    derived = hmac.new(purpose_key(SECRET, "socket.io resume token"), message,
+                       hashlib.sha256).hexdigest()
+    assert mac != raw and mac == derived
+    assert purpose_key(SECRET, "socket.io resume token") != purpose_key(SECRET, "conversation")
 
 
 def test_allowed_origins_are_normalised_and_include_own_loopback() -> None:
