@@ -19,12 +19,20 @@ from typing import Any
 
 from sanic import Blueprint
 
+from core.texts import text as msg
+
 MAX_MESSAGE_CHARS = 1000
 MAX_BODY_BYTES = 64 * 1024
-TOO_LONG_REPLY = (
-    "Uw bericht is te lang voor mij (meer dan 1000 tekens). Wilt u uw vraag korter stellen?"
-)
-EMPTY_REPLY = "Ik heb geen tekst ontvangen. Typ uw vraag over lwoo, dan help ik u verder."
+
+
+def too_long_reply() -> str:
+    return msg("channel.too_long", limit=MAX_MESSAGE_CHARS)
+
+
+def no_answer() -> str:
+    """What a parent hears when a turn gave no answer at all (Dutch)."""
+    return msg("channel.no_answer")
+
 
 # button intent -> the entity keys it may carry
 BUTTON_INTENTS: dict[str, frozenset[str]] = {
@@ -73,9 +81,9 @@ def sanitize_text(text: Any) -> str:
 def check_message(text: str) -> str | None:
     """Return a Dutch reply when the message cannot be processed, else None."""
     if not text:
-        return EMPTY_REPLY
+        return msg("channel.empty")
     if len(text) > MAX_MESSAGE_CHARS:
-        return TOO_LONG_REPLY
+        return too_long_reply()
     return None
 
 

@@ -28,9 +28,11 @@ A subclass of Rasa 3.6's ``SocketIOInput`` that closes the stock channel's holes
   :func:`bot.channels.common.sanitize_text` and :func:`~bot.channels.common.check_message`;
   at most ``RATE_LIMIT_MESSAGES`` per ``RATE_LIMIT_WINDOW_S`` per connection (Dutch reply);
   frames over ``MAX_FRAME_BYTES`` close the connection. Message text is never logged.
-* **Always an answer.** A turn that yields no bot message gets :data:`NO_ANSWER`; after
-  every turn the server emits ``turn_done`` (with a fresh resume token) so the widget can
-  stop its typing indicator.
+* **Always an answer.** A turn that yields no bot message gets the Dutch "no answer"
+  message (:func:`~bot.channels.common.no_answer`); after every turn the server emits
+  ``turn_done`` (with a fresh resume token) so the widget can stop its typing indicator.
+* **One object per connection.** :class:`WidgetConnection` holds a tab's conversation and
+  token and has one method per socket.io event; the blueprint only routes events to it.
 
 It also serves the demo page ``/chat`` and the widget files under ``/widget/`` with a
 strict Content-Security-Policy (see docs/widget.md).
@@ -47,7 +49,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -62,10 +64,10 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from bot.channels.common import check_message, limit_body_size, sanitize_text
-from bot.channels.rest import NO_ANSWER
+from bot.channels.common import check_message, limit_body_size, no_answer, sanitize_text
 from bot.tracker_store import TurnNotProcessed, not_processed_message
 from core.blocking import BlockingPool
+from core.texts import text as msg
 
 logger = logging.getLogger(__name__)
 
@@ -97,29 +99,6 @@ RESUME_STORE_QUEUE = 16
 _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
 TURN_DONE_EVT = "turn_done"
 END_SESSION_EVT = "end_session"
-
-RATE_LIMITED_REPLY = (
-    "U stuurt veel berichten kort na elkaar. Wacht u een paar seconden en stuur uw vraag "
-    "dan opnieuw."
-)
-PORTAL_REJECTED_NOTICE = (
-    "Uw inlog via het ouderportaal kon ik niet controleren (misschien is die verlopen). "
-    "U kunt gewoon uw vragen stellen. Wilt u de lwoo-status van uw kind weten, dan vraag "
-    "ik u eerst om een controlecode per e-mail. U kunt ook het ouderportaal opnieuw openen."
-)
-PORTAL_UNAVAILABLE_NOTICE = (
-    "Inloggen via het ouderportaal lukt op dit moment niet. U kunt wel gewoon uw vragen "
-    "stellen. Voor de lwoo-status van uw kind kunt u het later opnieuw proberen."
-)
-CONVERSATION_TAKEN_OVER = (
-    "Dit gesprek is op een ander apparaat of in een ander venster verdergegaan, of het is "
-    "gewist. Voor uw veiligheid stopt het hier. Wilt u verder? Open de chat opnieuw, dan "
-    "begint u een nieuw gesprek."
-)
-ORIGIN_REFUSED = "Deze website mag de LWOO-assistent niet gebruiken."
-WIDGET_NOT_BUILT = (
-    "De chat-widget is nog niet gebouwd. Voer op de server `make widget` uit."
-)
 
 
 # -- resume tokens ----------------------------------------------------------------------
@@ -286,7 +265,7 @@ SECURITY_HEADERS = {
 async def _file_response(path: Path, content_type: str, extra: dict[str, str]) -> HTTPResponse:
     headers = {**SECURITY_HEADERS, **extra}
     if not path.is_file():
-        return response.text(WIDGET_NOT_BUILT, status=503, headers=headers)
+        return response.text(msg("widget.not_built"), status=503, headers=headers)
     body = await asyncio.to_thread(path.read_bytes)
     return response.raw(body, content_type=content_type, headers=headers)
 
@@ -356,7 +335,8 @@ class SocketIOInput(RasaSocketIOInput):
         self._store_down_until = 0.0
         self._origins = allowed_origins(settings.allowed_origins, settings.bind_host,
                                         settings.port)
-        self._limiters: dict[str, RateLimiter] = {}
+        self._connections: dict[str, WidgetConnection] = {}
+        self._on_new_message: Callable[[UserMessage], Awaitable[Any]] | None = None
         self._app: Sanic | None = None
 
     def get_output_channel(self) -> OutputChannel | None:
@@ -489,172 +469,192 @@ class SocketIOInput(RasaSocketIOInput):
         bp = WidgetBlueprint(sio, self.socketio_path or "/socket.io", self._set_app,
                              "socketio_webhook", __name__)
         self.sio = sio
+        self._on_new_message = on_new_message
         namespace = self.namespace
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        # each event goes to the connection's own object (WidgetConnection)
         @sio.on("connect", namespace=namespace)
         async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
-            if not self.origin_allowed(environ):
-                logger.info("socket.io connect refused: origin not allowed")
-                raise SocketRefused(ORIGIN_REFUSED)
-            resume = auth.get("resume_token") if isinstance(auth, dict) else None
-            origin = normalize_origin(str(environ.get("HTTP_ORIGIN") or ""))
-            conversation_id, token_id, resumed = await self._open_conversation(resume, origin)
-            grant, token_given = self._portal_grant(auth)
-            notice = PORTAL_REJECTED_NOTICE if token_given and grant is None else None
-            if grant is not None:
-                output = WidgetOutput(sio, self.bot_message_evt, sid)
-                if not await self._start_session_and_grant(conversation_id, grant, output,
-                                                           force=True):
-                    grant, notice = None, PORTAL_UNAVAILABLE_NOTICE
-                else:  # verified now: the token the client gets is a new one
-                    token_id = await self._refreshed(conversation_id, token_id)
-            await sio.save_session(sid, {
-                "conversation_id": conversation_id,
-                "token_id": token_id,
-                "origin": origin,
-                "resumed": resumed,
-                "portal": grant,
-                "notice": notice,
-            }, namespace=namespace)
-            sio.enter_room(sid, conversation_id, namespace=namespace)
-            self._limiters[sid] = RateLimiter()
-            logger.debug("socket.io client connected (resumed=%s, portal=%s)",
-                         resumed, grant is not None)
+            self._connections[sid] = await WidgetConnection.open(self, sid, environ, auth)
             return True
 
         @sio.on("disconnect", namespace=namespace)
         async def disconnect(sid: str) -> None:
-            self._limiters.pop(sid, None)
+            self._connections.pop(sid, None)
 
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: str, data: Any = None) -> None:
             # ``data`` (a client-chosen session_id) is ignored on purpose
-            session = await sio.get_session(sid, namespace=namespace)
-            conversation_id = session.get("conversation_id")
-            if not conversation_id:
-                return
-            await sio.emit("session_confirm", {
-                "resume_token": resume_token(session),
-                "resumed": bool(session.get("resumed")),
-                "portal": session.get("portal") is not None,
-            }, room=sid, namespace=namespace)
-            notice = session.pop("notice", None)
-            if notice:
-                await sio.save_session(sid, session, namespace=namespace)
-                await sio.emit(self.bot_message_evt, {"text": notice}, room=sid,
-                               namespace=namespace)
-
-        def resume_token(session: dict[str, Any]) -> str:
-            token_id = session.get("token_id") or ""
-            if not token_id:  # ended or taken over: nothing to resume
-                return ""
-            return issue_resume_token(session["conversation_id"], token_id, self._secret,
-                                      origin=session.get("origin", ""))
-
-        async def reply(sid: str, text: str) -> None:
-            await sio.emit(self.bot_message_evt, {"text": text}, room=sid,
-                           namespace=namespace)
-
-        async def turn_done(sid: str, conversation_id: str, refresh: bool = True) -> None:
-            session = await sio.get_session(sid, namespace=namespace)
-            if refresh and session.get("token_id"):
-                # renewed after every turn; rotated when the turn verified the parent (or
-                # cleared the verification), so no earlier token reaches the new state
-                token_id = await self._refreshed(conversation_id, session["token_id"])
-                if token_id != session["token_id"]:
-                    session["token_id"] = token_id
-                    await sio.save_session(sid, session, namespace=namespace)
-            await sio.emit(TURN_DONE_EVT, {"resume_token": resume_token(session)}, room=sid,
-                           namespace=namespace)
-
-        async def still_holds(sid: str, session: dict[str, Any]) -> bool:
-            """False (and the connection is closed) when another connection resumed the
-            conversation since, or it was ended. Store down: True (the parent still gets
-            answers; a status needs that same store)."""
-            from core.records import ResumeOutcome
-
-            outcome = await self._tokens("resume_owner", session["conversation_id"],
-                                         session.get("token_id") or "",
-                                         timeout=RESUME_OWNER_TIMEOUT_S)
-            if outcome not in (ResumeOutcome.SUPERSEDED, ResumeOutcome.REVOKED):
-                return True
-            logger.info("socket.io message refused: the conversation was %s",
-                        outcome.value)
-            session["token_id"] = ""
-            await sio.save_session(sid, session, namespace=namespace)
-            await reply(sid, CONVERSATION_TAKEN_OVER)
-            await turn_done(sid, session["conversation_id"], refresh=False)
-            await sio.disconnect(sid, namespace=namespace)
-            return False
+            if sid in self._connections:
+                await self._connections[sid].session_request()
 
         @sio.on(self.user_message_evt, namespace=namespace)
-        async def handle_message(sid: str, data: Any = None) -> None:
-            session = await sio.get_session(sid, namespace=namespace)
-            conversation_id = session.get("conversation_id")
-            limiter = self._limiters.get(sid)
-            if not conversation_id or limiter is None:
-                return
-            now = time.monotonic()
-            if not limiter.allow(now):
-                if limiter.should_tell(now):
-                    await reply(sid, RATE_LIMITED_REPLY)
-                await turn_done(sid, conversation_id, refresh=False)  # no store call
-                return
-            # only the text counts: session_id, metadata, customData are ignored
-            raw = data.get("message") if isinstance(data, dict) else None
-            text = sanitize_text(raw)
-            problem = check_message(text)
-            if problem:
-                await reply(sid, problem)
-                await turn_done(sid, conversation_id, refresh=False)
-                return
-            if not await still_holds(sid, session):
-                return
-            output = WidgetOutput(sio, self.bot_message_evt, sid)
-            grant = session.get("portal")
-            not_processed = False
-            try:
-                if isinstance(grant, PortalGrant):
-                    await self._start_session_and_grant(conversation_id, grant, output,
-                                                        force=False)
-                await on_new_message(UserMessage(
-                    text, output, conversation_id, input_channel=self.name(), metadata={},
-                ))
-            except TurnNotProcessed:  # cluster: a store is down (bot/tracker_store.py)
-                await reply(sid, not_processed_message())  # even after an answer: not kept
-                not_processed = True
-            except Exception as exc:  # noqa: BLE001 - any failure must still answer
-                logger.error("socket.io turn failed: %s", type(exc).__name__)
-            if output.sent == 0 and not not_processed and not text.startswith("/feedback"):
-                # feedback needs no answer; everything else does
-                await reply(sid, NO_ANSWER)
-            await turn_done(sid, conversation_id)
+        async def user_message(sid: str, data: Any = None) -> None:
+            if sid in self._connections:
+                await self._connections[sid].user_message(data)
 
         @sio.on(END_SESSION_EVT, namespace=namespace)
         async def end_session(sid: str, data: Any = None) -> None:
-            """"Gesprek wissen": forget this conversation's verification, revoke its resume
-            tokens on every node (server-side) and disconnect its connections here."""
-            session = await sio.get_session(sid, namespace=namespace)
-            conversation_id = session.get("conversation_id")
-            others: list[str] = []
-            if conversation_id:
-                from core.verification import get_verifier
-
-                try:
-                    await asyncio.wait_for(asyncio.to_thread(
-                        get_verifier().end_conversation, conversation_id), GRANT_TIMEOUT_S)
-                except Exception as exc:  # noqa: BLE001 - the grant also expires by itself
-                    logger.error("ending the conversation failed: %s", type(exc).__name__)
-                try:
-                    others = [other for other, _ in sio.manager.get_participants(
-                        namespace or "/", conversation_id)]
-                except KeyError:  # nobody else here
-                    others = []
-            for other in {sid, *others}:
-                await sio.disconnect(other, namespace=namespace)
+            if sid in self._connections:
+                await self._connections[sid].end_session()
 
         return bp
+
+
+@dataclass
+class WidgetConnection:
+    """One browser tab's connection: its conversation, its resume token and one method per
+    socket.io event. Made at connect (:meth:`open`), dropped at disconnect."""
+
+    channel: SocketIOInput
+    sio: AsyncServer
+    sid: str
+    conversation_id: str
+    token_id: str  # "" once the conversation was ended or taken over
+    origin: str
+    resumed: bool
+    portal: PortalGrant | None
+    notice: str | None
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+
+    @property
+    def namespace(self) -> str | None:
+        return self.channel.namespace
+
+    @classmethod
+    async def open(cls, channel: SocketIOInput, sid: str, environ: dict[str, Any],
+                   auth: Any) -> WidgetConnection:
+        """``connect``: check the origin, resume or start the conversation, take a
+        portal login."""
+        sio = channel.sio
+        assert sio is not None  # the blueprint made it
+        if not channel.origin_allowed(environ):
+            logger.info("socket.io connect refused: origin not allowed")
+            raise SocketRefused(msg("widget.origin_refused"))
+        resume = auth.get("resume_token") if isinstance(auth, dict) else None
+        origin = normalize_origin(str(environ.get("HTTP_ORIGIN") or ""))
+        conversation_id, token_id, resumed = await channel._open_conversation(resume, origin)
+        grant, token_given = channel._portal_grant(auth)
+        notice = msg("widget.portal_rejected") if token_given and grant is None else None
+        if grant is not None:
+            output = WidgetOutput(sio, channel.bot_message_evt, sid)
+            if not await channel._start_session_and_grant(conversation_id, grant, output,
+                                                          force=True):
+                grant, notice = None, msg("widget.portal_unavailable")
+            else:  # verified now: the token the client gets is a new one
+                token_id = await channel._refreshed(conversation_id, token_id)
+        sio.enter_room(sid, conversation_id, namespace=channel.namespace)
+        logger.debug("socket.io client connected (resumed=%s, portal=%s)",
+                     resumed, grant is not None)
+        return cls(channel, sio, sid, conversation_id, token_id, origin, resumed, grant,
+                   notice)
+
+    async def session_request(self) -> None:
+        """The widget asks for its session: the resume token, and a pending notice."""
+        await self.sio.emit("session_confirm", {
+            "resume_token": self.resume_token(),
+            "resumed": self.resumed,
+            "portal": self.portal is not None,
+        }, room=self.sid, namespace=self.namespace)
+        notice, self.notice = self.notice, None
+        if notice:
+            await self.reply(notice)
+
+    async def user_message(self, data: Any) -> None:
+        """A parent's message: limits and hygiene first, then Rasa; always an answer and
+        ``turn_done``."""
+        now = time.monotonic()
+        if not self.limiter.allow(now):
+            if self.limiter.should_tell(now):
+                await self.reply(msg("widget.rate_limited"))
+            await self.turn_done(refresh=False)  # no store call
+            return
+        # only the text counts: session_id, metadata, customData are ignored
+        raw = data.get("message") if isinstance(data, dict) else None
+        text = sanitize_text(raw)
+        problem = check_message(text)
+        if problem:
+            await self.reply(problem)
+            await self.turn_done(refresh=False)
+            return
+        if not await self.still_holds():
+            return
+        output = WidgetOutput(self.sio, self.channel.bot_message_evt, self.sid)
+        not_processed = False
+        try:
+            if isinstance(self.portal, PortalGrant):
+                await self.channel._start_session_and_grant(self.conversation_id,
+                                                            self.portal, output, force=False)
+            assert self.channel._on_new_message is not None  # set by the blueprint
+            await self.channel._on_new_message(UserMessage(
+                text, output, self.conversation_id, input_channel=self.channel.name(),
+                metadata={},
+            ))
+        except TurnNotProcessed:  # cluster: a store is down (bot/tracker_store.py)
+            await self.reply(not_processed_message())  # even after an answer: not kept
+            not_processed = True
+        except Exception as exc:  # noqa: BLE001 - any failure must still answer
+            logger.error("socket.io turn failed: %s", type(exc).__name__)
+        if output.sent == 0 and not not_processed and not text.startswith("/feedback"):
+            # feedback needs no answer; everything else does
+            await self.reply(no_answer())
+        await self.turn_done()
+
+    async def end_session(self) -> None:
+        """"Gesprek wissen": forget this conversation's verification, revoke its resume
+        tokens on every node (server-side) and disconnect its connections here."""
+        from core.verification import get_verifier
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(
+                get_verifier().end_conversation, self.conversation_id), GRANT_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the grant also expires by itself
+            logger.error("ending the conversation failed: %s", type(exc).__name__)
+        try:
+            others = [other for other, _ in self.sio.manager.get_participants(
+                self.namespace or "/", self.conversation_id)]
+        except KeyError:  # nobody else here
+            others = []
+        for other in {self.sid, *others}:
+            await self.sio.disconnect(other, namespace=self.namespace)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def resume_token(self) -> str:
+        if not self.token_id:  # ended or taken over: nothing to resume
+            return ""
+        return issue_resume_token(self.conversation_id, self.token_id, self.channel._secret,
+                                  origin=self.origin)
+
+    async def reply(self, text: str) -> None:
+        await self.sio.emit(self.channel.bot_message_evt, {"text": text}, room=self.sid,
+                            namespace=self.namespace)
+
+    async def turn_done(self, refresh: bool = True) -> None:
+        if refresh and self.token_id:
+            # renewed after every turn; rotated when the turn verified the parent (or
+            # cleared the verification), so no earlier token reaches the new state
+            self.token_id = await self.channel._refreshed(self.conversation_id, self.token_id)
+        await self.sio.emit(TURN_DONE_EVT, {"resume_token": self.resume_token()},
+                            room=self.sid, namespace=self.namespace)
+
+    async def still_holds(self) -> bool:
+        """False (and the connection is closed) when another connection resumed the
+        conversation since, or it was ended. Store down: True (the parent still gets
+        answers; a status needs that same store)."""
+        from core.records import ResumeOutcome
+
+        outcome = await self.channel._tokens("resume_owner", self.conversation_id,
+                                             self.token_id, timeout=RESUME_OWNER_TIMEOUT_S)
+        if outcome not in (ResumeOutcome.SUPERSEDED, ResumeOutcome.REVOKED):
+            return True
+        logger.info("socket.io message refused: the conversation was %s", outcome.value)
+        self.token_id = ""
+        await self.reply(msg("widget.taken_over"))
+        await self.turn_done(refresh=False)
+        await self.sio.disconnect(self.sid, namespace=self.namespace)
+        return False

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from bot.channels.socketio import CONVERSATION_TAKEN_OVER, issue_resume_token
+from bot.channels.socketio import issue_resume_token
 from core.mail import OutboxMailer
 from core.records import RecordsStore
+from core.texts import text as msg
 from core.verification import Verifier
 from tests.support.bot import BotServer, start_bot, stop_bot
 from tests.support.canary import CANARY
@@ -137,9 +138,9 @@ def test_the_holder_of_a_conversation_taken_over_is_told_and_closed(clients: Any
     time.sleep(0.5)
     assert len(parent.bot_messages) == seen_by_parent  # answers go to the asker only
     answer = parent.say("Wie beslist over lwoo?")
-    assert answer == [CONVERSATION_TAKEN_OVER]
+    assert answer == [msg("widget.taken_over")]
     parent.wait_for("disconnect", timeout=10)
-    assert not any(CONVERSATION_TAKEN_OVER in m.get("text", "")
+    assert not any(msg("widget.taken_over") in m.get("text", "")
                    for m in attacker.bot_messages)  # nothing of the parent's turn
 
 

@@ -19,16 +19,15 @@ import jwt
 import pytest
 import socketio
 
-from bot.channels.common import TOO_LONG_REPLY
+from bot.channels.common import too_long_reply
 from bot.channels.rest import NO_ANSWER
 from bot.channels.socketio import (
-    PORTAL_REJECTED_NOTICE,
     RATE_LIMIT_MESSAGES,
-    RATE_LIMITED_REPLY,
     issue_resume_token,
 )
 from core.mail import OutboxMailer
 from core.records import RecordsStore
+from core.texts import text as msg
 from core.verification import Verifier
 from tests.support.bot import BotServer, start_bot, stop_bot
 from tests.support.canary import CANARY
@@ -237,7 +236,7 @@ def test_bad_portal_token_connects_without_grant_and_says_so(
     confirm = client.confirm()
     assert confirm["portal"] is False
     events = client.wait_for("bot_uttered", timeout=10)
-    assert events[-1][1]["text"] == PORTAL_REJECTED_NOTICE
+    assert events[-1][1]["text"] == msg("widget.portal_rejected")
     assert verifier.verified_pupils(conversation_of(confirm)) == []
     assert LWOO_ANSWER in "\n".join(client.say("Wat is lwoo?"))
 
@@ -247,7 +246,7 @@ def test_bad_portal_token_connects_without_grant_and_says_so(
 def test_oversized_message_gets_a_dutch_reply(clients: Any) -> None:
     client = clients()
     client.confirm()
-    assert client.say("a" * 1001) == [TOO_LONG_REPLY]
+    assert client.say("a" * 1001) == [too_long_reply()]
     assert LWOO_ANSWER in "\n".join(client.say("Wat is lwoo?"))  # still usable
 
 
@@ -269,8 +268,8 @@ def test_rate_limit_per_connection(clients: Any) -> None:
     while done < sent and time.monotonic() < deadline:
         done += sum(1 for name, _ in client.wait_for("turn_done") if name == "turn_done")
     texts = [m.get("text") for m in client.bot_messages]
-    assert texts.count(RATE_LIMITED_REPLY) == 1  # told once, not flooded
-    assert texts.count(RATE_LIMITED_REPLY) + sum(
+    assert texts.count(msg("widget.rate_limited")) == 1  # told once, not flooded
+    assert texts.count(msg("widget.rate_limited")) + sum(
         1 for t in texts if t and LWOO_ANSWER in t) == RATE_LIMIT_MESSAGES + 1
     # another connection is not affected
     other = clients()
