@@ -36,7 +36,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-var/spacy/.ready: $(VENV)/.installed bot/nlp.py
+var/.keys: $(VENV)/.installed
+	$(PY) -m bot init
+	touch $@
+
+var/spacy/.ready: $(VENV)/.installed var/.keys bot/nlp.py
 	@mkdir -p var/spacy
 	$(PY) -m bot spacy-setup
 	touch $@
@@ -45,7 +49,7 @@ var/.pupils-loaded: var/spacy/.ready $(DEMO_CSV) core/records.py
 	$(PY) -m bot import-pupils $(DEMO_CSV)
 	touch $@
 
-setup: $(VENV)/.installed var/spacy/.ready var/.pupils-loaded ## venv, packages, spaCy pipeline, demo pupils
+setup: $(VENV)/.installed var/.keys var/spacy/.ready var/.pupils-loaded ## venv, packages, keys, spaCy pipeline, demo pupils
 
 $(MODEL): $(TRAINING_FILES) var/spacy/.ready bot/nlp.py bot/spacy_provider.py bot/nlu_classifier.py
 	@mkdir -p models

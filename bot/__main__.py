@@ -53,6 +53,14 @@ def _check_content(args: argparse.Namespace) -> int:
     return check_content_command(args.answers, args.facts, validate=not args.skip_validate)
 
 
+def _init(args: argparse.Namespace) -> int:
+    from core.settings import ensure_key_files
+
+    for path in ensure_key_files():
+        print(f"Sleutel aanwezig: {path} (alleen leesbaar voor de eigenaar).")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from bot.run import run_command
 
@@ -98,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
         return p
+
+    add("init", _init, "set-up: random keys in VAR_DIR for HASH_SECRET and "
+        "ACTION_SERVER_TOKEN when the environment does not set them")
 
     p = add("spacy-setup", _spacy_setup,
             "install nl_core_news_sm or build the Dutch base pipeline")

@@ -8,7 +8,6 @@ content of a pupil row.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -153,8 +152,8 @@ def _tracker_urls(settings: Settings, skip_sqlite: bool = False) -> list[str]:
     urls = []
     if not skip_sqlite and settings.tracker_db_path.is_file():
         urls.append(f"sqlite:///{settings.tracker_db_path}")
-    if os.environ.get("TRACKER_DB_URL"):
-        urls.append(os.environ["TRACKER_DB_URL"])
+    if settings.tracker_db_url:
+        urls.append(settings.tracker_db_url)
     return urls
 
 
@@ -195,14 +194,14 @@ def purge_command(
         _error(str(exc))
         return EXIT_UNREADABLE
     settings = settings or get_settings()
-    missing = _missing_cluster_database_variables()
+    missing = _missing_cluster_database_variables(settings)
     if missing:
         _error(f"De configuratie gebruikt PostgreSQL ({missing[0]}), maar "
                f"{' en '.join(missing[1:])} niet gezet: er is niets opgeruimd (ook niet "
                "de lokale bestanden). Zet ze op de databases van het cluster (zie "
                "docs/cluster.md) en probeer het opnieuw.")
         return EXIT_CONFIG
-    on_postgres = bool(_postgres_configured())
+    on_postgres = bool(_postgres_configured(settings))
     try:
         counts = (store or RecordsStore.from_settings(settings)).purge(cutoff, current)
         events = sum(purge_events(url, cutoff)
@@ -217,15 +216,15 @@ def purge_command(
     return EXIT_OK
 
 
-def _postgres_configured() -> str | None:
+def _postgres_configured(settings: Settings) -> str | None:
     """Why the configuration keeps conversations in PostgreSQL, or None (SQLite)."""
-    if os.environ.get("PROFILE", "").strip() == "cluster":
+    if settings.is_cluster:
         return "PROFILE=cluster"
     import yaml  # type: ignore[import-untyped]
 
     from bot.run import endpoints_file
 
-    path = endpoints_file()
+    path = endpoints_file(settings)
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
@@ -235,16 +234,18 @@ def _postgres_configured() -> str | None:
     return f"{path.name}: dialect {dialect}" if dialect.startswith("postgres") else None
 
 
-def _missing_cluster_database_variables() -> list[str]:
+def _missing_cluster_database_variables(settings: Settings) -> list[str]:
     """[reason, missing variable, ...] when PostgreSQL is configured but the purge would
     not reach it; [] otherwise."""
-    reason = _postgres_configured()
+    reason = _postgres_configured(settings)
     if reason is None:
         return []
     missing = []
-    if not os.environ.get("TRACKER_DB_URL", "").strip():
+    # the cluster profile's defaults do not count: the purge needs them set
+    if "TRACKER_DB_URL" not in settings.explicit:
         missing.append("TRACKER_DB_URL")
-    if not os.environ.get("RECORDS_DB_URL", "").strip().startswith("postgres"):
+    if "RECORDS_DB_URL" not in settings.explicit \
+            or not settings.records_db_url.startswith("postgres"):
         missing.append("RECORDS_DB_URL")
     return [reason, *missing] if missing else []
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -25,56 +24,23 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from core.settings import PROJECT_ROOT, env_or_key_file
+from core.settings import (
+    ACTION_SERVER_TOKEN_FILE,
+    HASH_SECRET_FILE,
+    PROJECT_ROOT,
+    Settings,
+    get_settings,
+    load_settings,
+    rasa_env,
+    write_key_file,
+)
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
 DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
 MODEL = PROJECT_ROOT / "models" / "lwoo.tar.gz"
 START_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 30.0
-
-
-def cluster_defaults(env: Mapping[str, str]) -> dict[str, str]:
-    """Defaults of the cluster profile, given what ``env`` already sets. Includes every
-    ${VAR} of endpoints.cluster.yml (Rasa refuses to start on an unset one)."""
-    get = env.get
-    db_host, db_port = get("TRACKER_DB_HOST", "127.0.0.1"), get("TRACKER_DB_PORT", "5432")
-    db_user, db_password = get("TRACKER_DB_USER", "postgres"), get("TRACKER_DB_PASSWORD", "")
-    db_name = get("TRACKER_DB_NAME", "lwoo_conversations")
-    credentials = quote(db_user, safe="") + (f":{quote(db_password, safe='')}"
-                                             if db_password else "")
-    redis_host, redis_port = get("REDIS_HOST", "127.0.0.1"), get("REDIS_PORT", "6379")
-    redis_password = get("REDIS_PASSWORD", "")
-    redis_auth = f":{quote(redis_password, safe='')}@" if redis_password else ""
-    return {
-        "TRACKER_DB_HOST": db_host,
-        "TRACKER_DB_PORT": db_port,
-        "TRACKER_DB_NAME": db_name,
-        "TRACKER_DB_USER": db_user,
-        "TRACKER_DB_PASSWORD": db_password,
-        # the same database as a URL, for `python -m bot purge`
-        "TRACKER_DB_URL": f"postgresql+psycopg2://{credentials}@{db_host}:{db_port}/{db_name}",
-        "RECORDS_DB_URL":
-            f"postgresql+psycopg2://{credentials}@{db_host}:{db_port}/lwoo_records",
-        "REDIS_HOST": redis_host,
-        "REDIS_PORT": redis_port,
-        "REDIS_LOCK_DB": get("REDIS_LOCK_DB", "1"),
-        "REDIS_PASSWORD": redis_password,
-        # duplicate deliveries and offered buttons of WhatsApp/Telegram, shared
-        "REDIS_URL": f"redis://{redis_auth}{redis_host}:{redis_port}/2",
-        "SANIC_WORKERS": "2",
-        "TICKET_LOCK_LIFETIME": "30",
-    }
-
-
-def _ports(name: str, default: str) -> list[int]:
-    raw = os.environ.get(name, "").strip() or default
-    try:
-        return [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError as exc:
-        raise SystemExit(f"{name} moet een lijst poortnummers zijn, bijv. {default}") from exc
 
 
 @dataclass(frozen=True)
@@ -97,24 +63,22 @@ class ClusterConfig:
     rest_port: int = 5081
 
     @classmethod
-    def from_env(cls) -> ClusterConfig:
-        directory = Path(os.environ.get("CLUSTER_DIR", "").strip()
-                         or PROJECT_ROOT / "var" / "cluster").resolve()
-        rasa_ports = _ports("CLUSTER_RASA_PORTS", "5011,5012")
-        actions_ports = _ports("CLUSTER_ACTIONS_PORTS", "5061,5062")
-        if len(rasa_ports) != len(actions_ports) or not rasa_ports:
+    def from_settings(cls, settings: Settings | None = None) -> ClusterConfig:
+        settings = settings or get_settings()
+        rasa_ports, actions_ports = settings.cluster_rasa_ports, settings.cluster_actions_ports
+        if len(rasa_ports) != len(actions_ports):
             raise SystemExit("CLUSTER_RASA_PORTS en CLUSTER_ACTIONS_PORTS moeten evenveel "
                              "poorten hebben.")
         pairs = zip(rasa_ports, actions_ports, strict=True)
         nodes = tuple(Node(i + 1, r, a) for i, (r, a) in enumerate(pairs))
         return cls(
-            directory=directory,
-            listen_host=os.environ.get("CLUSTER_HOST", "").strip() or "127.0.0.1",
-            port=_ports("CLUSTER_PORT", "5080")[0],
-            actions_proxy_port=_ports("CLUSTER_ACTIONS_PROXY_PORT", "5060")[0],
+            directory=settings.cluster_dir,
+            listen_host=settings.cluster_host,
+            port=settings.cluster_port,
+            actions_proxy_port=settings.cluster_actions_proxy_port,
             nodes=nodes,
-            rest_listen_host=os.environ.get("CLUSTER_REST_HOST", "").strip() or "127.0.0.1",
-            rest_port=_ports("CLUSTER_REST_PORT", "5081")[0],
+            rest_listen_host=settings.cluster_rest_host,
+            rest_port=settings.cluster_rest_port,
         )
 
     @property
@@ -144,34 +108,30 @@ class ClusterConfig:
 # -- environment ----------------------------------------------------------------------
 
 
-def _hash_secret(config: ClusterConfig) -> str:
-    """HASH_SECRET from env, else one random key for all nodes in CLUSTER_DIR."""
-    if os.environ.get("HASH_SECRET"):
-        return os.environ["HASH_SECRET"]
-    key_file = config.directory / "hash_secret.key"
-    if not key_file.exists():
-        config.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_hex(32))
-    return key_file.read_text(encoding="utf-8").strip()
+def _shared_secret(name: str, config: ClusterConfig, file_name: str) -> str:
+    """The secret ``name`` from the settings' environment, else one random key for all
+    nodes, kept in CLUSTER_DIR (made here: starting the cluster is its set-up step)."""
+    settings = get_settings()
+    if name in settings.explicit:
+        return settings.hash_secret if name == "HASH_SECRET" else settings.action_server_token
+    return write_key_file(config.directory / file_name)
 
 
 def base_env(config: ClusterConfig) -> dict[str, str]:
     """What every node shares: the profile, its defaults, the key and the outbox."""
     env = dict(os.environ)
-    env["PROFILE"] = "cluster"
-    for name, value in cluster_defaults(env).items():
-        env.setdefault(name, value)
-    env["HASH_SECRET"] = _hash_secret(config)
+    env["PROFILE"] = "cluster"  # each node's settings give the PostgreSQL/Redis defaults
+    env["HASH_SECRET"] = _shared_secret("HASH_SECRET", config, HASH_SECRET_FILE)
     # one action-server token for all nodes: nginx sends any node's calls to any server
-    env["ACTION_SERVER_TOKEN"] = env_or_key_file("ACTION_SERVER_TOKEN",
-                                                 config.directory / "action_server.key")
+    env["ACTION_SERVER_TOKEN"] = _shared_secret("ACTION_SERVER_TOKEN", config,
+                                                ACTION_SERVER_TOKEN_FILE)
     env.setdefault("MAIL_OUTBOX_DIR", str(config.directory / "outbox"))
     front = f"{config.listen_host}:{config.port}"
     env.setdefault("ALLOWED_ORIGINS", f"http://{front},http://localhost:{config.port}")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # the stores every node uses, as its settings give them (PostgreSQL, Redis)
+    env.update(rasa_env(load_settings(env)))
     return env
 
 
@@ -212,7 +172,7 @@ def _answers(url: str, timeout: float = 2.0) -> bool:
 
 
 def nginx_binary() -> str | None:
-    return (os.environ.get("NGINX") or shutil.which("nginx")
+    return (get_settings().nginx or shutil.which("nginx")
             or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
                      if Path(p).exists()), None))
 
@@ -325,7 +285,7 @@ def start_node(config: ClusterConfig, node: Node) -> int:
 
 
 def start(demo_pupils: bool = False) -> int:
-    config = ClusterConfig.from_env()
+    config = ClusterConfig.from_settings()
     if not MODEL.exists():
         print("Geen getraind model: draai eerst `make train`.", file=sys.stderr)
         return 1
@@ -396,7 +356,7 @@ def stop_process_group(pid: int, timeout: float) -> None:
 
 
 def stop() -> int:
-    config = ClusterConfig.from_env()
+    config = ClusterConfig.from_settings()
     for node in config.nodes:
         pid_file = config.node_pid_file(node)
         pid = _read_pid(pid_file)
@@ -414,7 +374,7 @@ def stop() -> int:
 
 
 def status() -> int:
-    config = ClusterConfig.from_env()
+    config = ClusterConfig.from_settings()
     healthy = True
     for node in config.nodes:
         pid = _read_pid(config.node_pid_file(node))

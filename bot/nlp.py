@@ -17,8 +17,6 @@ import logging
 import os
 from pathlib import Path
 
-from core.settings import PROJECT_ROOT
-
 logger = logging.getLogger(__name__)
 
 TRAINED_PIPELINE = "nl_core_news_sm"
@@ -28,8 +26,9 @@ FALLBACK_NAME = "nl_lwoo_base"
 
 def fallback_dir() -> Path:
     """Where the project-built Dutch base pipeline lives (a build product, not committed)."""
-    default = PROJECT_ROOT / "var" / "spacy" / FALLBACK_NAME
-    return Path(os.environ.get("SPACY_FALLBACK_DIR", default))
+    from core.settings import get_settings
+
+    return get_settings().spacy_fallback_dir
 
 
 def trained_pipeline_installed() -> bool:
@@ -46,8 +45,10 @@ def trained_pipeline_installed() -> bool:
 
 def resolve_pipeline() -> tuple[str, str]:
     """Return ``(name_or_path, human description)`` of the pipeline to load."""
-    if os.environ.get("SPACY_PIPELINE"):
-        chosen = os.environ["SPACY_PIPELINE"]
+    from core.settings import get_settings
+
+    chosen = get_settings().spacy_pipeline
+    if chosen:
         return chosen, f"{chosen} (set by SPACY_PIPELINE)"
     if trained_pipeline_installed():
         return TRAINED_PIPELINE, f"spaCy's trained Dutch pipeline {TRAINED_PIPELINE}"

@@ -23,50 +23,41 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from core.settings import PROJECT_ROOT, Settings, get_settings, rest_token_problem
+from core.settings import (
+    PROJECT_ROOT,
+    Settings,
+    ensure_key_files,
+    get_settings,
+    rasa_env,
+    rest_token_problem,
+)
 
 logger = logging.getLogger(__name__)
 
 MODEL_PATH = PROJECT_ROOT / "models" / "lwoo.tar.gz"
 
 
-def endpoints_file() -> Path:
+def endpoints_file(settings: Settings | None = None) -> Path:
     """ENDPOINTS (a path), else PROFILE=cluster's endpoints.cluster.yml, else the embedded
     endpoints.yml (SQLite + in-memory lock)."""
-    chosen = os.environ.get("ENDPOINTS", "").strip()
-    if chosen:
-        return Path(chosen) if Path(chosen).is_absolute() else PROJECT_ROOT / chosen
-    if os.environ.get("PROFILE", "").strip() == "cluster":
+    settings = settings or get_settings()
+    if settings.endpoints:
+        chosen = Path(settings.endpoints)
+        return chosen if chosen.is_absolute() else PROJECT_ROOT / chosen
+    if settings.is_cluster:
         return PROJECT_ROOT / "endpoints.cluster.yml"
     return PROJECT_ROOT / "endpoints.yml"
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """Environment for Rasa: every ${VAR} that endpoints.yml/credentials.yml use, defaulted."""
+    """Environment for the action server and Rasa: ours, plus every ${VAR} that
+    endpoints*.yml/credentials.yml use, from the settings (:func:`core.settings.rasa_env`)."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")  # library noise
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
-    env.setdefault("ACTION_ENDPOINT_URL",
-                   f"http://{settings.actions_host}:{settings.actions_port}/webhook")
-    env.setdefault("TRACKER_DB_PATH", str(settings.tracker_db_path))
-    env["ACTION_SERVER_TOKEN"] = settings.action_server_token  # env, else var/ key file
-    env.setdefault("TWILIO_ACCOUNT_SID", "")  # messaging channels: unset = off (403)
-    env.setdefault("TWILIO_AUTH_TOKEN", "")
-    env.setdefault("TWILIO_WHATSAPP_NUMBER", "")
-    env.setdefault("TWILIO_PUBLIC_URL", "")
-    env.setdefault("TELEGRAM_BOT_TOKEN", "")
-    env.setdefault("TELEGRAM_WEBHOOK_SECRET", "")
-    env.setdefault("TELEGRAM_BOT_NAME", "")
-    env.setdefault("TWILIO_API_BASE", "https://api.twilio.com")
-    env.setdefault("TELEGRAM_API_BASE", "https://api.telegram.org")
-    env["VAR_DIR"] = str(settings.var_dir)
-    if env.get("PROFILE", "").strip() == "cluster":  # PostgreSQL + Redis (docs/cluster.md)
-        from bot.cluster import cluster_defaults
-
-        for name, value in cluster_defaults(env).items():
-            env.setdefault(name, value)
+    env.update(rasa_env(settings))
     return env
 
 
@@ -101,6 +92,7 @@ def rasa_command(settings: Settings, in_terminal: bool, model: Path = MODEL_PATH
 
 def run_command(in_terminal: bool) -> int:
     """Start both servers, print a ready message, stop both on Ctrl-C or when one dies."""
+    ensure_key_files()  # set-up step: var/'s keys for the secrets env does not set
     settings = get_settings()
     (settings.var_dir / "logs").mkdir(parents=True, exist_ok=True)
     problem = rest_token_problem(settings.bind_host, settings.rest_api_token)
@@ -200,6 +192,7 @@ def serve_actions() -> None:
     from rasa_sdk.endpoint import create_app
     from sanic import response
 
+    ensure_key_files()  # set-up step: var/'s keys for the secrets env does not set
     settings = get_settings()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -9,16 +9,24 @@ from __future__ import annotations
 import os
 import secrets
 import time as _time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# where the _env helpers read from: os.environ, or the mapping given to load_settings
+_SOURCE: ContextVar[Mapping[str, str]] = ContextVar("settings_source", default=os.environ)
+
+
 def _env(name: str, default: str = "") -> str:
-    value = os.environ.get(name)
+    value = _SOURCE.get().get(name)
     return value if value else default
 
 
@@ -80,55 +88,115 @@ def _env_dates(name: str) -> tuple[date, ...]:
         ) from None
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Resolved configuration. Build with :func:`get_settings`."""
+def var(env: str, default: Any = MISSING, *, secret: bool = False) -> Any:
+    """A setting read from the environment variable ``env`` (the registry: the field's
+    metadata). Secrets are left out of ``repr``."""
+    return field(default=default, repr=not secret, metadata={"env": env})
 
-    var_dir: Path
-    bind_host: str
-    port: int
-    actions_host: str
-    actions_port: int
-    records_db_url: str
-    tracker_db_path: Path
-    outbox_dir: Path
-    smtp_host: str
-    smtp_port: int
-    smtp_user: str
-    smtp_password: str = field(repr=False)
-    smtp_from: str
-    smtp_starttls: bool
-    smtp_timeout: float
-    hash_secret: str = field(repr=False)
-    portal_jwt_secret: str = field(repr=False)
-    portal_jwt_public_key: str = field(repr=False)
-    portal_jwt_audience: str
-    portal_jwt_issuer: str
-    allowed_origins: tuple[str, ...]
-    action_timeout: float
-    school_contact: str
-    log_level: str
-    tracker_db_url: str = ""
-    care_desk_email: str = "zorg@compaen.example"
-    callback_hours: tuple[time, time] = (time(8, 30), time(16, 0))
-    school_closed_dates: tuple[date, ...] = ()
-    school_timezone: str = "Europe/Amsterdam"
-    callback_transcript_messages: int = 10
-    rest_api_token: str = field(default="", repr=False)
-    rest_rate_per_sender: int = 20
-    rest_rate_per_address: int = 60
-    action_server_token: str = field(default="", repr=False)
-    verify_requests_per_conversation: int = 3
-    verify_codes_per_pupil: int = 5
-    verify_guesses_per_pupil: int = 10
-    verify_guesses_per_conversation: int = 15
-    verify_guesses_per_day: int = 100
-    callbacks_per_conversation: int = 2
-    callbacks_per_hour: int = 20
-    blocking_workers: int = 8
-    blocking_queue: int = 16
-    portal_token_max_lifetime: int = 900
-    widget_resume_ttl_s: int = 1800
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Resolved configuration. Build with :func:`get_settings`. Every field is one
+    environment variable (:func:`environment_variables`); the README's configuration
+    tables list them all."""
+
+    # where things run
+    var_dir: Path = var("VAR_DIR")
+    profile: str = var("PROFILE", "")  # "cluster": PostgreSQL + Redis defaults
+    endpoints: str = var("ENDPOINTS", "")
+    bind_host: str = var("BIND_HOST")
+    port: int = var("PORT")
+    actions_host: str = var("ACTIONS_HOST")
+    actions_port: int = var("ACTIONS_PORT")
+    action_endpoint_url: str = var("ACTION_ENDPOINT_URL")
+    action_server_token: str = var("ACTION_SERVER_TOKEN", "", secret=True)
+    action_timeout: float = var("ACTION_TIMEOUT")
+    log_level: str = var("LOG_LEVEL")
+    # stores
+    records_db_url: str = var("RECORDS_DB_URL")
+    tracker_db_path: Path = var("TRACKER_DB_PATH")
+    tracker_db_url: str = var("TRACKER_DB_URL", "")
+    tracker_db_host: str = var("TRACKER_DB_HOST", "127.0.0.1")
+    tracker_db_port: int = var("TRACKER_DB_PORT", 5432)
+    tracker_db_name: str = var("TRACKER_DB_NAME", "lwoo_conversations")
+    tracker_db_user: str = var("TRACKER_DB_USER", "postgres")
+    tracker_db_password: str = var("TRACKER_DB_PASSWORD", "", secret=True)
+    redis_host: str = var("REDIS_HOST", "127.0.0.1")
+    redis_port: int = var("REDIS_PORT", 6379)
+    redis_password: str = var("REDIS_PASSWORD", "", secret=True)
+    redis_lock_db: int = var("REDIS_LOCK_DB", 1)
+    redis_url: str = var("REDIS_URL", "", secret=True)  # may hold a password
+    sanic_workers: int = var("SANIC_WORKERS", 1)
+    ticket_lock_lifetime: int = var("TICKET_LOCK_LIFETIME", 60)
+    # mail
+    outbox_dir: Path = var("MAIL_OUTBOX_DIR")
+    smtp_host: str = var("SMTP_HOST")
+    smtp_port: int = var("SMTP_PORT")
+    smtp_user: str = var("SMTP_USER")
+    smtp_password: str = var("SMTP_PASSWORD", secret=True)
+    smtp_from: str = var("SMTP_FROM")
+    smtp_starttls: bool = var("SMTP_STARTTLS")
+    smtp_timeout: float = var("SMTP_TIMEOUT")
+    # who may see what
+    hash_secret: str = var("HASH_SECRET", secret=True)
+    portal_jwt_secret: str = var("PORTAL_JWT_SECRET", secret=True)
+    portal_jwt_public_key: str = var("PORTAL_JWT_PUBLIC_KEY", secret=True)
+    portal_jwt_audience: str = var("PORTAL_JWT_AUDIENCE")
+    portal_jwt_issuer: str = var("PORTAL_JWT_ISSUER")
+    portal_token_max_lifetime: int = var("PORTAL_TOKEN_MAX_LIFETIME", 900)
+    allowed_origins: tuple[str, ...] = var("ALLOWED_ORIGINS")
+    widget_resume_ttl_s: int = var("WIDGET_RESUME_TTL_S", 1800)
+    rest_api_token: str = var("REST_API_TOKEN", "", secret=True)
+    rest_rate_per_sender: int = var("REST_RATE_LIMIT_SENDER", 20)
+    rest_rate_per_address: int = var("REST_RATE_LIMIT_ADDRESS", 60)
+    verify_requests_per_conversation: int = var("VERIFY_REQUESTS_PER_CONVERSATION", 3)
+    verify_codes_per_pupil: int = var("VERIFY_CODES_PER_PUPIL", 5)
+    verify_guesses_per_pupil: int = var("VERIFY_GUESSES_PER_PUPIL", 10)
+    verify_guesses_per_conversation: int = var("VERIFY_GUESSES_PER_CONVERSATION", 15)
+    verify_guesses_per_day: int = var("VERIFY_GUESSES_PER_DAY", 100)
+    blocking_workers: int = var("BLOCKING_WORKERS", 8)
+    blocking_queue: int = var("BLOCKING_QUEUE", 16)
+    # the school
+    school_contact: str = var("SCHOOL_CONTACT")
+    care_desk_email: str = var("CARE_DESK_EMAIL", "zorg@compaen.example")
+    callback_hours: tuple[time, time] = var("CALLBACK_HOURS", (time(8, 30), time(16, 0)))
+    school_closed_dates: tuple[date, ...] = var("SCHOOL_CLOSED_DATES", ())
+    school_timezone: str = var("SCHOOL_TIMEZONE", "Europe/Amsterdam")
+    callback_transcript_messages: int = var("CALLBACK_TRANSCRIPT_MESSAGES", 10)
+    callbacks_per_conversation: int = var("CALLBACKS_PER_CONVERSATION", 2)
+    callbacks_per_hour: int = var("CALLBACKS_PER_HOUR", 20)
+    # messaging channels (credentials.yml): unset = off
+    twilio_account_sid: str = var("TWILIO_ACCOUNT_SID", "")
+    twilio_auth_token: str = var("TWILIO_AUTH_TOKEN", "", secret=True)
+    twilio_whatsapp_number: str = var("TWILIO_WHATSAPP_NUMBER", "")
+    twilio_public_url: str = var("TWILIO_PUBLIC_URL", "")
+    twilio_api_base: str = var("TWILIO_API_BASE", "https://api.twilio.com")
+    telegram_bot_token: str = var("TELEGRAM_BOT_TOKEN", "", secret=True)
+    telegram_webhook_secret: str = var("TELEGRAM_WEBHOOK_SECRET", "", secret=True)
+    telegram_bot_name: str = var("TELEGRAM_BOT_NAME", "")
+    telegram_api_base: str = var("TELEGRAM_API_BASE", "https://api.telegram.org")
+    # NLU
+    spacy_pipeline: str = var("SPACY_PIPELINE", "")
+    spacy_fallback_dir: Path = var("SPACY_FALLBACK_DIR")
+    tf_intra_op_threads: str = var("TF_INTRA_OP_PARALLELISM_THREADS", "1")
+    tf_inter_op_threads: str = var("TF_INTER_OP_PARALLELISM_THREADS", "1")
+    tf_onednn_opts: str = var("TF_ENABLE_ONEDNN_OPTS", "0")
+    # the cluster profile on one machine (python -m bot cluster)
+    cluster_dir: Path = var("CLUSTER_DIR")
+    cluster_host: str = var("CLUSTER_HOST", "127.0.0.1")
+    cluster_port: int = var("CLUSTER_PORT", 5080)
+    cluster_rasa_ports: tuple[int, ...] = var("CLUSTER_RASA_PORTS", (5011, 5012))
+    cluster_actions_ports: tuple[int, ...] = var("CLUSTER_ACTIONS_PORTS", (5061, 5062))
+    cluster_actions_proxy_port: int = var("CLUSTER_ACTIONS_PROXY_PORT", 5060)
+    cluster_rest_host: str = var("CLUSTER_REST_HOST", "127.0.0.1")
+    cluster_rest_port: int = var("CLUSTER_REST_PORT", 5081)
+    nginx: str = var("NGINX", "")
+    # which of the variables were set (not defaulted); not an environment variable
+    explicit: frozenset[str] = field(default=frozenset(), repr=False)
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.profile == "cluster"
 
     @property
     def rest_is_public(self) -> bool:
@@ -185,25 +253,37 @@ def rest_token_problem(bind_host: str, token: str) -> str | None:
     return REST_TOKEN_MISSING_MESSAGE.format(host=bind_host)
 
 
-def _hash_secret(var_dir: Path) -> str:
-    """HASH_SECRET from env (checked for strength); for the embedded default a random
-    key kept in var/."""
-    from_env = _env("HASH_SECRET")
-    if from_env:
-        return check_hash_secret(from_env)
-    return env_or_key_file("HASH_SECRET", var_dir / "hash_secret.key")
+def environment_variables() -> dict[str, str]:
+    """The registry: environment variable -> Settings field, for every setting."""
+    return {f.metadata["env"]: f.name for f in fields(Settings) if "env" in f.metadata}
 
 
-def env_or_key_file(name: str, key_file: Path) -> str:
-    """The secret ``name`` from env, else a random key kept in ``key_file`` (mode 0600,
-    made on first use), so every process of one installation shares it."""
+def _var_dir() -> Path:
+    return Path(_env("VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+
+
+HASH_SECRET_FILE = "hash_secret.key"  # noqa: S105 - a file name
+ACTION_SERVER_TOKEN_FILE = "action_server.key"  # noqa: S105 - a file name
+
+
+def _secret(name: str, key_file: Path) -> str:
+    """The secret ``name`` from env, else the key kept in ``key_file`` (made by
+    :func:`ensure_key_files`), else "" (whoever needs it refuses to work without it)."""
     from_env = _env(name)
     if from_env:
         return from_env
-    var_dir = key_file.parent
+    try:
+        return key_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def write_key_file(key_file: Path) -> str:
+    """The random key in ``key_file``, made now (mode 0600) unless it exists: the
+    explicit set-up step for secrets an installation keeps in its own files."""
     if key_file.exists():
         return key_file.read_text(encoding="utf-8").strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -215,18 +295,146 @@ def env_or_key_file(name: str, key_file: Path) -> str:
     return key
 
 
+def ensure_key_files() -> list[Path]:
+    """Set-up (``make setup``, ``python -m bot init``; also before ``run``/``shell``/
+    ``actions``): keep a random HASH_SECRET and ACTION_SERVER_TOKEN in ``VAR_DIR`` for
+    each one the environment does not set. Returns the files made or kept."""
+    var_dir = _var_dir()
+    made = []
+    for name, file_name in (("HASH_SECRET", HASH_SECRET_FILE),
+                            ("ACTION_SERVER_TOKEN", ACTION_SERVER_TOKEN_FILE)):
+        if not _env(name):
+            write_key_file(var_dir / file_name)
+            made.append(var_dir / file_name)
+    get_settings.cache_clear()
+    return made
+
+
+def _postgres_url(user: str, password: str, host: str, port: int, database: str) -> str:
+    credentials = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    return f"postgresql+psycopg2://{credentials}@{host}:{port}/{database}"
+
+
+def _env_ports(name: str, default: str) -> tuple[int, ...]:
+    try:
+        ports = tuple(int(part) for part in _env(name, default).split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be port numbers separated by "
+                         f"commas, e.g. {default}") from None
+    if not ports:
+        raise ValueError(f"environment variable {name} needs at least one port")
+    return ports
+
+
+def rasa_env(settings: Settings) -> dict[str, str]:
+    """The environment Rasa's own process needs from us: every ``${VAR}`` of
+    endpoints*.yml and credentials.yml, and the variables Rasa reads itself
+    (``SANIC_WORKERS``, ``TICKET_LOCK_LIFETIME``, TensorFlow threading)."""
+    s = settings
+    env = {
+        "VAR_DIR": str(s.var_dir),
+        "ACTION_ENDPOINT_URL": s.action_endpoint_url,
+        "ACTION_SERVER_TOKEN": s.action_server_token,
+        "TRACKER_DB_PATH": str(s.tracker_db_path),
+        "TRACKER_DB_HOST": s.tracker_db_host,
+        "TRACKER_DB_PORT": str(s.tracker_db_port),
+        "TRACKER_DB_NAME": s.tracker_db_name,
+        "TRACKER_DB_USER": s.tracker_db_user,
+        "TRACKER_DB_PASSWORD": s.tracker_db_password,
+        "REDIS_HOST": s.redis_host,
+        "REDIS_PORT": str(s.redis_port),
+        "REDIS_LOCK_DB": str(s.redis_lock_db),
+        "REDIS_PASSWORD": s.redis_password,
+        "TWILIO_ACCOUNT_SID": s.twilio_account_sid,
+        "TWILIO_AUTH_TOKEN": s.twilio_auth_token,
+        "TWILIO_WHATSAPP_NUMBER": s.twilio_whatsapp_number,
+        "TWILIO_PUBLIC_URL": s.twilio_public_url,
+        "TWILIO_API_BASE": s.twilio_api_base,
+        "TELEGRAM_BOT_TOKEN": s.telegram_bot_token,
+        "TELEGRAM_WEBHOOK_SECRET": s.telegram_webhook_secret,
+        "TELEGRAM_BOT_NAME": s.telegram_bot_name,
+        "TELEGRAM_API_BASE": s.telegram_api_base,
+        "SANIC_WORKERS": str(s.sanic_workers),
+        "TICKET_LOCK_LIFETIME": str(s.ticket_lock_lifetime),
+        "TF_INTRA_OP_PARALLELISM_THREADS": s.tf_intra_op_threads,
+        "TF_INTER_OP_PARALLELISM_THREADS": s.tf_inter_op_threads,
+        "TF_ENABLE_ONEDNN_OPTS": s.tf_onednn_opts,
+    }
+    if s.is_cluster:  # the same stores for the action server and the staff commands
+        env.update(RECORDS_DB_URL=s.records_db_url, TRACKER_DB_URL=s.tracker_db_url,
+                   REDIS_URL=s.redis_url)
+    return env
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read the environment once per process."""
-    var_dir = Path(_env("VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+    """Read the environment once per process: the only place that does."""
+    return load_settings(os.environ)
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """The settings a process with the environment ``environ`` gets (e.g. a cluster
+    node's, from the environment the cluster start gives it)."""
+    token = _SOURCE.set(environ)
+    try:
+        return _load()
+    finally:
+        _SOURCE.reset(token)
+
+
+def _load() -> Settings:
+    var_dir = _var_dir()
+    profile = _env("PROFILE").strip()
+    cluster = profile == "cluster"
+    actions_host = _env("ACTIONS_HOST", "127.0.0.1")
+    actions_port = _env_int("ACTIONS_PORT", 5055)
+    db_host = _env("TRACKER_DB_HOST", "127.0.0.1")
+    db_port = _env_int("TRACKER_DB_PORT", 5432)
+    db_name = _env("TRACKER_DB_NAME", "lwoo_conversations")
+    db_user = _env("TRACKER_DB_USER", "postgres")
+    db_password = _env("TRACKER_DB_PASSWORD")
+    redis_host = _env("REDIS_HOST", "127.0.0.1")
+    redis_port = _env_int("REDIS_PORT", 6379)
+    redis_password = _env("REDIS_PASSWORD")
+    redis_auth = f":{quote(redis_password, safe='')}@" if redis_password else ""
+    if cluster:  # PostgreSQL + Redis (docs/cluster.md)
+        records_default = _postgres_url(db_user, db_password, db_host, db_port, "lwoo_records")
+        tracker_url_default = _postgres_url(db_user, db_password, db_host, db_port, db_name)
+        redis_url_default = f"redis://{redis_auth}{redis_host}:{redis_port}/2"
+    else:
+        records_default = f"sqlite:///{var_dir / 'records.db'}"
+        tracker_url_default = redis_url_default = ""
+    hash_secret = _secret("HASH_SECRET", var_dir / HASH_SECRET_FILE)
+    if _env("HASH_SECRET"):
+        check_hash_secret(hash_secret)
     return Settings(
         var_dir=var_dir,
+        profile=profile,
+        endpoints=_env("ENDPOINTS").strip(),
         bind_host=_env("BIND_HOST", "127.0.0.1"),
         port=_env_int("PORT", 5005),
-        actions_host=_env("ACTIONS_HOST", "127.0.0.1"),
-        actions_port=_env_int("ACTIONS_PORT", 5055),
-        records_db_url=_env("RECORDS_DB_URL", f"sqlite:///{var_dir / 'records.db'}"),
+        actions_host=actions_host,
+        actions_port=actions_port,
+        action_endpoint_url=_env("ACTION_ENDPOINT_URL",
+                                 f"http://{actions_host}:{actions_port}/webhook"),
+        action_server_token=_secret("ACTION_SERVER_TOKEN", var_dir / ACTION_SERVER_TOKEN_FILE),
+        action_timeout=float(_env("ACTION_TIMEOUT", "3")),
+        log_level=_env("LOG_LEVEL", "INFO"),
+        records_db_url=_env("RECORDS_DB_URL", records_default),
         tracker_db_path=Path(_env("TRACKER_DB_PATH", str(var_dir / "conversations.db"))),
+        tracker_db_url=_env("TRACKER_DB_URL", tracker_url_default),
+        tracker_db_host=db_host,
+        tracker_db_port=db_port,
+        tracker_db_name=db_name,
+        tracker_db_user=db_user,
+        tracker_db_password=db_password,
+        redis_host=redis_host,
+        redis_port=redis_port,
+        redis_password=redis_password,
+        redis_lock_db=_env_int("REDIS_LOCK_DB", 1),
+        redis_url=_env("REDIS_URL", redis_url_default).strip(),
+        sanic_workers=_env_int("SANIC_WORKERS", 2 if cluster else 1),
+        ticket_lock_lifetime=_env_int("TICKET_LOCK_LIFETIME", 30 if cluster else 60),
         outbox_dir=Path(_env("MAIL_OUTBOX_DIR", str(var_dir / "outbox"))),
         smtp_host=_env("SMTP_HOST"),
         smtp_port=_env_int("SMTP_PORT", 587),
@@ -235,41 +443,61 @@ def get_settings() -> Settings:
         smtp_from=_env("SMTP_FROM", "LWOO-assistent <noreply@compaen.example>"),
         smtp_starttls=_env("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
         smtp_timeout=float(_env("SMTP_TIMEOUT", "3")),
-        hash_secret=_hash_secret(var_dir),
+        hash_secret=hash_secret,
         portal_jwt_secret=_env("PORTAL_JWT_SECRET"),
         portal_jwt_public_key=_env("PORTAL_JWT_PUBLIC_KEY"),
         portal_jwt_audience=_env("PORTAL_JWT_AUDIENCE", "lwoo-assistent"),
         portal_jwt_issuer=_env("PORTAL_JWT_ISSUER", "compaen-ouderportaal"),
+        portal_token_max_lifetime=_env_int("PORTAL_TOKEN_MAX_LIFETIME", 900),
         allowed_origins=_env_list(
             "ALLOWED_ORIGINS", "http://127.0.0.1:5005,http://localhost:5005"
         ),
-        action_timeout=float(_env("ACTION_TIMEOUT", "3")),
-        school_contact=_env(
-            "SCHOOL_CONTACT",
-            "de administratie van Compaen vmbo (075 - 000 00 00, administratie@compaen.example)",
-        ),
-        log_level=_env("LOG_LEVEL", "INFO"),
-        tracker_db_url=_env("TRACKER_DB_URL"),
-        care_desk_email=_env("CARE_DESK_EMAIL", "zorg@compaen.example"),
-        callback_hours=parse_hours(_env("CALLBACK_HOURS", "8:30-16:00")),
-        school_closed_dates=_env_dates("SCHOOL_CLOSED_DATES"),
-        school_timezone=_env("SCHOOL_TIMEZONE", "Europe/Amsterdam"),
-        callback_transcript_messages=_env_int("CALLBACK_TRANSCRIPT_MESSAGES", 10),
+        widget_resume_ttl_s=_env_bounded("WIDGET_RESUME_TTL_S", 1800,
+                                         MIN_RESUME_TTL_S, MAX_RESUME_TTL_S),
         rest_api_token=_env("REST_API_TOKEN"),
         rest_rate_per_sender=_env_int("REST_RATE_LIMIT_SENDER", 20),
         rest_rate_per_address=_env_int("REST_RATE_LIMIT_ADDRESS", 60),
-        action_server_token=env_or_key_file("ACTION_SERVER_TOKEN",
-                                            var_dir / "action_server.key"),
         verify_requests_per_conversation=_env_int("VERIFY_REQUESTS_PER_CONVERSATION", 3),
         verify_codes_per_pupil=_env_int("VERIFY_CODES_PER_PUPIL", 5),
         verify_guesses_per_pupil=_env_int("VERIFY_GUESSES_PER_PUPIL", 10),
         verify_guesses_per_conversation=_env_int("VERIFY_GUESSES_PER_CONVERSATION", 15),
         verify_guesses_per_day=_env_int("VERIFY_GUESSES_PER_DAY", 100),
-        callbacks_per_conversation=_env_int("CALLBACKS_PER_CONVERSATION", 2),
-        callbacks_per_hour=_env_int("CALLBACKS_PER_HOUR", 20),
         blocking_workers=_env_int("BLOCKING_WORKERS", 8),
         blocking_queue=_env_int("BLOCKING_QUEUE", 16),
-        portal_token_max_lifetime=_env_int("PORTAL_TOKEN_MAX_LIFETIME", 900),
-        widget_resume_ttl_s=_env_bounded("WIDGET_RESUME_TTL_S", 1800,
-                                         MIN_RESUME_TTL_S, MAX_RESUME_TTL_S),
+        school_contact=_env(
+            "SCHOOL_CONTACT",
+            "de administratie van Compaen vmbo (075 - 000 00 00, administratie@compaen.example)",
+        ),
+        care_desk_email=_env("CARE_DESK_EMAIL", "zorg@compaen.example"),
+        callback_hours=parse_hours(_env("CALLBACK_HOURS", "8:30-16:00")),
+        school_closed_dates=_env_dates("SCHOOL_CLOSED_DATES"),
+        school_timezone=_env("SCHOOL_TIMEZONE", "Europe/Amsterdam"),
+        callback_transcript_messages=_env_int("CALLBACK_TRANSCRIPT_MESSAGES", 10),
+        callbacks_per_conversation=_env_int("CALLBACKS_PER_CONVERSATION", 2),
+        callbacks_per_hour=_env_int("CALLBACKS_PER_HOUR", 20),
+        twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=_env("TWILIO_AUTH_TOKEN"),
+        twilio_whatsapp_number=_env("TWILIO_WHATSAPP_NUMBER"),
+        twilio_public_url=_env("TWILIO_PUBLIC_URL"),
+        twilio_api_base=_env("TWILIO_API_BASE", "https://api.twilio.com"),
+        telegram_bot_token=_env("TELEGRAM_BOT_TOKEN"),
+        telegram_webhook_secret=_env("TELEGRAM_WEBHOOK_SECRET"),
+        telegram_bot_name=_env("TELEGRAM_BOT_NAME"),
+        telegram_api_base=_env("TELEGRAM_API_BASE", "https://api.telegram.org"),
+        spacy_pipeline=_env("SPACY_PIPELINE").strip(),
+        spacy_fallback_dir=Path(_env("SPACY_FALLBACK_DIR",
+                                     str(PROJECT_ROOT / "var" / "spacy" / "nl_lwoo_base"))),
+        tf_intra_op_threads=_env("TF_INTRA_OP_PARALLELISM_THREADS", "1"),
+        tf_inter_op_threads=_env("TF_INTER_OP_PARALLELISM_THREADS", "1"),
+        tf_onednn_opts=_env("TF_ENABLE_ONEDNN_OPTS", "0"),
+        cluster_dir=Path(_env("CLUSTER_DIR", str(PROJECT_ROOT / "var" / "cluster"))).resolve(),
+        cluster_host=_env("CLUSTER_HOST", "127.0.0.1").strip(),
+        cluster_port=_env_int("CLUSTER_PORT", 5080),
+        cluster_rasa_ports=_env_ports("CLUSTER_RASA_PORTS", "5011,5012"),
+        cluster_actions_ports=_env_ports("CLUSTER_ACTIONS_PORTS", "5061,5062"),
+        cluster_actions_proxy_port=_env_int("CLUSTER_ACTIONS_PROXY_PORT", 5060),
+        cluster_rest_host=_env("CLUSTER_REST_HOST", "127.0.0.1").strip(),
+        cluster_rest_port=_env_int("CLUSTER_REST_PORT", 5081),
+        nginx=_env("NGINX").strip(),
+        explicit=frozenset(name for name in environment_variables() if _env(name)),
     )

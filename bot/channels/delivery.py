@@ -349,7 +349,9 @@ def get_store() -> TtlStore:
     SQLite file in VAR_DIR (one instance; remembers deliveries across a restart)."""
     global _store
     if _store is None:
-        url = os.environ.get("REDIS_URL", "").strip()
+        from core.settings import get_settings
+
+        url = get_settings().redis_url
         if url:
             _store = RedisStore(url)
         else:

@@ -21,6 +21,7 @@ from core.records import (
     SessionGrant,
     VerificationMethod,
 )
+from core.settings import load_settings
 from tests.support.unit import RASA_EVENTS_DDL, START, demo_pupils
 
 OLD = START - timedelta(days=40)
@@ -145,6 +146,7 @@ def test_purge_tracker_in_postgres(settings, postgres_url: str, postgres_tracker
                      {"old": OLD.timestamp(), "young": YOUNG.timestamp()})
     monkeypatch.setenv("TRACKER_DB_URL", url)
     store = RecordsStore(postgres_url, schema=f"unit_{uuid.uuid4().hex[:12]}")
+    settings = load_settings(os.environ)
     assert purge_command("30d", store=store, settings=settings, now=START) == 0
     store.drop_all()
     with tracker.connect() as conn:
@@ -180,6 +182,7 @@ def test_purge_refuses_when_postgres_is_configured_but_not_given(
         endpoints.write_text("tracker_store:\n  type: bot.tracker_store.ResilientSQLTrackerStore"
                              "\n  dialect: postgresql\n  url: db.example\n")
         monkeypatch.setenv("ENDPOINTS", str(endpoints))
+    settings = replace(load_settings(os.environ), records_db_url=settings.records_db_url)
     store = RecordsStore.from_settings(settings)
     seed_records(store)
     seed_tracker(settings.tracker_db_path)
