@@ -51,6 +51,17 @@ def parse_duration(text: str) -> timedelta:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def period(since: str, now: datetime | None = None) -> tuple[datetime, datetime] | None:
+    """(start, now) of the period ``since`` ("7d") before ``now``; None (and the Dutch
+    reason on stderr) when the period is not understood."""
+    current = now or datetime.now(timezone.utc)
+    try:
+        return current - parse_duration(since), current
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr, flush=True)
+        return None
+
+
 # -- import-pupils ----------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
-from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, format_table, parse_duration
+from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, format_table, period
 from core.mail import Mailer, MailUnavailable, callback_message, get_mailer
 from core.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
 from core.school_calendar import MONTHS, WEEKDAYS, clock, school_timezone
@@ -58,12 +58,10 @@ def callbacks_command(
 ) -> int:
     """List the callback requests of the period; ``resend``: mail the unmailed ones."""
     settings = settings or get_settings()
-    current = now or datetime.now(timezone.utc)
-    try:
-        start = current - parse_duration(since)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
+    span = period(since, now)
+    if span is None:
         return EXIT_UNREADABLE
+    start, current = span
     store = store or RecordsStore.from_settings(settings)
     try:
         requests = store.callback_requests(start)

@@ -28,6 +28,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # PyYAML ships without stubs
 
 from core.settings import PROJECT_ROOT
+from core.texts import INFORMAL
 
 ANSWERS = PROJECT_ROOT / "data" / "answers" / "faq.yml"
 REQUIRED_FACTS = PROJECT_ROOT / "data" / "answers" / "required_facts.yml"
@@ -42,7 +43,6 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_UNREADABLE = 2
 
-_INFORMAL = re.compile(r"(?<!\w)(je|jij|jou|jouw)(?!\w)", re.IGNORECASE)
 _TOPIC_PAYLOAD = re.compile(r'"faq_topic"\s*:\s*"([^"]*)"')
 
 
@@ -167,7 +167,7 @@ def check_answers(
                         f"het antwoord{which} mist het feit \"{fact.description}\". "
                         f"Zet dit er weer in (bijvoorbeeld met de woorden {example}).",
                     ))
-            informal = _INFORMAL.search(text)
+            informal = INFORMAL.search(text)
             if informal:
                 problems.append(Problem(
                     topic, f"het antwoord{which} gebruikt \"{informal.group(0)}\"; spreek "
@@ -219,7 +219,7 @@ def check_glossary(path: Path = GLOSSARY) -> list[Problem]:
         return [Problem("woordenlijst", f"{path} is niet leesbaar: {exc}")]
     problems = []
     for term in terms:
-        informal = _INFORMAL.search(term.explanation)
+        informal = INFORMAL.search(term.explanation)
         if informal:
             problems.append(Problem(f"woordenlijst/{term.term}", f"de uitleg gebruikt "
                                     f"\"{informal.group(0)}\"; spreek ouders aan met \"u\"."))

@@ -32,7 +32,7 @@ MESSAGES_FILE = Path(__file__).resolve().parent.parent / "data" / "answers" / "m
 KINDS = ("chat", "button", "mail_subject", "mail_body", "mail_line")
 MAX_LENGTH = {"chat": 700, "button": 60, "mail_subject": 90, "mail_body": 4000,
               "mail_line": 300}
-_INFORMAL = re.compile(r"(?<!\w)(je|jij|jou|jouw)(?!\w)", re.IGNORECASE)
+INFORMAL = re.compile(r"(?<!\w)(je|jij|jou|jouw)(?!\w)", re.IGNORECASE)  # use "u"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -126,7 +126,7 @@ def check_messages(found: dict[str, Message]) -> list[tuple[str, str]]:
             elif field not in message.values:
                 problems.append((key, f"'{{{field}}}' wordt niet ingevuld (dat kan alleen "
                                       f"met: {', '.join(message.values) or 'niets'})."))
-        informal = _INFORMAL.search(message.text)
+        informal = INFORMAL.search(message.text)
         if informal:
             problems.append((key, f"de tekst gebruikt \"{informal.group(0)}\"; spreek ouders "
                                   "aan met \"u\"."))

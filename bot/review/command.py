@@ -17,11 +17,11 @@ Exit codes: 0 ok; 2 bad argument; 3 a database is not reachable.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, parse_duration
+from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, period
 from bot.review.analysis import LOW_CONFIDENCE, analyse
 from bot.review.report import _local, write_report
 from core.conversation_log import read_events
@@ -48,12 +48,10 @@ def review_command(
     from core.school_calendar import school_timezone
 
     settings = settings or get_settings()
-    current = now or datetime.now(timezone.utc)
-    try:
-        start = current - parse_duration(since)
-    except ValueError as exc:
-        _error(str(exc))
+    span = period(since, now)
+    if span is None:
         return EXIT_UNREADABLE
+    start, current = span
     if not 0 < low_confidence <= 1:
         _error("--low-confidence moet tussen 0 en 1 liggen, bijvoorbeeld 0.7.")
         return EXIT_UNREADABLE
