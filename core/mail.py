@@ -51,17 +51,23 @@ class Mailer(Protocol):
         """Hand the message over; raise MailUnavailable on failure."""
 
 
-def code_message(
-    *, sender: str, recipient: str, code: str, valid_minutes: int = CODE_VALIDITY_MINUTES
-) -> EmailMessage:
-    """The Dutch e-mail (u-vorm) with the one-time code and how long it is valid."""
+def _new_message(subject: str, sender: str, recipient: str) -> EmailMessage:
+    """An automatic e-mail (``Auto-Submitted``) with its headers; the body comes next."""
     message = EmailMessage(policy=policy.SMTP)
-    message["Subject"] = msg("mail.code.subject")
+    message["Subject"] = subject
     message["From"] = sender
     message["To"] = recipient
     message["Date"] = format_datetime(datetime.now(timezone.utc))
     message["Message-ID"] = make_msgid(domain=_domain_of(sender))
     message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+def code_message(
+    *, sender: str, recipient: str, code: str, valid_minutes: int = CODE_VALIDITY_MINUTES
+) -> EmailMessage:
+    """The Dutch e-mail (u-vorm) with the one-time code and how long it is valid."""
+    message = _new_message(msg("mail.code.subject"), sender, recipient)
     # quoted-printable keeps the code and the text readable in the raw .eml
     message.set_content(
         msg("mail.code.body", code=code, minutes=valid_minutes), cte="quoted-printable"
@@ -96,13 +102,7 @@ def callback_message(
     ``verified``: whether the requester proved to be a parent (code or portal) in this
     conversation; None when that is not known (store down, re-sent later).
     """
-    message = EmailMessage(policy=policy.SMTP)
-    message["Subject"] = msg("mail.callback.subject")
-    message["From"] = sender
-    message["To"] = recipient
-    message["Date"] = format_datetime(datetime.now(timezone.utc))
-    message["Message-ID"] = make_msgid(domain=_domain_of(sender))
-    message["Auto-Submitted"] = "auto-generated"
+    message = _new_message(msg("mail.callback.subject"), sender, recipient)
     method = msg("mail.callback.method_email" if contact_method == "email"
                  else "mail.callback.method_phone")
     lines = transcript or [msg("mail.callback.no_transcript")]
