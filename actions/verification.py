@@ -75,6 +75,7 @@ from actions.records import (
     StoreUnavailable,
     VerificationMethod,
 )
+from bot.keys import derive_key
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -305,8 +306,7 @@ class Verifier:
         """A separate key per purpose, derived from HASH_SECRET (HMAC(secret, purpose))."""
         key = self._keys.get(purpose)
         if key is None:
-            label = f"lwoo-assistent key v1\x00{purpose}".encode()
-            key = self._keys[purpose] = hmac.new(self._secret, label, hashlib.sha256).digest()
+            key = self._keys[purpose] = derive_key(self._secret, purpose)
         return key
 
     def _hmac(self, purpose: str, value: str) -> str:

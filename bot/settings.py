@@ -115,6 +115,7 @@ class Settings:
     blocking_workers: int = 8
     blocking_queue: int = 16
     portal_token_max_lifetime: int = 900
+    channel_lease_seconds: int = 30
 
     @property
     def rest_is_public(self) -> bool:
@@ -256,4 +257,5 @@ def get_settings() -> Settings:
         blocking_workers=_env_int("BLOCKING_WORKERS", 8),
         blocking_queue=_env_int("BLOCKING_QUEUE", 16),
         portal_token_max_lifetime=_env_int("PORTAL_TOKEN_MAX_LIFETIME", 900),
+        channel_lease_seconds=max(5, _env_int("CHANNEL_LEASE_SECONDS", 30)),
     )

@@ -258,6 +258,14 @@ async def test_redis_store_with_a_real_redis() -> None:
         assert await store.get("k") == "v"
         assert await store.take("k") == "v"
         assert await store.get("k") is None
+        # pending messages are listed from an index (a sorted set), never by a SCAN
+        await store.put("pending:whatsapp:sid:1", "x", 60)
+        await store.put("pending:whatsapp:sid:2", "y", 30)
+        assert sorted(await store.keys("pending:whatsapp:")) == [
+            "pending:whatsapp:sid:1", "pending:whatsapp:sid:2"]
+        assert await store.take("pending:whatsapp:sid:1") == "x"
+        assert await store.keys("pending:whatsapp:") == ["pending:whatsapp:sid:2"]
+        assert await store._redis.ttl(RedisStore.INDEX) > 0
         assert store._fallback._data == {}  # all of it went to Redis
         await store._redis.close()
     finally:
