@@ -468,11 +468,11 @@ async def process_once(store: TtlStore, channel: str, delivery_ids: Sequence[str
     ``delivery_ids``: every id the delivery is known by (Twilio: the idempotency token
     and the MessageSid; Telegram: the update_id); the first one is claimed. A delivery
     is marked done only after ``work`` returned; while it runs it holds a lease of
-    ``lease`` seconds (CHANNEL_LEASE_SECONDS, default 30): a node that dies mid-turn
-    frees it when the lease ends. If ``work`` raises, the claim is released so the
-    provider's retry is processed. Done deliveries are remembered for DEDUPE_TTL (30
-    days: far longer than any provider retries), so a captured request replayed later,
-    also after a restart, is refused."""
+    ``lease`` seconds (CHANNEL_LEASE_SECONDS, default 30), renewed while the turn runs:
+    a node that dies mid-turn frees it when the lease ends. If ``work`` raises, the
+    claim is released so the provider's retry is processed. Done deliveries are
+    remembered for DEDUPE_TTL (30 days: far longer than any provider retries), so a
+    captured request replayed later, also after a restart, is refused."""
     keys = _delivery_keys(channel, delivery_ids)
     if not keys:
         await work()
@@ -483,14 +483,37 @@ async def process_once(store: TtlStore, channel: str, delivery_ids: Sequence[str
     held = lease if lease is not None else lease_seconds()
     if not await store.add(keys[0], held, PROCESSING):
         return Delivery.DUPLICATE if await store.get(keys[0]) == DONE else Delivery.BUSY
+    heartbeat = asyncio.ensure_future(_keep_lease(store, keys[0], held))
     try:
         await work()
     except BaseException:
+        await _stop(heartbeat)
         await store.take(keys[0])
         raise
+    await _stop(heartbeat)
     for key in keys:
         await store.put(key, DONE, DEDUPE_TTL)
     return Delivery.PROCESSED
+
+
+async def _keep_lease(store: TtlStore, key: str, lease: int) -> None:
+    """Renew the lease every third of its length while the turn runs, so that only a
+    node that stopped loses it: a long turn (waiting for the conversation lock of a dead
+    node, up to TICKET_LOCK_LIFETIME) is never taken over and run twice."""
+    while True:
+        await asyncio.sleep(max(lease / 3, 0.5))
+        try:
+            await store.put(key, PROCESSING, lease)
+        except Exception as exc:  # noqa: BLE001 - the stores fall back themselves
+            logger.warning("could not renew a delivery lease (%s)", type(exc).__name__)
+
+
+async def _stop(task: asyncio.Future[None]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 class PendingDeliveries:

@@ -169,3 +169,22 @@ async def test_pending_messages_are_encrypted_and_tried_a_bounded_number_of_time
     other = PendingDeliveries(store, "whatsapp", "another-secret-0123456789abcdefghijkl")
     assert await other.due(older_than=0) == []
     assert await store.keys("pending:") == []
+
+
+async def test_a_turn_longer_than_its_lease_keeps_it(store: TtlStore) -> None:
+    """The lease is renewed while the turn runs (e.g. waiting for a dead node's
+    conversation lock): a retry during a long turn is busy, never run a second time."""
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def long_turn() -> None:
+        await release.wait()
+
+    first = asyncio.ensure_future(process_once(store, "telegram", ["3003"], long_turn, lease=1))
+    await asyncio.sleep(2.5)  # more than twice the lease
+    retry = Turns()
+    assert await process_once(store, "telegram", ["3003"], retry, lease=1) is Delivery.BUSY
+    assert retry.calls == 0
+    release.set()
+    assert await first is Delivery.PROCESSED
