@@ -1,7 +1,8 @@
 """Shared plumbing for the messaging channels (WhatsApp via Twilio, Telegram).
 
-* :func:`conversation_id`: the Rasa sender id is an HMAC of the provider's user id, so
-  phone numbers and chat ids never reach the tracker store or the logs.
+* :func:`conversation_id`: the Rasa sender id is an HMAC of the provider's user id (a
+  key derived from HASH_SECRET for this purpose), so phone numbers and chat ids never
+  reach the tracker store or the logs.
 * :func:`split_message`: long answers are cut at paragraph, sentence or word boundaries.
 * :class:`TtlStore`: "seen this delivery?" (duplicates are processed once) and "which
   buttons did I just offer?" (numbered replies). In memory for one instance; with
@@ -67,11 +68,18 @@ def lease_seconds() -> int:
 # --------------------------------------------------------------------------- ids
 
 
+CHANNEL_SENDER_PURPOSE = "channel-sender"
+
+
 def conversation_id(prefix: str, provider_user_id: str, secret: str) -> str:
-    """Stable, non-reversible Rasa sender id for a provider user (``wa-…``, ``tg-…``)."""
+    """Stable, non-reversible Rasa sender id for a provider user (``wa-…``, ``tg-…``):
+    an HMAC with a key derived from HASH_SECRET for this purpose only
+    (:func:`bot.keys.derive_key`), never with HASH_SECRET itself."""
+    from bot.keys import derive_key
+
     digest = hmac.new(
-        secret.encode("utf-8"),
-        f"channel-sender:{prefix}:{provider_user_id}".encode(),
+        derive_key(secret, CHANNEL_SENDER_PURPOSE),
+        f"{prefix}:{provider_user_id}".encode(),
         hashlib.sha256,
     ).hexdigest()
     return f"{prefix}-{digest[:32]}"

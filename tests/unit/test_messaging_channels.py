@@ -271,3 +271,22 @@ async def test_redis_store_with_a_real_redis() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_conversation_id_uses_a_key_derived_for_this_purpose_only() -> None:
+    """The channel hash never uses HASH_SECRET itself: knowing one derived key (or
+    computing HMACs with HASH_SECRET for another purpose) gives no sender id."""
+    import hashlib
+    import hmac
+
+    from bot.keys import derive_key
+
+    secret = "unit-secret-0123456789abcdefghijklmn"
+    ours = conversation_id("wa", "whatsapp:+31612345678", secret)
+    raw = hmac.new(secret.encode(), b"channel-sender:wa:whatsapp:+31612345678",
+                   hashlib.sha256).hexdigest()
+    assert ours != f"wa-{raw[:32]}"  # the old, raw-secret derivation
+    derived = hmac.new(derive_key(secret, "channel-sender"), b"wa:whatsapp:+31612345678",
+                       hashlib.sha256).hexdigest()
+    assert ours == f"wa-{derived[:32]}"
+    assert derive_key(secret, "channel-sender") != derive_key(secret, "conversation")
