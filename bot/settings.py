@@ -116,6 +116,8 @@ class Settings:
     blocking_queue: int = 16
     portal_token_max_lifetime: int = 900
     channel_lease_seconds: int = 30
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 5
 
     @property
     def rest_is_public(self) -> bool:
@@ -258,4 +260,6 @@ def get_settings() -> Settings:
         blocking_queue=_env_int("BLOCKING_QUEUE", 16),
         portal_token_max_lifetime=_env_int("PORTAL_TOKEN_MAX_LIFETIME", 900),
         channel_lease_seconds=max(5, _env_int("CHANNEL_LEASE_SECONDS", 30)),
+        log_max_bytes=max(1024, _env_int("LOG_MAX_BYTES", 10 * 1024 * 1024)),
+        log_backups=max(1, _env_int("LOG_BACKUPS", 5)),
     )
