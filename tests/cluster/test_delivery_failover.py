@@ -80,10 +80,16 @@ def whatsapp(cluster: Cluster, node: int, params: dict[str, str],
                   "X-Twilio-Signature": signature, "I-Twilio-Idempotency-Token": token})
 
 
-def in_background(call, *args) -> threading.Thread:  # type: ignore[no-untyped-def]
-    thread = threading.Thread(target=call, args=args, daemon=True)
+def in_background(results: list, call, *args) -> threading.Thread:  # type: ignore[no-untyped-def]
+    """Run ``call`` in a thread; its (status, body) is appended to ``results``."""
+    thread = threading.Thread(target=lambda: results.append(call(*args)), daemon=True)
     thread.start()
     return thread
+
+
+def node_logs(cluster: Cluster, node: int) -> str:
+    return "\n".join(p.name + ":\n" + p.read_text(errors="replace")[-3000:]
+                     for p in sorted((cluster.directory / f"node{node}" / "logs").glob("*")))
 
 
 def user_texts(cluster: Cluster, sender: str) -> list[str]:
@@ -117,17 +123,28 @@ def test_a_node_killed_mid_turn_loses_no_message(cluster: Cluster,
               "From": address, "To": TWILIO_NUMBER, "Body": QUESTION, "NumMedia": "0"}
     token = f"idem-{stamp}"
 
+    # a freshly (re)started node may take a while for its first turns: warm it up
+    warm = standin.mark()
+    warm_chat = chat + 1
+    warm_update = {**update, "update_id": update["update_id"] + 1,  # type: ignore[operator]
+                   "message": {**update["message"],  # type: ignore[dict-item]
+                               "chat": {"id": warm_chat, "type": "private"}}}
+    assert telegram(cluster, 1, warm_update)[0] == 200
+    assert standin.wait_for(lambda r: r.to == str(warm_chat), warm, timeout=120)
+
     # node 1 starts both turns; its answers hang at the provider; then it is killed
     releases = [standin.hold(to_chat), standin.hold(to_phone)]
     mark = standin.mark()
     try:
-        in_background(telegram, cluster, 1, update)
-        in_background(whatsapp, cluster, 1, params, token)
-        deadline = time.monotonic() + 60
+        early: list[tuple[int, str]] = []
+        in_background(early, telegram, cluster, 1, update)
+        in_background(early, whatsapp, cluster, 1, params, token)
+        deadline = time.monotonic() + 120
         while len(standin.held) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert {r.method for r in standin.held[-2:]} == {"sendMessage", "Messages"}, \
-            "node 1 never got to answering"
+        assert {r.method for r in standin.held[-2:]} == {"sendMessage", "Messages"}, (
+            f"node 1 never got to answering; webhook answers {early}; "
+            f"recorded {standin.since(mark)}\n{node_logs(cluster, 1)}")
         kill_node(cluster, 1)
         killed_at = time.monotonic()
         assert standin.wait_for(lambda r: to_chat(r) or to_phone(r), mark, 0.1) == []
