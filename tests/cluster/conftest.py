@@ -435,6 +435,12 @@ def ensure_nodes(state: Cluster, timeout: float = 360) -> None:
                              env=state.env, cwd=PROJECT_ROOT, capture_output=True,
                              text=True, timeout=timeout, check=False)
     assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    for node in range(1, len(state.rasa_ports) + 1):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{state.port(node)}/", timeout=5):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise AssertionError(f"node {node} does not answer after cluster start") from exc
 
 
 def kill_node(state: Cluster, node: int, timeout: float = 10) -> None:
