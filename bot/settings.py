@@ -129,6 +129,9 @@ class Settings:
     blocking_queue: int = 16
     portal_token_max_lifetime: int = 900
     widget_resume_ttl_s: int = 1800
+    channel_lease_seconds: int = 30
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 5
 
     @property
     def rest_is_public(self) -> bool:
@@ -272,4 +275,7 @@ def get_settings() -> Settings:
         portal_token_max_lifetime=_env_int("PORTAL_TOKEN_MAX_LIFETIME", 900),
         widget_resume_ttl_s=_env_bounded("WIDGET_RESUME_TTL_S", 1800,
                                          MIN_RESUME_TTL_S, MAX_RESUME_TTL_S),
+        channel_lease_seconds=max(5, _env_int("CHANNEL_LEASE_SECONDS", 30)),
+        log_max_bytes=max(1024, _env_int("LOG_MAX_BYTES", 10 * 1024 * 1024)),
+        log_backups=max(1, _env_int("LOG_BACKUPS", 5)),
     )

@@ -127,9 +127,9 @@ WIDGET_NOT_BUILT = (
 @lru_cache(maxsize=4)
 def _resume_key(secret: str) -> bytes:
     # a key of its own, derived from HASH_SECRET like the verifier's per-purpose keys
-    from actions.verification import purpose_key
+    from bot.keys import derive_key
 
-    return purpose_key(secret, "socket.io resume token")
+    return derive_key(secret, "socket.io resume token")
 
 
 def new_conversation_id() -> str:

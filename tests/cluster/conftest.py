@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import running_in_ci
 from tests.e2e.conftest import outbox_codes, wait_for_code
+from tests.e2e.provider_standin import ProviderStandIn
 from tests.e2e.widget_client import SocketioTestClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,15 @@ REDIS_START_COMMAND = os.environ.get(
     "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
 )
 NOT_PROCESSED = "uw bericht is niet verwerkt"  # bot.tracker_store.NOT_PROCESSED_MESSAGE
+CLUSTER_HASH_SECRET = "cluster-test-secret-0123456789abcdefgh"
+# the messaging channels of the cluster nodes, answering to a provider stand-in
+TWILIO_SID = "AC" + "c1u5" * 8
+TWILIO_TOKEN = "cluster-twilio-auth-token-0123456789"  # noqa: S105 - a test value
+TWILIO_NUMBER = "whatsapp:+14155238886"
+TWILIO_PUBLIC_URL = "https://lwoo-cluster.compaen.example"
+TELEGRAM_TOKEN = "987654321:cluster-telegram-token_ABCdef"  # noqa: S105
+TELEGRAM_SECRET = "cluster-telegram-webhook-secret_0123456789"  # noqa: S105
+CHANNEL_LEASE = 6  # seconds (CHANNEL_LEASE_SECONDS); 30 in production
 
 
 def require(ok: bool, reason: str) -> None:
@@ -342,9 +352,17 @@ def cluster_database(postgres: Postgres) -> Iterator[str]:
 
 
 @pytest.fixture(scope="package")
+def provider_standin() -> Iterator[ProviderStandIn]:
+    """The Twilio/Telegram API stand-in every cluster node sends its answers to."""
+    server = ProviderStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
-            cluster_database: str, redis_server: Redis, nginx_binary: str
-            ) -> Iterator[Cluster]:
+            cluster_database: str, redis_server: Redis, nginx_binary: str,
+            provider_standin: ProviderStandIn) -> Iterator[Cluster]:
     """The cluster as `make cluster` starts it, on free ports, torn down afterwards."""
     if not MODEL.exists():
         pytest.fail("no trained model at models/lwoo.tar.gz: run `make train` first",
@@ -370,8 +388,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
         "REDIS_PORT": str(redis_server.port),
         "REDIS_LOCK_DB": str(REDIS_LOCK_DB),
         "REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/{REDIS_CHANNEL_DB}",
-        "HASH_SECRET": "cluster-test-secret-0123456789abcdefgh",
+        "HASH_SECRET": CLUSTER_HASH_SECRET,
         "LOG_LEVEL": "INFO",
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_WHATSAPP_NUMBER": TWILIO_NUMBER,
+        "TWILIO_PUBLIC_URL": TWILIO_PUBLIC_URL,
+        "TWILIO_API_BASE": provider_standin.url,
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        "TELEGRAM_API_BASE": provider_standin.url,
+        "CHANNEL_LEASE_SECONDS": str(CHANNEL_LEASE),
     }
     for name in ("PROFILE", "ENDPOINTS", "TRACKER_DB_URL", "MAIL_OUTBOX_DIR", "VAR_DIR",
                  "SANIC_WORKERS", "TICKET_LOCK_LIFETIME"):
@@ -399,6 +426,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
                 client.close()
             except Exception:  # noqa: BLE001 - cleanup only
                 pass
+
+
+def ensure_nodes(state: Cluster, timeout: float = 360) -> None:
+    """Start the nodes that are not running (``cluster start`` is idempotent): a test
+    that kills a node leaves the cluster whole for the next one."""
+    started = subprocess.run([sys.executable, "-m", "bot", "cluster", "start"],
+                             env=state.env, cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=timeout, check=False)
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    for node in range(1, len(state.rasa_ports) + 1):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{state.port(node)}/", timeout=5):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise AssertionError(f"node {node} does not answer after cluster start") from exc
 
 
 def kill_node(state: Cluster, node: int, timeout: float = 10) -> None:
