@@ -160,7 +160,17 @@ def _read_pid(path: Path) -> int | None:
         return None
     except PermissionError:
         return pid
+    if _is_zombie(pid):  # killed, not yet reaped (its parent, init, reaps it later)
+        return None
     return pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return False  # no /proc (not Linux): trust the signal check
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 def _answers(url: str, timeout: float = 2.0) -> bool:

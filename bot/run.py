@@ -8,20 +8,28 @@ Rasa is not started without REST_API_TOKEN (bot/channels/rest.py).
 The action server answers only requests that carry ACTION_SERVER_TOKEN (Rasa sends it as
 the action endpoint's ``token``, endpoints.yml); without the variable a random token is
 kept in ``var/action_server.key`` and given to both processes.
+
+Logs: this supervisor is the only writer of ``var/logs/rasa.log`` and ``actions.log``.
+Each server's output (all its processes, Sanic workers included) comes through a pipe
+and is written with a size-based ``RotatingFileHandler`` (LOG_MAX_BYTES, LOG_BACKUPS),
+so the logs never grow without bound between two ``purge`` runs.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import logging.handlers
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from core.settings import (
     PROJECT_ROOT,
@@ -83,11 +91,44 @@ def rasa_command(settings: Settings, in_terminal: bool, model: Path = MODEL_PATH
            "--model", str(model),
            "--endpoints", str(endpoints_file()),
            "--interface", settings.bind_host, "--port", str(settings.port)]
-    if not in_terminal:
+    if in_terminal:
+        # the shell keeps the terminal; its log goes to a file of its own
+        cmd += ["--log-file", str(settings.var_dir / "logs" / "rasa-shell.log")]
+    else:
         cmd += ["--credentials", str(PROJECT_ROOT / "credentials.yml")]
-    log_file = settings.var_dir / "logs" / "rasa.log"
-    cmd += ["--log-file", str(log_file)]
     return cmd
+
+
+class RotatingLog:
+    """One log file written by one thread per source, rotated by size: at most
+    ``max_bytes`` per file and ``backups`` older files (``rasa.log.1`` …), so a log
+    takes at most ``max_bytes * (backups + 1)``. Lines are written as they come."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=max(max_bytes, 1024), backupCount=max(backups, 1),
+            encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def write_line(self, line: str) -> None:
+        self._handler.handle(logging.makeLogRecord({"msg": line, "args": None}))
+
+    def follow(self, stream: IO[bytes]) -> threading.Thread:
+        """Copy ``stream`` (a child's stdout) line by line until it closes."""
+
+        def pump() -> None:
+            for raw in iter(stream.readline, b""):
+                self.write_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            stream.close()
+
+        thread = threading.Thread(target=pump, name=f"log-{self.path.name}", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        self._handler.close()
 
 
 def run_command(in_terminal: bool) -> int:
@@ -104,15 +145,21 @@ def run_command(in_terminal: bool) -> int:
               file=sys.stderr)
         return 1
     env = child_env(settings)
+    env["PYTHONUNBUFFERED"] = "1"  # lines reach the log as they are written
     run_dir = settings.var_dir / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    actions_log = open(settings.var_dir / "logs" / "actions.log", "ab")  # noqa: SIM115
+    logs = settings.var_dir / "logs"
+    actions_log = RotatingLog(logs / "actions.log", settings.log_max_bytes,
+                              settings.log_backups)
+    rasa_log = RotatingLog(logs / "rasa.log", settings.log_max_bytes, settings.log_backups)
 
     def start_actions() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv
             [sys.executable, "-m", "bot", "actions"], env=env, cwd=PROJECT_ROOT,
-            stdout=actions_log, stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
+        assert proc.stdout is not None
+        actions_log.follow(proc.stdout)
         (run_dir / "actions.pid").write_text(str(proc.pid), encoding="utf-8")
         return proc
 
@@ -147,7 +194,10 @@ def run_command(in_terminal: bool) -> int:
                 rasa_command(settings, True), env=env, cwd=PROJECT_ROOT)
             procs.append(shell)
             return shell.wait()
-        rasa = subprocess.Popen(rasa_command(settings, False), env=env, cwd=PROJECT_ROOT)  # noqa: S603
+        rasa = subprocess.Popen(rasa_command(settings, False), env=env, cwd=PROJECT_ROOT,  # noqa: S603
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert rasa.stdout is not None
+        rasa_log.follow(rasa.stdout)
         procs.append(rasa)
         base = f"http://{settings.bind_host}:{settings.port}"
         if not wait_until_up(base + "/", 180, rasa):
@@ -184,7 +234,9 @@ def run_command(in_terminal: bool) -> int:
         return 0
     finally:
         stop()
+        time.sleep(0.2)  # the last lines of the servers
         actions_log.close()
+        rasa_log.close()
 
 
 def serve_actions() -> None:

@@ -128,6 +128,9 @@ class Settings:
     redis_url: str = var("REDIS_URL", "", secret=True)  # may hold a password
     sanic_workers: int = var("SANIC_WORKERS", 1)
     ticket_lock_lifetime: int = var("TICKET_LOCK_LIFETIME", 60)
+    channel_lease_seconds: int = var("CHANNEL_LEASE_SECONDS", 30)  # WhatsApp/Telegram
+    log_max_bytes: int = var("LOG_MAX_BYTES", 10 * 1024 * 1024)
+    log_backups: int = var("LOG_BACKUPS", 5)
     # mail
     outbox_dir: Path = var("MAIL_OUTBOX_DIR")
     smtp_host: str = var("SMTP_HOST")
@@ -435,6 +438,9 @@ def _load() -> Settings:
         redis_url=_env("REDIS_URL", redis_url_default).strip(),
         sanic_workers=_env_int("SANIC_WORKERS", 2 if cluster else 1),
         ticket_lock_lifetime=_env_int("TICKET_LOCK_LIFETIME", 30 if cluster else 60),
+        channel_lease_seconds=max(5, _env_int("CHANNEL_LEASE_SECONDS", 30)),
+        log_max_bytes=max(1024, _env_int("LOG_MAX_BYTES", 10 * 1024 * 1024)),
+        log_backups=max(1, _env_int("LOG_BACKUPS", 5)),
         outbox_dir=Path(_env("MAIL_OUTBOX_DIR", str(var_dir / "outbox"))),
         smtp_host=_env("SMTP_HOST"),
         smtp_port=_env_int("SMTP_PORT", 587),

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING
 
 from core.formats import dutch_date, normalize_code, normalize_pupil_number, parse_date
 from core.importer import MAX_PUPILS_PER_EMAIL
+from core.keys import derive_key
 from core.mail import Mailer, MailUnavailable, code_message, get_mailer
 from core.records import (
     AtomicOps,
@@ -97,7 +98,6 @@ __all__ = [
     "Verifier",
     "get_verifier",
     "new_code",
-    "purpose_key",
     "normalize_code",
     "normalize_pupil_number",
     "parse_date",
@@ -230,14 +230,6 @@ def _window_start(moment: datetime, window: timedelta) -> datetime:
     return datetime.fromtimestamp(stamp - stamp % seconds, timezone.utc)
 
 
-def purpose_key(secret: str | bytes, purpose: str) -> bytes:
-    """The key for one purpose, derived from HASH_SECRET: HMAC(secret, label+purpose).
-    Every use of HASH_SECRET (hashes in the store, resume tokens) has its own."""
-    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
-    label = f"lwoo-assistent key v1\x00{purpose}".encode()
-    return hmac.new(raw, label, hashlib.sha256).digest()
-
-
 def utc_now() -> datetime:
     """The default clock."""
     return datetime.now(timezone.utc)
@@ -320,7 +312,7 @@ class Verifier:
         """A separate key per purpose, derived from HASH_SECRET (HMAC(secret, purpose))."""
         key = self._keys.get(purpose)
         if key is None:
-            key = self._keys[purpose] = purpose_key(self._secret, purpose)
+            key = self._keys[purpose] = derive_key(self._secret, purpose)
         return key
 
     def _hmac(self, purpose: str, value: str) -> str:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections import OrderedDict, deque
@@ -20,6 +21,8 @@ from typing import Any
 from sanic import Blueprint
 
 from core.texts import text as msg
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 1000
 MAX_BODY_BYTES = 64 * 1024
@@ -136,3 +139,70 @@ class KeyedRateLimiter:
         while len(self._events) > self.max_keys:
             self._events.popitem(last=False)
         return allowed
+
+
+class SharedRateLimiter:
+    """At most ``limit`` events per key per one-minute window, counted in Redis
+    (``INCR`` + ``EXPIRE`` in one transaction), so every node and Sanic worker of a
+    cluster shares one budget: the bound is ``limit`` per window, not ``limit`` times
+    the number of processes. Fixed windows: a burst across a window boundary can get up
+    to twice ``limit``. Keys are stored as HMACs (a key derived from HASH_SECRET), never
+    as sender ids or addresses, and expire after two windows. When Redis fails, the
+    process's own :class:`KeyedRateLimiter` decides (per process again, logged)."""
+
+    PREFIX = "lwoo:rest:rate:"
+
+    def __init__(self, url: str, kind: str, limit: int, secret: str,
+                 window_s: int = 60) -> None:
+        from core.keys import derive_key
+
+        self.limit = limit
+        self.window_s = window_s
+        self._kind = kind
+        self._url = url
+        self._key = derive_key(secret, "rest-rate-limit")
+        self._client: Any = None  # made in the worker process that uses it
+        self._fallback = KeyedRateLimiter(limit, float(window_s))
+
+    @property
+    def _redis(self) -> Any:
+        if self._client is None:
+            import redis.asyncio as aioredis  # type: ignore[import-untyped]
+
+            self._client = aioredis.from_url(self._url, socket_timeout=1.0,
+                                             socket_connect_timeout=1.0,
+                                             decode_responses=True)
+        return self._client
+
+    def _name(self, key: str, now: float) -> str:
+        import hashlib
+        import hmac
+
+        digest = hmac.new(self._key, f"{self._kind}\x00{key}".encode(),
+                          hashlib.sha256).hexdigest()[:32]
+        return f"{self.PREFIX}{self._kind}:{digest}:{int(now // self.window_s)}"
+
+    async def allow(self, key: str) -> bool:
+        if self.limit <= 0:
+            return True
+        name = self._name(key, time.time())
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, 2 * self.window_s)
+                count, _ = await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - any redis fault: this process decides
+            logger.warning("redis unavailable for the REST rate limit (%s); per process",
+                           type(exc).__name__)
+            return self._fallback.allow(key)
+        return int(count) <= self.limit
+
+
+class LocalRateLimiter:
+    """:class:`KeyedRateLimiter` behind the same async ``allow`` as the shared one."""
+
+    def __init__(self, limit: int) -> None:
+        self._limiter = KeyedRateLimiter(limit)
+
+    async def allow(self, key: str) -> bool:
+        return self._limiter.allow(key)

@@ -1,12 +1,16 @@
 """Shared plumbing for the messaging channels (WhatsApp via Twilio, Telegram).
 
-* :func:`conversation_id`: the Rasa sender id is an HMAC of the provider's user id, so
-  phone numbers and chat ids never reach the tracker store or the logs.
+* :func:`conversation_id`: the Rasa sender id is an HMAC of the provider's user id (a
+  key derived from HASH_SECRET for this purpose), so phone numbers and chat ids never
+  reach the tracker store or the logs.
 * :func:`split_message`: long answers are cut at paragraph, sentence or word boundaries.
 * :class:`TtlStore`: "seen this delivery?" (duplicates are processed once) and "which
   buttons did I just offer?" (numbered replies). In memory for one instance; with
   ``REDIS_URL`` set, in Redis so that several instances share it (a cluster *must* use
   Redis, or a retried delivery that lands on another instance is processed twice).
+* :class:`PendingDeliveries` and :func:`sweep_pending`: a message accepted from a
+  provider that does not retry (Twilio) is kept, encrypted, until it was processed; if
+  the node processing it dies, any node picks it up once its lease has expired.
 * :class:`ProviderHttp`: one aiohttp session with timeouts for the provider APIs. Its log
   lines name the provider and the HTTP status only: never a URL (the Telegram URL holds
   the bot token), a phone number or a message text.
@@ -49,16 +53,33 @@ CHOICE_HINT = "Typ het nummer van uw keuze."
 DEDUPE_TTL = 30 * 24 * 3600  # providers retry for hours; replays are refused 30 days
 PROCESSING_LEASE = 30  # seconds a delivery being processed is held (turns take < 5 s)
 BUTTONS_TTL = 3600
+PENDING_TTL = 3600  # an accepted message not processed within an hour is dropped (logged)
+PENDING_ATTEMPTS = 3  # times a pending message is tried before it is given up (logged)
+SWEEP_INTERVAL = 5.0  # seconds between two looks for pending messages of dead nodes
+
+
+def lease_seconds() -> int:
+    """CHANNEL_LEASE_SECONDS: how long a delivery being processed is held (default 30)."""
+    from core.settings import get_settings
+
+    return get_settings().channel_lease_seconds
 
 
 # --------------------------------------------------------------------------- ids
 
 
+CHANNEL_SENDER_PURPOSE = "channel-sender"
+
+
 def conversation_id(prefix: str, provider_user_id: str, secret: str) -> str:
-    """Stable, non-reversible Rasa sender id for a provider user (``wa-…``, ``tg-…``)."""
+    """Stable, non-reversible Rasa sender id for a provider user (``wa-…``, ``tg-…``):
+    an HMAC with a key derived from HASH_SECRET for this purpose only
+    (:func:`core.keys.derive_key`), never with HASH_SECRET itself."""
+    from core.keys import derive_key
+
     digest = hmac.new(
-        secret.encode("utf-8"),
-        f"channel-sender:{prefix}:{provider_user_id}".encode(),
+        derive_key(secret, CHANNEL_SENDER_PURPOSE),
+        f"{prefix}:{provider_user_id}".encode(),
         hashlib.sha256,
     ).hexdigest()
     return f"{prefix}-{digest[:32]}"
@@ -185,6 +206,9 @@ class TtlStore(Protocol):
     async def take(self, key: str) -> str | None:
         """Get and delete."""
 
+    async def keys(self, prefix: str) -> list[str]:
+        """The live keys that start with ``prefix`` (few: pending deliveries)."""
+
 
 class MemoryStore:
     """Bounded in-process store with expiry (one instance only)."""
@@ -231,12 +255,18 @@ class MemoryStore:
         self._data.pop(key, None)
         return value
 
+    async def keys(self, prefix: str) -> list[str]:
+        return [key for key in list(self._data)
+                if key.startswith(prefix) and self._live(key) is not None]
+
 
 class RedisStore:
     """Shared store for several instances. When Redis fails, falls back to memory (a
     duplicate may then be answered twice, but no parent is left without an answer)."""
 
     PREFIX = "lwoo:channels:"
+    INDEXED = "pending:"  # keys listed by :meth:`keys`: a sorted set, never a SCAN
+    INDEX = PREFIX + "index:pending"
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as aioredis  # type: ignore[import-untyped]
@@ -259,6 +289,13 @@ class RedisStore:
 
     async def put(self, key: str, value: str, ttl: int) -> None:
         try:
+            if key.startswith(self.INDEXED):
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.set(self.PREFIX + key, value, ex=ttl)
+                    pipe.zadd(self.INDEX, {key: time.time() + ttl})
+                    pipe.expire(self.INDEX, DEDUPE_TTL)
+                    await pipe.execute()
+                return
             await self._redis.set(self.PREFIX + key, value, ex=ttl)
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
@@ -277,11 +314,27 @@ class RedisStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.get(self.PREFIX + key)
                 pipe.delete(self.PREFIX + key)
-                value, _ = await pipe.execute()
+                if key.startswith(self.INDEXED):
+                    pipe.zrem(self.INDEX, key)
+                value, *_ = await pipe.execute()
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
             return await self._fallback.take(key)
         return value if isinstance(value, str) else None
+
+    async def keys(self, prefix: str) -> list[str]:
+        if not prefix.startswith(self.INDEXED):
+            raise ValueError(f"only keys under {self.INDEXED!r} are listed")
+        try:
+            now = time.time()
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(self.INDEX, "-inf", now)
+                pipe.zrangebyscore(self.INDEX, now, "+inf")
+                _, members = await pipe.execute()
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            return await self._fallback.keys(prefix)
+        return [m for m in members if isinstance(m, str) and m.startswith(prefix)]
 
 
 class SqliteStore:
@@ -340,6 +393,17 @@ class SqliteStore:
         row = cursor.fetchone()
         return str(row[0]) if row else None
 
+    async def keys(self, prefix: str) -> list[str]:
+        def select() -> list[str]:
+            with self._lock:
+                # a range instead of LIKE: no wildcard in a key can widen it
+                rows = self._db.execute(
+                    "SELECT key FROM entries WHERE key >= ? AND key < ? AND expires > ?",
+                    (prefix, prefix + "\U0010ffff", time.time())).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return await asyncio.to_thread(select)
+
 
 _store: TtlStore | None = None
 
@@ -390,38 +454,188 @@ DONE = "done"
 class Delivery(str, enum.Enum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"  # done before (a retry, or a replay): answer 200, do nothing
-    BUSY = "busy"  # being processed right now: answer 503, the provider retries later
+    BUSY = "busy"  # being processed right now (its lease is held by a node)
     FAILED = "failed"  # processing raised: answer 500, the provider's retry is processed
 
 
+def _delivery_keys(channel: str, delivery_ids: Sequence[str]) -> list[str]:
+    return [f"delivery:{channel}:{delivery_id}" for delivery_id in delivery_ids if delivery_id]
+
+
+async def already_done(store: TtlStore, channel: str, delivery_ids: Sequence[str]) -> bool:
+    """True when the delivery was processed before under any of its ids."""
+    for key in _delivery_keys(channel, delivery_ids):
+        if await store.get(key) == DONE:
+            return True
+    return False
+
+
 async def process_once(store: TtlStore, channel: str, delivery_ids: Sequence[str],
-                       work: Callable[[], Awaitable[None]]) -> Delivery:
+                       work: Callable[[], Awaitable[None]],
+                       lease: int | None = None) -> Delivery:
     """Run ``work`` for a provider delivery at most once, and at least once.
 
     ``delivery_ids``: every id the delivery is known by (Twilio: the idempotency token
     and the MessageSid; Telegram: the update_id); the first one is claimed. A delivery
     is marked done only after ``work`` returned; while it runs it holds a lease of
-    PROCESSING_LEASE seconds (a node that dies mid-turn frees it when the lease ends). If
-    ``work`` raises, the claim is released so the provider's retry is processed. Done
-    deliveries are remembered for DEDUPE_TTL (30 days: far longer than any provider
-    retries), so a captured request replayed later, also after a restart, is refused."""
-    keys = [f"delivery:{channel}:{delivery_id}" for delivery_id in delivery_ids if delivery_id]
+    ``lease`` seconds (CHANNEL_LEASE_SECONDS, default 30), renewed while the turn runs:
+    a node that dies mid-turn frees it when the lease ends. If ``work`` raises, the
+    claim is released so the provider's retry is processed. Done deliveries are
+    remembered for DEDUPE_TTL (30 days: far longer than any provider retries), so a
+    captured request replayed later, also after a restart, is refused."""
+    keys = _delivery_keys(channel, delivery_ids)
     if not keys:
         await work()
         return Delivery.PROCESSED
     for key in keys[1:]:
         if await store.get(key) == DONE:
             return Delivery.DUPLICATE
-    if not await store.add(keys[0], PROCESSING_LEASE, PROCESSING):
+    held = lease if lease is not None else lease_seconds()
+    if not await store.add(keys[0], held, PROCESSING):
         return Delivery.DUPLICATE if await store.get(keys[0]) == DONE else Delivery.BUSY
+    heartbeat = asyncio.ensure_future(_keep_lease(store, keys[0], held))
     try:
         await work()
     except BaseException:
+        await _stop(heartbeat)
         await store.take(keys[0])
         raise
+    await _stop(heartbeat)
     for key in keys:
         await store.put(key, DONE, DEDUPE_TTL)
     return Delivery.PROCESSED
+
+
+async def _keep_lease(store: TtlStore, key: str, lease: int) -> None:
+    """Renew the lease every third of its length while the turn runs, so that only a
+    node that stopped loses it: a long turn (waiting for the conversation lock of a dead
+    node, up to TICKET_LOCK_LIFETIME) is never taken over and run twice."""
+    while True:
+        await asyncio.sleep(max(lease / 3, 0.5))
+        try:
+            await store.put(key, PROCESSING, lease)
+        except Exception as exc:  # noqa: BLE001 - the stores fall back themselves
+            logger.warning("could not renew a delivery lease (%s)", type(exc).__name__)
+
+
+async def _stop(task: asyncio.Future[None]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+class PendingDeliveries:
+    """Messages accepted from a provider that does not retry, kept until processed.
+
+    Twilio retries a webhook only within its 15 s total timeout (connection overrides
+    ``#rc=…&rp=…``; by default only a failed connection, once), never after a node died
+    mid-turn, so the webhook keeps what the turn needs *before* it starts, and
+    :func:`sweep_pending` on every node processes a pending message whose lease has
+    expired. Entries are encrypted (Fernet, a key derived from HASH_SECRET for this
+    purpose: the phone number is in them) and expire after PENDING_TTL."""
+
+    def __init__(self, store: TtlStore, channel: str, secret: str) -> None:
+        import base64
+
+        from cryptography.fernet import Fernet
+
+        from core.keys import derive_key
+
+        self._store = store
+        self._channel = channel
+        self._prefix = f"pending:{channel}:"
+        self._fernet = Fernet(base64.urlsafe_b64encode(
+            derive_key(secret, f"channel-pending:{channel}")))
+
+    async def accept(self, delivery_ids: Sequence[str], fields: dict[str, str]) -> None:
+        """Keep a message (its ids and form fields) until :meth:`forget`."""
+        record = {"ids": list(delivery_ids), "fields": fields, "accepted": time.time(),
+                  "attempts": 0}
+        await self._write(delivery_ids[0], record)
+
+    async def _write(self, primary: str, record: dict[str, Any]) -> None:
+        token = self._fernet.encrypt(json.dumps(record).encode("utf-8")).decode("ascii")
+        await self._store.put(self._prefix + primary, token, PENDING_TTL)
+
+    async def forget(self, primary: str) -> None:
+        await self._store.take(self._prefix + primary)
+
+    async def due(self, older_than: float) -> list[dict[str, Any]]:
+        """Pending messages accepted more than ``older_than`` seconds ago."""
+        from cryptography.fernet import InvalidToken
+
+        found = []
+        now = time.time()
+        for key in await self._store.keys(self._prefix):
+            raw = await self._store.get(key)
+            if raw is None:
+                continue
+            try:
+                record = json.loads(self._fernet.decrypt(raw.encode("ascii")))
+            except (InvalidToken, ValueError):  # HASH_SECRET rotated, or garbage
+                await self._store.take(key)
+                continue
+            if now - float(record.get("accepted", now)) >= older_than:
+                found.append(record)
+        return found
+
+    async def attempted(self, record: dict[str, Any]) -> None:
+        record["attempts"] = int(record.get("attempts", 0)) + 1
+        await self._write(record["ids"][0], record)
+
+
+async def sweep_pending(store: TtlStore, pending: PendingDeliveries, channel: str,
+                        work_for: Callable[[dict[str, str]], Callable[[], Awaitable[None]]],
+                        lease: int | None = None) -> int:
+    """Process the pending messages whose lease has expired (their node died, or the
+    turn raised): each at most once (the same claim as :func:`process_once`), at most
+    PENDING_ATTEMPTS times. Returns how many were processed."""
+    held = lease if lease is not None else lease_seconds()
+    processed = 0
+    for record in await pending.due(older_than=held):
+        ids = [str(i) for i in record.get("ids", []) if i]
+        if not ids:
+            continue
+        if await already_done(store, channel, ids):
+            await pending.forget(ids[0])
+            continue
+        if int(record.get("attempts", 0)) >= PENDING_ATTEMPTS:
+            logger.error("%s: a pending message was given up after %d attempts",
+                         channel, PENDING_ATTEMPTS)
+            await pending.forget(ids[0])
+            continue
+        if await store.get(_delivery_keys(channel, ids)[0]) == PROCESSING:
+            continue  # its lease is still held: a node is processing it
+        await pending.attempted(record)
+        try:
+            outcome = await process_once(store, channel, ids, work_for(record["fields"]),
+                                         lease=held)
+        except Exception as exc:  # noqa: BLE001 - stays pending, tried again later
+            logger.error("%s: a pending message failed again (%s)", channel,
+                         type(exc).__name__)
+            continue
+        if outcome is not Delivery.BUSY:
+            await pending.forget(ids[0])
+        if outcome is Delivery.PROCESSED:
+            processed += 1
+            logger.info("%s: a pending message of a node that stopped was processed",
+                        channel)
+    return processed
+
+
+async def sweep_forever(sweep: Callable[[], Awaitable[int]],
+                        interval: float = SWEEP_INTERVAL) -> None:
+    """Run ``sweep`` every ``interval`` seconds until cancelled; never dies of an error."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await sweep()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+            logger.error("pending-message sweep failed (%s)", type(exc).__name__)
 
 
 # --------------------------------------------------------------------------- http

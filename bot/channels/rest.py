@@ -11,7 +11,9 @@ Differences from Rasa's stock RestInput:
 * when Rasa listens on a non-loopback interface (``BIND_HOST``), or a request arrives on
   one, every request needs ``Authorization: Bearer <REST_API_TOKEN>`` (constant-time
   compare; without a configured token such requests get 401, and ``python -m bot run``
-  refuses to start) and is rate-limited per client address and per sender (429).
+  refuses to start) and is rate-limited per client address and per sender (429); with
+  ``REDIS_URL`` set (a cluster) the limits are counted in Redis, shared by every node and
+  worker, else per process.
 
 The embedded default on 127.0.0.1 stays open for staff tools and tests. The public nginx
 front never routes this channel (deploy/nginx.conf.template answers 404); an integration
@@ -34,7 +36,8 @@ from sanic.response import HTTPResponse
 
 from bot.channels.common import (
     BodyLimitedBlueprint,
-    KeyedRateLimiter,
+    LocalRateLimiter,
+    SharedRateLimiter,
     check_message,
     sanitize_text,
 )
@@ -97,8 +100,19 @@ class RestInput(InputChannel):
             raise RuntimeError(problem)
         self._bind_public = settings.rest_is_public
         self._token = settings.rest_api_token
-        self._per_sender = KeyedRateLimiter(settings.rest_rate_per_sender)
-        self._per_address = KeyedRateLimiter(settings.rest_rate_per_address)
+        redis_url = settings.redis_url
+        self._per_sender: SharedRateLimiter | LocalRateLimiter
+        self._per_address: SharedRateLimiter | LocalRateLimiter
+        if redis_url:  # several processes: one shared budget
+            self._per_sender = SharedRateLimiter(redis_url, "sender",
+                                                 settings.rest_rate_per_sender,
+                                                 settings.hash_secret)
+            self._per_address = SharedRateLimiter(redis_url, "address",
+                                                  settings.rest_rate_per_address,
+                                                  settings.hash_secret)
+        else:
+            self._per_sender = LocalRateLimiter(settings.rest_rate_per_sender)
+            self._per_address = LocalRateLimiter(settings.rest_rate_per_address)
 
     def _public_request(self, request: Request) -> bool:
         """Does this request need the token? Yes when Rasa listens beyond loopback or the
@@ -110,7 +124,7 @@ class RestInput(InputChannel):
             return False
         return not is_loopback(str(sockname[0]))
 
-    def _refusal(self, request: Request) -> HTTPResponse | None:
+    async def _refusal(self, request: Request) -> HTTPResponse | None:
         """401/429 for a public request without the token or over the address limit
         (checked before the body is parsed)."""
         if not self._public_request(request):
@@ -118,12 +132,12 @@ class RestInput(InputChannel):
         if not bearer_matches(request.headers.get("authorization"), self._token):
             return response.json({"error": UNAUTHORIZED}, status=401,
                                  headers={"WWW-Authenticate": "Bearer"})
-        if not self._per_address.allow(str(request.ip or "unknown")):
+        if not await self._per_address.allow(str(request.ip or "unknown")):
             return self._rate_limited()
         return None
 
-    def _sender_refusal(self, request: Request, sender: str) -> HTTPResponse | None:
-        if self._public_request(request) and not self._per_sender.allow(sender):
+    async def _sender_refusal(self, request: Request, sender: str) -> HTTPResponse | None:
+        if self._public_request(request) and not await self._per_sender.allow(sender):
             return self._rate_limited()
         return None
 
@@ -167,12 +181,12 @@ class RestInput(InputChannel):
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            refused = self._refusal(request)
+            refused = await self._refusal(request)
             return refused or response.json({"status": "ok"})
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            refused = self._refusal(request)
+            refused = await self._refusal(request)
             if refused is not None:
                 return refused
             try:
@@ -186,7 +200,7 @@ class RestInput(InputChannel):
             if reserved(sender):
                 logger.info("rest request refused: sender id of another channel")
                 return response.json({"error": RESERVED_SENDER}, status=400)
-            refused = self._sender_refusal(request, sender)
+            refused = await self._sender_refusal(request, sender)
             if refused is not None:
                 return refused
             metadata = await self.server_metadata(request, sender)

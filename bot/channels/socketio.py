@@ -106,9 +106,9 @@ END_SESSION_EVT = "end_session"
 @lru_cache(maxsize=4)
 def _resume_key(secret: str) -> bytes:
     # a key of its own, derived from HASH_SECRET like the verifier's per-purpose keys
-    from core.verification import purpose_key
+    from core.keys import derive_key
 
-    return purpose_key(secret, "socket.io resume token")
+    return derive_key(secret, "socket.io resume token")
 
 
 def new_conversation_id() -> str:

@@ -5,7 +5,9 @@ Differences from Rasa's stock ``TwilioInput``:
   computed over the *public* URL from config (TWILIO_PUBLIC_URL + path), never over the
   Host header; the AccountSid must be ours. Anything else: 403 and no conversation
   events. With any secret unset the channel refuses every webhook;
-* the same MessageSid is processed once (:mod:`bot.channels.delivery`);
+* the same MessageSid is processed once (:mod:`bot.channels.delivery`), and a message
+  is kept (encrypted) until it was processed: Twilio does not retry a webhook whose
+  node died mid-turn, so another node's sweeper processes it once its lease expired;
 * the Rasa sender id is an HMAC of the WhatsApp address: phone numbers never reach the
   tracker store or the logs (the stock channel logs exceptions with the message);
 * buttons become numbered options; the parent may answer with the number (or the
@@ -21,6 +23,7 @@ status lookup still needs the one-time e-mail code.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,8 +42,10 @@ from bot.channels.delivery import (
     MEDIA_REPLY,
     ButtonMemory,
     Delivery,
+    PendingDeliveries,
     ProviderHttp,
     TtlStore,
+    already_done,
     button_pairs,
     conversation_id,
     credential,
@@ -51,6 +56,8 @@ from bot.channels.delivery import (
     resolve_choice,
     run_turn,
     split_message,
+    sweep_forever,
+    sweep_pending,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,6 +67,8 @@ MAX_CHARS = 1600
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_API_BASE = "https://api.twilio.com"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# the form fields a turn needs, kept while a message is pending (nothing else)
+PENDING_FIELDS = ("From", "Body", "NumMedia", "Latitude", "Longitude")
 
 
 @dataclass(frozen=True)
@@ -197,10 +206,14 @@ class WhatsAppInput(TwilioInput):
             self._store = get_store()
         return self._store
 
-    def conversation_for(self, address: str) -> str:
+    @property
+    def secret(self) -> str:
         if self._secret is None:
             self._secret = hash_secret()
-        return conversation_id("wa", address, self._secret)
+        return self._secret
+
+    def conversation_for(self, address: str) -> str:
+        return conversation_id("wa", address, self.secret)
 
     def public_url(self, path: str, query_string: str) -> str:
         url = self.config.public_url.rstrip("/") + path
@@ -242,10 +255,33 @@ class WhatsAppInput(TwilioInput):
     ) -> Blueprint:
         webhook = Blueprint("lwoo_whatsapp_webhook", __name__)
         buttons = ButtonMemory(CHANNEL, self.store)
+        sweeper: dict[str, asyncio.Task[None]] = {}
+
+        def pending() -> PendingDeliveries:
+            return PendingDeliveries(self.store, CHANNEL, self.secret)
+
+        def work_for(fields: dict[str, str]) -> Callable[[], Awaitable[None]]:
+            form = FormParams({name: [value] for name, value in fields.items()})
+            address = form.first("From")
+            conversation = self.conversation_for(address)
+            out = WhatsAppOutput(self.config, self.http, address, conversation, buttons)
+            return lambda: self.handle(on_new_message, form, conversation, out, buttons)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @webhook.listener("after_server_start")
+        async def start_sweeper(*_: Any) -> None:
+            if self.config.complete:
+                sweeper["task"] = asyncio.ensure_future(sweep_forever(
+                    lambda: sweep_pending(self.store, pending(), CHANNEL, work_for)))
+
+        @webhook.listener("before_server_stop")
+        async def stop_sweeper(*_: Any) -> None:
+            task = sweeper.pop("task", None)
+            if task is not None:
+                task.cancel()
 
         @webhook.listener("after_server_stop")
         async def close_http(*_: Any) -> None:
@@ -266,21 +302,31 @@ class WhatsAppInput(TwilioInput):
             address = form.first("From")
             if not address.startswith("whatsapp:"):
                 return done  # SMS or anything else is not this channel's business
-            conversation = self.conversation_for(address)
-            out = WhatsAppOutput(self.config, self.http, address, conversation, buttons)
             # Twilio's idempotency token (same on its retries) first, then the MessageSid
             # (same on a replay of a captured request): both remembered 30 days
             token = request.headers.get("i-twilio-idempotency-token", "").strip()[:128]
-            ids = [f"token:{token}"] if token else []
+            ids = [*([f"token:{token}"] if token else []), f"sid:{sid}"]
+            if await already_done(self.store, CHANNEL, ids):
+                logger.info("whatsapp: duplicate delivery ignored")
+                return done
+            # kept before the turn starts: if this node dies mid-turn, another node's
+            # sweeper processes it once the lease expired (Twilio would not retry)
+            fields = {name: form.first(name) for name in PENDING_FIELDS if form.get(name)}
+            waiting = pending()
+            await waiting.accept(ids, fields)
             try:
-                outcome = await process_once(
-                    self.store, CHANNEL, [*ids, f"sid:{sid}"],
-                    lambda: self.handle(on_new_message, form, conversation, out, buttons))
-            except Exception as exc:  # noqa: BLE001 - Twilio may retry a 500
-                logger.error("whatsapp: delivery failed (%s)", type(exc).__name__)
-                return response.text("error", status=500)
+                outcome = await process_once(self.store, CHANNEL, ids, work_for(fields))
+            except Exception as exc:  # noqa: BLE001 - stays pending: the sweeper retries
+                logger.error("whatsapp: delivery failed (%s); kept for a retry",
+                             type(exc).__name__)
+                return done
             if outcome is Delivery.BUSY:
-                return response.text("busy", status=503)
+                # a Twilio retry while another node holds the lease: that node answers,
+                # or, if it died, the sweeper does. A 503 would not make Twilio retry
+                # later (its retries end within 15 s), so accept it.
+                logger.info("whatsapp: delivery being processed elsewhere; kept pending")
+                return done
+            await waiting.forget(ids[0])
             if outcome is Delivery.DUPLICATE:
                 logger.info("whatsapp: duplicate delivery ignored")
             return done

@@ -20,13 +20,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.provider_standin import ProviderStandIn
 from tests.support.cluster import (
+    CHANNEL_LEASE,
+    CLUSTER_HASH_SECRET,
     CLUSTER_TESTS,
     MODEL,
     PROJECT_ROOT,
     REDIS_CHANNEL_DB,
     REDIS_LOCK_DB,
+    TELEGRAM_SECRET,
+    TELEGRAM_TOKEN,
     TEST_DB,
+    TWILIO_NUMBER,
+    TWILIO_PUBLIC_URL,
+    TWILIO_SID,
+    TWILIO_TOKEN,
     Cluster,
     Postgres,
     PrivatePostgres,
@@ -127,9 +136,17 @@ def cluster_database(postgres: Postgres) -> Iterator[str]:
 
 
 @pytest.fixture(scope="package")
+def provider_standin() -> Iterator[ProviderStandIn]:
+    """The Twilio/Telegram API stand-in every cluster node sends its answers to."""
+    server = ProviderStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
-            cluster_database: str, redis_server: Redis, nginx_binary: str
-            ) -> Iterator[Cluster]:
+            cluster_database: str, redis_server: Redis, nginx_binary: str,
+            provider_standin: ProviderStandIn) -> Iterator[Cluster]:
     """The cluster as `make cluster` starts it, on free ports, torn down afterwards."""
     if not MODEL.exists():
         pytest.fail("no trained model at models/lwoo.tar.gz: run `make train` first",
@@ -155,8 +172,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
         "REDIS_PORT": str(redis_server.port),
         "REDIS_LOCK_DB": str(REDIS_LOCK_DB),
         "REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/{REDIS_CHANNEL_DB}",
-        "HASH_SECRET": "cluster-test-secret-0123456789abcdefgh",
+        "HASH_SECRET": CLUSTER_HASH_SECRET,
         "LOG_LEVEL": "INFO",
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_WHATSAPP_NUMBER": TWILIO_NUMBER,
+        "TWILIO_PUBLIC_URL": TWILIO_PUBLIC_URL,
+        "TWILIO_API_BASE": provider_standin.url,
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        "TELEGRAM_API_BASE": provider_standin.url,
+        "CHANNEL_LEASE_SECONDS": str(CHANNEL_LEASE),
     }
     for name in ("PROFILE", "ENDPOINTS", "TRACKER_DB_URL", "MAIL_OUTBOX_DIR", "VAR_DIR",
                  "SANIC_WORKERS", "TICKET_LOCK_LIFETIME"):

@@ -20,8 +20,12 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.support.bot import BotServer, start_bot, stop_bot
-from tests.support.cluster import NOT_PROCESSED, PrivatePostgres
+from tests.support.bot import BotServer, stop_bot
+from tests.support.cluster import (
+    NOT_PROCESSED,
+    PrivatePostgres,
+    start_bot_on_private_postgres,
+)
 
 pytestmark = [pytest.mark.services]
 
@@ -32,33 +36,13 @@ FINN = ("100284", "17-09-2013", "smit.ouders@example.org", "Finn")
 REPLY_WITHIN_S = 5.0
 HEALTH_WITHIN_S = 1.0
 
-ENDPOINTS = """\
-action_endpoint:
-  url: ${{ACTION_ENDPOINT_URL}}
-  token: ${{ACTION_SERVER_TOKEN}}
-tracker_store:
-  type: bot.tracker_store.ResilientSQLTrackerStore
-  dialect: postgresql
-  url: 127.0.0.1
-  port: {port}
-  db: {db}
-  username: postgres
-lock_store:
-  type: in_memory
-"""
 
 
 @pytest.fixture(scope="module")
 def hung_bot(tmp_path_factory: pytest.TempPathFactory,
              private_postgres: PrivatePostgres) -> Iterator[BotServer]:
-    engine = sa.create_engine(private_postgres.url(), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
-    engine.dispose()
-    tmp = tmp_path_factory.mktemp("hung")
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(ENDPOINTS.format(port=private_postgres.port, db=DATABASE))
-    server = start_bot(tmp, {"ENDPOINTS": str(endpoints)})
+    server = start_bot_on_private_postgres(tmp_path_factory.mktemp("hung"), private_postgres,
+                                           DATABASE)
     yield server
     stop_bot(server)
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tests.support.bot import BotServer, start_bot, stop_bot
 from tests.support.canary import CANARY
-from tests.support.cluster import PrivatePostgres
+from tests.support.cluster import PrivatePostgres, start_bot_on_private_postgres
 
 pytestmark = [pytest.mark.services]
 
@@ -23,20 +23,6 @@ ASK_STATUS = "Kunt u opzoeken of mijn kind lwoo krijgt?"
 IDENTICAL_REPLY = "Als het leerlingnummer en de geboortedatum kloppen"
 NUMBER = CANARY["pupil_number"]  # 999001, born 2012-02-29
 DATES = ("29-02-2012", "29 februari 2012", "29/02/2012", "2012-02-29")
-ENDPOINTS = """\
-action_endpoint:
-  url: ${{ACTION_ENDPOINT_URL}}
-  token: ${{ACTION_SERVER_TOKEN}}
-tracker_store:
-  type: bot.tracker_store.ResilientSQLTrackerStore
-  dialect: postgresql
-  url: 127.0.0.1
-  port: {port}
-  db: {db}
-  username: postgres
-lock_store:
-  type: in_memory
-"""
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -49,13 +35,7 @@ def store_bot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         stop_bot(server)
         return
     pg: PrivatePostgres = request.getfixturevalue("private_postgres")
-    engine = sa.create_engine(pg.url(), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
-    engine.dispose()
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(ENDPOINTS.format(port=pg.port, db=DATABASE))
-    server = start_bot(tmp, {"ENDPOINTS": str(endpoints)})
+    server = start_bot_on_private_postgres(tmp, pg, DATABASE)
     yield "postgresql", server, pg
     stop_bot(server)
 

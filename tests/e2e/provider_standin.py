@@ -8,6 +8,10 @@ Serves, on a free loopback port (a thread with ``http.server``):
   -> ``{"ok": true, "result": ...}``.
 
 Point the bot at it with TWILIO_API_BASE / TELEGRAM_API_BASE = :attr:`ProviderStandIn.url`.
+
+:meth:`ProviderStandIn.hold` makes the next matching request hang without an answer
+(kept apart in :attr:`ProviderStandIn.held`, never counted as sent): a node can be
+killed while it is in the middle of answering a turn.
 """
 
 from __future__ import annotations
@@ -67,15 +71,23 @@ class ProviderStandIn:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if standin._held_back(self.path, dict(self.headers), raw):
+                    return  # the client (a killed node) is gone: nothing to answer
                 status, body = standin._handle(self.path, dict(self.headers), raw)
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass
 
+        self._holds: list[tuple[Callable[[Recorded], bool], threading.Event]] = []
+        self.held: list[Recorded] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -90,6 +102,31 @@ class ProviderStandIn:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    # ------------------------------------------------------------------ holding
+
+    def hold(self, predicate: Callable[[Recorded], bool]) -> threading.Event:
+        """The next request matching ``predicate`` hangs until the returned event is set
+        (or 120 s), is then dropped without an answer and is never recorded as sent."""
+        release = threading.Event()
+        with self._lock:
+            self._holds.append((predicate, release))
+        return release
+
+    def _held_back(self, path: str, headers: dict[str, str], raw: bytes) -> bool:
+        record = _parse(path, headers, raw)
+        if record is None:
+            return False
+        with self._lock:
+            for index, (predicate, release) in enumerate(self._holds):
+                if predicate(record):
+                    del self._holds[index]
+                    self.held.append(record)
+                    break
+            else:
+                return False
+        release.wait(timeout=120)
+        return True
 
     # ------------------------------------------------------------------ recording
 
@@ -150,6 +187,25 @@ class ProviderStandIn:
             if found or time.monotonic() > deadline:
                 return found
             time.sleep(0.05)
+
+
+def _parse(path: str, headers: dict[str, str], raw: bytes) -> Recorded | None:
+    """The request as a :class:`Recorded`, without recording it (None: not a provider
+    path, or unreadable)."""
+    twilio = _TWILIO.match(path)
+    if twilio:
+        form = {k: v[0] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
+        return Recorded("twilio", path, "Messages", twilio.group("sid"), _basic_auth(headers),
+                        form=form)
+    telegram = _TELEGRAM.match(path)
+    if telegram:
+        try:
+            payload = json.loads(raw or b"{}")
+        except ValueError:
+            return None
+        return Recorded("telegram", path, telegram.group("method"), telegram.group("token"),
+                        None, payload=payload)
+    return None
 
 
 def _basic_auth(headers: dict[str, str]) -> tuple[str, str] | None:

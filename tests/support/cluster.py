@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.bot import outbox_codes, wait_for_code
+from tests.support.bot import BotServer, outbox_codes, start_bot, wait_for_code
 from tests.support.ci import running_in_ci
 from tests.support.widget_client import SocketioTestClient
 
@@ -35,6 +36,15 @@ REDIS_START_COMMAND = os.environ.get(
     "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
 )
 NOT_PROCESSED = "uw bericht is niet verwerkt"  # bot.tracker_store.not_processed_message
+CLUSTER_HASH_SECRET = "cluster-test-secret-0123456789abcdefgh"
+# the messaging channels of the cluster nodes, answering to a provider stand-in
+TWILIO_SID = "AC" + "c1u5" * 8
+TWILIO_TOKEN = "cluster-twilio-auth-token-0123456789"  # noqa: S105 - a test value
+TWILIO_NUMBER = "whatsapp:+14155238886"
+TWILIO_PUBLIC_URL = "https://lwoo-cluster.compaen.example"
+TELEGRAM_TOKEN = "987654321:cluster-telegram-token_ABCdef"  # noqa: S105
+TELEGRAM_SECRET = "cluster-telegram-webhook-secret_0123456789"  # noqa: S105
+CHANNEL_LEASE = 6  # seconds (CHANNEL_LEASE_SECONDS); 30 in production
 
 
 def require(ok: bool, reason: str) -> None:
@@ -241,6 +251,21 @@ def drop_database(pg: Postgres, name: str) -> None:
         engine.dispose()
 
 
+def ensure_nodes(state: Cluster, timeout: float = 360) -> None:
+    """Start the nodes that are not running (``cluster start`` is idempotent): a test
+    that kills a node leaves the cluster whole for the next one."""
+    started = subprocess.run([sys.executable, "-m", "bot", "cluster", "start"],
+                             env=state.env, cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=timeout, check=False)
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    for node in range(1, len(state.rasa_ports) + 1):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{state.port(node)}/", timeout=5):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise AssertionError(f"node {node} does not answer after cluster start") from exc
+
+
 def kill_node(state: Cluster, node: int, timeout: float = 10) -> None:
     """``kill -9`` the whole node (its supervisor, action server, Rasa and its workers)."""
     pid = state.node_pid(node)
@@ -330,3 +355,30 @@ def user_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+def endpoints_with_tracker_store(path: Path, tracker_store: dict[str, object]) -> Path:
+    """The project's endpoints.yml with another ``tracker_store`` section, written to
+    ``path`` (the action endpoint and its token stay as the project has them)."""
+    import yaml  # type: ignore[import-untyped]
+
+    config = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    config["tracker_store"] = tracker_store
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def start_bot_on_private_postgres(tmp: Path, pg: PrivatePostgres, database: str
+                                  ) -> BotServer:
+    """The bot as `make run` starts it, but with its conversations in ``database`` of
+    the private PostgreSQL server ``pg`` (created here)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg.url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    engine.dispose()
+    endpoints = endpoints_with_tracker_store(tmp / "endpoints.yml", {
+        "type": "bot.tracker_store.ResilientSQLTrackerStore", "dialect": "postgresql",
+        "url": "127.0.0.1", "port": pg.port, "db": database, "username": "postgres"})
+    return start_bot(tmp, {"ENDPOINTS": str(endpoints)})

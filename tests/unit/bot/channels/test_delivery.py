@@ -11,11 +11,14 @@ import pytest
 
 from bot.channels.delivery import (
     DEDUPE_TTL,
+    PENDING_ATTEMPTS,
     Delivery,
     MemoryStore,
+    PendingDeliveries,
     SqliteStore,
     TtlStore,
     process_once,
+    sweep_pending,
 )
 
 
@@ -97,3 +100,91 @@ async def test_sqlite_store_expires_and_takes(tmp_path: Path) -> None:
     assert await store.take("b") == "v"
     assert await store.take("b") is None
     assert (tmp_path / "c.db").stat().st_mode & 0o077 == 0
+
+
+# -- pending messages of a provider that does not retry (Twilio) ----------------------
+
+SECRET = "unit-test-secret-0123456789abcdefghij"
+FIELDS = {"From": "whatsapp:+31612340000", "Body": "Wat is lwoo?"}
+
+
+class Answers:
+    """The turns a node ran: the form fields each one got."""
+
+    def __init__(self) -> None:
+        self.fields: list[dict[str, str]] = []
+
+    def work_for(self, fields: dict[str, str]):  # type: ignore[no-untyped-def]
+        async def work() -> None:
+            self.fields.append(fields)
+        return work
+
+
+async def test_a_pending_message_of_a_dead_node_is_processed_once(store: TtlStore) -> None:
+    """Node A accepts a WhatsApp message, claims it and dies mid-turn (no Twilio retry).
+    While its lease is held no other node touches it; once the lease expired any node's
+    sweep processes it, exactly once, and forgets it."""
+    pending = PendingDeliveries(store, "whatsapp", SECRET)
+    ids = ["token:t-1", "sid:SM-1"]
+    await pending.accept(ids, FIELDS)
+    assert await store.add("delivery:whatsapp:token:t-1", 60, "processing")  # node A's claim
+    answers = Answers()
+    # too young, and its lease is held: nothing happens
+    assert await sweep_pending(store, pending, "whatsapp", answers.work_for, lease=60) == 0
+    assert await sweep_pending(store, pending, "whatsapp", answers.work_for, lease=0) == 0
+    assert answers.fields == []
+    await store.take("delivery:whatsapp:token:t-1")  # the lease expired
+    assert await sweep_pending(store, pending, "whatsapp", answers.work_for, lease=0) == 1
+    assert answers.fields == [FIELDS]
+    assert await store.keys("pending:") == []
+    # later sweeps and Twilio's retry (or a replay) do nothing more
+    assert await sweep_pending(store, pending, "whatsapp", answers.work_for, lease=0) == 0
+    assert await process_once(store, "whatsapp", ["token:t-1", "sid:SM-1"],
+                              answers.work_for(FIELDS), lease=60) is Delivery.DUPLICATE
+    assert answers.fields == [FIELDS]
+
+
+async def test_pending_messages_are_encrypted_and_tried_a_bounded_number_of_times(
+        store: TtlStore) -> None:
+    pending = PendingDeliveries(store, "whatsapp", SECRET)
+    await pending.accept(["sid:SM-2"], FIELDS)
+    [key] = await store.keys("pending:whatsapp:")
+    raw = await store.get(key)
+    assert raw is not None and "31612340000" not in raw and "lwoo" not in raw
+    calls = 0
+
+    def failing(_: dict[str, str]):  # type: ignore[no-untyped-def]
+        async def work() -> None:
+            nonlocal calls
+            calls += 1
+            raise RuntimeError("the turn raised")
+        return work
+
+    for _ in range(PENDING_ATTEMPTS + 2):
+        assert await sweep_pending(store, pending, "whatsapp", failing, lease=0) == 0
+    assert calls == PENDING_ATTEMPTS
+    assert await store.keys("pending:") == []  # given up (and logged), not kept forever
+    # another HASH_SECRET cannot read it (and drops it instead of failing every sweep)
+    await pending.accept(["sid:SM-3"], FIELDS)
+    other = PendingDeliveries(store, "whatsapp", "another-secret-0123456789abcdefghijkl")
+    assert await other.due(older_than=0) == []
+    assert await store.keys("pending:") == []
+
+
+async def test_a_turn_longer_than_its_lease_keeps_it(store: TtlStore) -> None:
+    """The lease is renewed while the turn runs (e.g. waiting for a dead node's
+    conversation lock): a retry during a long turn is busy, never run a second time."""
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def long_turn() -> None:
+        await release.wait()
+
+    first = asyncio.ensure_future(process_once(store, "telegram", ["3003"], long_turn, lease=1))
+    await asyncio.sleep(2.5)  # more than twice the lease
+    retry = Turns()
+    assert await process_once(store, "telegram", ["3003"], retry, lease=1) is Delivery.BUSY
+    assert retry.calls == 0
+    release.set()
+    assert await first is Delivery.PROCESSED

@@ -252,8 +252,35 @@ async def test_redis_store_with_a_real_redis() -> None:
         assert await store.get("k") == "v"
         assert await store.take("k") == "v"
         assert await store.get("k") is None
+        # pending messages are listed from an index (a sorted set), never by a SCAN
+        await store.put("pending:whatsapp:sid:1", "x", 60)
+        await store.put("pending:whatsapp:sid:2", "y", 30)
+        assert sorted(await store.keys("pending:whatsapp:")) == [
+            "pending:whatsapp:sid:1", "pending:whatsapp:sid:2"]
+        assert await store.take("pending:whatsapp:sid:1") == "x"
+        assert await store.keys("pending:whatsapp:") == ["pending:whatsapp:sid:2"]
+        assert await store._redis.ttl(RedisStore.INDEX) > 0
         assert store._fallback._data == {}  # all of it went to Redis
         await store._redis.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_conversation_id_uses_a_key_derived_for_this_purpose_only() -> None:
+    """The channel hash never uses HASH_SECRET itself: knowing one derived key (or
+    computing HMACs with HASH_SECRET for another purpose) gives no sender id."""
+    import hashlib
+    import hmac
+
+    from core.keys import derive_key
+
+    secret = "unit-secret-0123456789abcdefghijklmn"
+    ours = conversation_id("wa", "whatsapp:+31612345678", secret)
+    raw = hmac.new(secret.encode(), b"channel-sender:wa:whatsapp:+31612345678",
+                   hashlib.sha256).hexdigest()
+    assert ours != f"wa-{raw[:32]}"  # the old, raw-secret derivation
+    derived = hmac.new(derive_key(secret, "channel-sender"), b"wa:whatsapp:+31612345678",
+                       hashlib.sha256).hexdigest()
+    assert ours == f"wa-{derived[:32]}"
+    assert derive_key(secret, "channel-sender") != derive_key(secret, "conversation")

@@ -70,16 +70,16 @@ def test_resume_tokens_use_a_key_of_their_own() -> None:
     import hashlib
     import hmac
 
-    from core.verification import purpose_key
+    from core.keys import derive_key
 
     token = issue_resume_token(new_conversation_id(), new_token_id(), SECRET, now=NOW)
     body, mac = token.rsplit(".", 1)
     message = f"{body}\x00".encode()
     raw = hmac.new(SECRET.encode(), message, hashlib.sha256).hexdigest()
-    derived = hmac.new(purpose_key(SECRET, "socket.io resume token"), message,
+    derived = hmac.new(derive_key(SECRET, "socket.io resume token"), message,
                        hashlib.sha256).hexdigest()
     assert mac != raw and mac == derived
-    assert purpose_key(SECRET, "socket.io resume token") != purpose_key(SECRET, "conversation")
+    assert derive_key(SECRET, "socket.io resume token") != derive_key(SECRET, "conversation")
 
 
 def test_allowed_origins_are_normalised_and_include_own_loopback() -> None:
