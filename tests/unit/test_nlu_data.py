@@ -27,3 +27,11 @@ def test_held_out_set_has_neighbours_per_subject():
     held_out = load_examples(ROOT / "tests" / "nlu")
     subjects = {e.intent for e in held_out if e.intent.startswith("neighbour/")}
     assert len(subjects) >= 12
+
+
+def test_held_out_set_is_at_least_half_neighbours():
+    """Issue 13 item 5: at least 150 held-out questions, half of them neighbours."""
+    held_out = load_examples(ROOT / "tests" / "nlu")
+    neighbours = [e for e in held_out if e.intent.startswith("neighbour/")]
+    assert len(held_out) >= 150
+    assert 2 * len(neighbours) >= len(held_out)
