@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from actions.faq import FAQ_INTENT_MAJORITY
 from bench import nlu
 from bench.load import SpeedPlan, run_speed
 from bench.server import (
@@ -474,7 +475,16 @@ def rerun_speed_command(model: Path, out: Path = DEFAULT_OUT, keep: bool = False
 
 
 def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
-                  server_tuning: bool | None = None) -> int:
+                  server_tuning: bool | None = None, nlu_only: bool = False) -> int:
+    """The full run; ``nlu_only``: the accuracy part only (our model, the pipelines on
+    the test set and on cross-validation), speed and tuning kept from ``out``'s last full
+    run and marked with its date."""
+    previous: dict[str, Any] | None = None
+    if nlu_only:
+        previous_file = out / "results.json"
+        previous = (json.loads(previous_file.read_text(encoding="utf-8"))
+                    if previous_file.exists() else {})
+        server_tuning = False
     started = datetime.now()
     load_before = loadavg()
     monitor = Monitor()
@@ -486,15 +496,25 @@ def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
     os.environ["RASA_CACHE_DIRECTORY"] = str(tmp / "rasa-cache")  # timings without cache
     os.environ["RASA_MAX_CACHE_SIZE"] = "0"
     server_tuning = (not quick) if server_tuning is None else server_tuning
-    log(f"{'quick' if quick else 'full'} run in {tmp}; load average {load_before}")
+    mode = "quick" if quick else "NLU-only" if nlu_only else "full"
+    log(f"{mode} run in {tmp}; load average {load_before}")
     try:
-        results = _run(quick, tmp, server_tuning)
+        results = _run(quick, tmp, server_tuning, previous)
     finally:
         monitor.stop()
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
     finished = datetime.now()
     results["meta"].update(_meta(started, finished, load_before, monitor, foreign_start, quick))
+    if previous is not None:
+        results["meta"]["nlu_only"] = True
+        results["meta"]["speed_from"] = (previous.get("meta") or {}).get("started", "?")
+        if previous.get("rerun"):
+            results["rerun"] = previous["rerun"]
+        if previous.get("training"):  # rasa train of the full run (alone on the machine)
+            results["training"]["full_train_s_nlu_only_run"] = results["training"][
+                "full_train_s"]
+            results["training"]["full_train_s"] = previous["training"]["full_train_s"]
     from bench.report import targets
 
     if not quick and BEFORE_RESULTS.exists():  # the before/after table of the report
@@ -539,10 +559,14 @@ def _meta(started: datetime, finished: datetime, load_before: str, monitor: Moni
         "rasa": version("rasa"), "tensorflow": version("tensorflow"),
         "load_before": load_before, "load_after": loadavg(),
         "other_processes_note": note, "answer_threshold": ANSWER_THRESHOLD,
+        "faq_intent_majority": FAQ_INTENT_MAJORITY,
     }
 
 
-def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
+def _run(quick: bool, tmp: Path, server_tuning: bool,
+         previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measure everything; with ``previous`` (NLU only) the speed and server-tuning
+    results are taken from that earlier full run instead of measured."""
     snap = nlu.take_snapshot(tmp)
     ours_cfg = nlu.read_config(snap.config)
     configs = {"ours": ours_cfg, "default": nlu.default_config(ours_cfg)}
@@ -592,9 +616,11 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
         all_data = nlu.training_dir(snap, train_examples, tmp / "data-all")
         jobs.append(job("default-all", "default", [("default-test", snap.tests)],
                         train_data=all_data))
+        if "diet" in configs:  # the previous pipeline on the held-out set too (issue 13)
+            jobs.append(job("diet-all", "diet", [("diet-test", snap.tests)],
+                            train_data=all_data))
     # the slowest first, so the two workers finish together; ours-test waits for the model
-    jobs.sort(key=lambda j: ("default" not in j["id"],
-                             j["id"].split("-")[0] in CONFIG_VARIANTS))
+    jobs.sort(key=lambda j: j["id"].split("-")[0] not in ("default", "diet"))
     jobs.append(job("ours-test", "ours", [("ours-test", snap.tests)]))
 
     workers = Workers(jobs, tmp)
@@ -620,8 +646,9 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
 
     systems: dict[str, dict[str, Any]] = {}
     labels = {"ours": "our pipeline (config.yml)", "default": "rasa init default",
-              "tfidf": "TF-IDF + logistic regression"}
-    for name in ("ours", "default"):
+              "tfidf": "TF-IDF + logistic regression",
+              "diet": "previous pipeline (DIET + ResponseSelector, until 2026-11-28)"}
+    for name in ("ours", "default") + (("diet",) if "diet-test" in done else ()):
         folds_out = fold_results(name)
         test_out = done[f"{name}-test"]
         systems[name] = {
@@ -653,6 +680,7 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
     ours_test = predictions_of(done["ours-test"])
     rows, columns, matrix = nlu.confusion(ours_test)
     ours_cv = [p for f in fold_results("ours") for p in predictions_of(f)]
+    test_errors = nlu.errors(ours_test, limit=None)
 
     config_variants = []
     for name, (_, text) in CONFIG_VARIANTS.items():
@@ -677,11 +705,15 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
 
     faq_texts = [e.text for e in train_examples if e.intent.startswith("faq/")]
     plan = quick_plan() if quick else SpeedPlan()
-    log("speed over REST (baseline settings)")
-    speed = speed_run(model, SERVER_VARIANTS[0], tmp / "speed", faq_texts, plan,
-                      status=True, tracker=True)
-
-    variants = run_variants(model, tmp, faq_texts) if server_tuning else []
+    if previous is not None:
+        log("NLU only: speed and server tuning kept from the last full run")
+        speed = previous.get("speed") or {}
+        variants = (previous.get("tuning") or {}).get("variants") or []
+    else:
+        log("speed over REST (baseline settings)")
+        speed = speed_run(model, SERVER_VARIANTS[0], tmp / "speed", faq_texts, plan,
+                          status=True, tracker=True)
+        variants = run_variants(model, tmp, faq_texts) if server_tuning else []
 
     side_notes = _side_notes(systems)
     return {
@@ -690,7 +722,8 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
         "systems": systems,
         "confusion": {"rows": rows, "columns": columns, "matrix": matrix,
                       "title": "Our pipeline on the test set (what the parent got)"},
-        "cv_errors": nlu.errors(ours_cv, limit=15),
+        "cv_errors": nlu.errors(ours_cv, limit=None),
+        "test_errors": test_errors,
         "speed": speed,
         "tuning": {"variants": variants, "config_variants": config_variants},
         "side_notes": side_notes,
@@ -704,6 +737,9 @@ SIDE_METRICS = (  # key, name, higher is better
     ("oos_recall", "out-of-scope recall", True),
     ("oos_answered", "out-of-scope questions answered", False),
     ("false_reject_rate", "false rejects", False),
+    ("faq_false_reject_rate", "FAQ false rejects", False),
+    ("neighbour_accuracy", "neighbour subject right", True),
+    ("not_lwoo_rate", "neighbour/out-of-scope never a lwoo answer", True),
 )
 
 
@@ -712,11 +748,13 @@ def _side_notes(systems: dict[str, dict[str, Any]]) -> list[str]:
     what cost (differences under 1 point are called equal)."""
     ours = systems["ours"]
     notes = []
-    for other in ("default", "tfidf"):
+    for other in [name for name in ("diet", "default", "tfidf") if name in systems]:
         theirs = systems[other]
         for part, where in (("cv", "cross-validation"), ("test", "the test set")):
             better, worse, equal = [], [], []
             for key, name, higher in SIDE_METRICS:
+                if key not in ours[part] or key not in theirs[part]:
+                    continue
                 diff = (ours[part][key] - theirs[part][key]) * 100
                 text = f"{name} {ours[part][key]:.1%} vs {theirs[part][key]:.1%}"
                 if abs(diff) < 1:
