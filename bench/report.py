@@ -171,7 +171,8 @@ def plot_accuracy(results: dict[str, Any], path: Path) -> None:
     metrics = [("test", "intent_accuracy", "test intent"), ("test", "faq_answer_accuracy",
                "test FAQ answer"), ("cv", "intent_accuracy", "CV intent"),
                ("cv", "faq_answer_accuracy", "CV FAQ answer"), ("test", "oos_recall",
-               "test OOS recall"), ("test", "false_reject_rate", "test false rejects")]
+               "test OOS recall"), ("test", "not_lwoo_rate", "test no lwoo answer"),
+               ("cv", "false_reject_rate", "CV false rejects")]
     fig, ax = plt.subplots(figsize=(11, 4.8))
     width = 0.8 / max(len(systems), 1)
     x = np.arange(len(metrics))
