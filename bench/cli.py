@@ -508,7 +508,9 @@ def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
     results["meta"].update(_meta(started, finished, load_before, monitor, foreign_start, quick))
     if previous is not None:
         results["meta"]["nlu_only"] = True
-        results["meta"]["speed_from"] = (previous.get("meta") or {}).get("started", "?")
+        previous_meta = previous.get("meta") or {}
+        results["meta"]["speed_from"] = (previous_meta.get("speed_from")  # an NLU-only run
+                                         or previous_meta.get("started", "?"))
         if previous.get("rerun"):
             results["rerun"] = previous["rerun"]
         if previous.get("training"):  # rasa train of the full run (alone on the machine)
