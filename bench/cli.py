@@ -433,9 +433,10 @@ def _write_results(results: dict[str, Any], out: Path) -> Path:
         rerun["conclusions"] = conclusions(results, rerun.get("variants", []), pipeline=False)
         rerun["conclusions"] += across_runs(results["tuning"]["conclusions"],
                                             rerun["conclusions"])
-    path = write_report(results, out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
-                                      encoding="utf-8")
+                                      encoding="utf-8")  # first: kept if the report fails
+    path = write_report(results, out)
     log(f"report: {path}")
     return path
 

@@ -385,6 +385,59 @@ def _rerun_or_run(target: dict[str, Any]) -> tuple[str, bool | None]:
     return target["shown"], target["met"]
 
 
+def _why(results: dict[str, Any]) -> list[str]:
+    """Why this classifier and this decision (issue 13, item 7), with this run's numbers."""
+    systems = results.get("systems") or {}
+    ours = systems.get("ours") or {}
+    if not ours.get("test"):
+        return []
+
+    def measures(name: str, part: str) -> str:
+        data = (systems.get(name) or {}).get(part) or {}
+        if not data:
+            return "not measured in this run"
+        return (f"FAQ answer {pct(data.get('faq_answer_accuracy'))}, no lwoo answer to "
+                f"neighbour/out-of-scope {pct(data.get('not_lwoo_rate'))}, neighbour subject "
+                f"{pct(data.get('neighbour_accuracy'))}, false rejects "
+                f"{pct(data.get('false_reject_rate'))}")
+
+    lines = ["### Why this classifier", "",
+             "Chosen on cross-validation of `data/nlu`, checked on the held-out set "
+             "(docs/intents.md has the threshold table):", ""]
+    for name in ("ours", "diet", "default", "tfidf"):
+        if name in systems:
+            lines.append(f"* {systems[name]['label']}: test set — {measures(name, 'test')}; "
+                         f"cross-validation — {measures(name, 'cv')}.")
+    lines += ["", "One TF-IDF + logistic-regression model over the full labels "
+              "(`faq/<topic>`, `neighbour/<subject>`) with a two-stage decision in "
+              "`action_answer_faq` (lwoo or neighbour first: the `faq` intent needs "
+              f"≥ {(results.get('meta') or {}).get('faq_intent_majority', '?')} when "
+              "`neighbour` is the runner-up; then the topic needs "
+              f"≥ {(results.get('meta') or {}).get('answer_threshold', '?')}). The "
+              "TensorFlow pipelines train for minutes instead of seconds and parse slower "
+              f"(Side by side); on the held-out set {_compare_not_lwoo(systems)}. "
+              "A key-term check (a word only neighbour examples use) was tried on "
+              "cross-validation and not taken: more false rejects, hardly fewer lwoo "
+              "answers on neighbours.", ""]
+    return lines
+
+
+def _compare_not_lwoo(systems: dict[str, Any]) -> str:
+    mine = (systems["ours"].get("test") or {}).get("not_lwoo_rate")
+    if mine is None:
+        return "the neighbour measures were not taken"
+    better = [f"{systems[n]['label']} ({pct(systems[n]['test']['not_lwoo_rate'])})"
+              for n in ("diet", "default", "tfidf") if n in systems
+              and (systems[n].get("test") or {}).get("not_lwoo_rate") is not None
+              and systems[n]["test"]["not_lwoo_rate"] > mine + 0.01]
+    if not better:
+        return (f"none of them keeps more neighbour and out-of-scope questions away from the "
+                f"lwoo answers than ours ({pct(mine)})")
+    return (f"more neighbour and out-of-scope questions are kept away from the lwoo answers "
+            f"by {', '.join(better)} than by ours ({pct(mine)}); see their other measures "
+            "above before choosing")
+
+
 def _kept_note(meta: dict[str, Any]) -> str:
     """An NLU-only run keeps the speed and server-tuning numbers of the last full run."""
     if not meta.get("nlu_only"):
@@ -509,6 +562,7 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
                                  e["got"] + (" (LWOO)" if e.get("lwoo_answer") else ""),
                                  e["confidence"]] for e in part])
 
+    lines += _why(results)
     lines += ["## Side by side", "",
               "Same snapshot of the data, same folds, same run. *Training*: mean NLU training "
               "time of a cross-validation fold's model; *parse*: one message through the NLU "
