@@ -235,8 +235,8 @@ def scope(label: str) -> str:
 
 
 def is_false_reject(p: Prediction) -> bool:
-    """An in-scope or neighbour question the parent did not get an answer to: out of
-    scope, "Bedoelt u …?", or — for a lwoo question — a neighbour reply instead."""
+    """A question the parent did not get an answer to: out of scope or "Bedoelt u …?"
+    for an in-scope or neighbour question, or a neighbour reply for a lwoo question."""
     got = outcome(p)
     if p.example.intent == OUT_OF_SCOPE:
         return False
@@ -248,7 +248,7 @@ def is_false_reject(p: Prediction) -> bool:
 def summarize(predictions: Sequence[Prediction]) -> dict[str, Any]:
     report = Report(list(predictions))
     oos = [p for p in predictions if p.example.intent == OUT_OF_SCOPE]
-    in_scope = [p for p in predictions if p.example.intent != OUT_OF_SCOPE]
+    in_scope = [p for p in predictions if scope(p.example.intent) == "in scope"]
     faq = [p for p in predictions if p.example.intent.startswith("faq/")]
     neighbours = [p for p in predictions if p.example.intent.startswith("neighbour/")]
     oos_answered = [p for p in oos if outcome(p) not in (OUT_OF_SCOPE, CLARIFY)]
@@ -263,8 +263,12 @@ def summarize(predictions: Sequence[Prediction]) -> dict[str, Any]:
                           / len(not_lwoo)) if not_lwoo else 0.0,
         "oos_recall": (sum(p.intent == OUT_OF_SCOPE for p in oos) / len(oos)) if oos else 0.0,
         "oos_answered": len(oos_answered) / len(oos) if oos else 0.0,
+        # in scope: the six lwoo answers, status and the conversation intents (as before
+        # issue 13); the neighbours have their own rate
         "false_reject_rate": (sum(map(is_false_reject, in_scope)) / len(in_scope)
                               if in_scope else 0.0),
+        "neighbour_reject_rate": (sum(map(is_false_reject, neighbours)) / len(neighbours)
+                                  if neighbours else 0.0),
         "faq_false_reject_rate": (sum(map(is_false_reject, faq)) / len(faq)) if faq else 0.0,
         "per_label": report.per_label(),
     }
@@ -275,7 +279,8 @@ def summarize_folds(folds: Sequence[Sequence[Prediction]]) -> dict[str, Any]:
     pooled = summarize([p for fold in folds for p in fold])
     per_fold = [summarize(fold) for fold in folds]
     for key in ("intent_accuracy", "faq_answer_accuracy", "oos_recall", "false_reject_rate",
-                "faq_false_reject_rate", "neighbour_accuracy", "not_lwoo_rate"):
+                "faq_false_reject_rate", "neighbour_accuracy", "not_lwoo_rate",
+                "neighbour_reject_rate"):
         values = [f[key] for f in per_fold]
         pooled[key + "_sd"] = statistics.pstdev(values) if len(values) > 1 else 0.0
     pooled["folds"] = len(folds)
