@@ -433,6 +433,9 @@ def _write_results(results: dict[str, Any], out: Path) -> Path:
         rerun["conclusions"] = conclusions(results, rerun.get("variants", []), pipeline=False)
         rerun["conclusions"] += across_runs(results["tuning"]["conclusions"],
                                             rerun["conclusions"])
+    from bench.report import targets
+
+    results["targets"] = targets(results)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
                                       encoding="utf-8")  # first: kept if the report fails

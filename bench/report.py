@@ -35,8 +35,14 @@ def ms(value: float | None) -> str:
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines + [""]
+
+
+def _cell(value: object) -> str:
+    """One table cell: a "|" or a line break (a question, another process's command line)
+    would break the Markdown table."""
+    return " ".join(str(value).split()).replace("|", "/")
 
 
 def level(speed: dict[str, Any] | None, scenario: str, concurrency: int
