@@ -18,6 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a short smoke run (numbers mean nothing)")
     p.add_argument("--out", default=None, help="report folder (default bench/reports)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--nlu-only", action="store_true",
+                   help="the accuracy part alone: train and evaluate the compared pipelines "
+                        "(held-out set and cross-validation); speed and tuning are kept from "
+                        "the last full run in results.json, marked with its date")
     p.add_argument("--render-only", action="store_true",
                    help="rewrite latest.md and the plots from results.json (no measuring)")
     p.add_argument("--rerun-speed", metavar="MODEL", default=None,
@@ -35,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return render_command(out)
     if args.rerun_speed:
         return rerun_speed_command(Path(args.rerun_speed), out, keep=args.keep)
-    return bench_command(quick=args.quick, out=out, keep=args.keep)
+    return bench_command(quick=args.quick, out=out, keep=args.keep, nlu_only=args.nlu_only)
 
 
 if __name__ == "__main__":

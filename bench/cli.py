@@ -38,6 +38,7 @@ from bench.server import (
     start_bot,
 )
 from bot.nlu_eval import ANSWER_THRESHOLD, Prediction
+from core.answers import FAQ_INTENT_MAJORITY
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "reports"
@@ -432,9 +433,13 @@ def _write_results(results: dict[str, Any], out: Path) -> Path:
         rerun["conclusions"] = conclusions(results, rerun.get("variants", []), pipeline=False)
         rerun["conclusions"] += across_runs(results["tuning"]["conclusions"],
                                             rerun["conclusions"])
-    path = write_report(results, out)
+    from bench.report import targets
+
+    results["targets"] = targets(results)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
-                                      encoding="utf-8")
+                                      encoding="utf-8")  # first: kept if the report fails
+    path = write_report(results, out)
     log(f"report: {path}")
     return path
 
@@ -474,7 +479,16 @@ def rerun_speed_command(model: Path, out: Path = DEFAULT_OUT, keep: bool = False
 
 
 def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
-                  server_tuning: bool | None = None) -> int:
+                  server_tuning: bool | None = None, nlu_only: bool = False) -> int:
+    """The full run; ``nlu_only``: the accuracy part only (our model, the pipelines on
+    the test set and on cross-validation), speed and tuning kept from ``out``'s last full
+    run and marked with its date."""
+    previous: dict[str, Any] | None = None
+    if nlu_only:
+        previous_file = out / "results.json"
+        previous = (json.loads(previous_file.read_text(encoding="utf-8"))
+                    if previous_file.exists() else {})
+        server_tuning = False
     started = datetime.now()
     load_before = loadavg()
     monitor = Monitor()
@@ -486,15 +500,27 @@ def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
     os.environ["RASA_CACHE_DIRECTORY"] = str(tmp / "rasa-cache")  # timings without cache
     os.environ["RASA_MAX_CACHE_SIZE"] = "0"
     server_tuning = (not quick) if server_tuning is None else server_tuning
-    log(f"{'quick' if quick else 'full'} run in {tmp}; load average {load_before}")
+    mode = "quick" if quick else "NLU-only" if nlu_only else "full"
+    log(f"{mode} run in {tmp}; load average {load_before}")
     try:
-        results = _run(quick, tmp, server_tuning)
+        results = _run(quick, tmp, server_tuning, previous)
     finally:
         monitor.stop()
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
     finished = datetime.now()
     results["meta"].update(_meta(started, finished, load_before, monitor, foreign_start, quick))
+    if previous is not None:
+        results["meta"]["nlu_only"] = True
+        previous_meta = previous.get("meta") or {}
+        results["meta"]["speed_from"] = (previous_meta.get("speed_from")  # an NLU-only run
+                                         or previous_meta.get("started", "?"))
+        if previous.get("rerun"):
+            results["rerun"] = previous["rerun"]
+        if previous.get("training"):  # rasa train of the full run (alone on the machine)
+            results["training"]["full_train_s_nlu_only_run"] = results["training"][
+                "full_train_s"]
+            results["training"]["full_train_s"] = previous["training"]["full_train_s"]
     from bench.report import targets
 
     if not quick and BEFORE_RESULTS.exists():  # the before/after table of the report
@@ -539,10 +565,14 @@ def _meta(started: datetime, finished: datetime, load_before: str, monitor: Moni
         "rasa": version("rasa"), "tensorflow": version("tensorflow"),
         "load_before": load_before, "load_after": loadavg(),
         "other_processes_note": note, "answer_threshold": ANSWER_THRESHOLD,
+        "faq_intent_majority": FAQ_INTENT_MAJORITY,
     }
 
 
-def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
+def _run(quick: bool, tmp: Path, server_tuning: bool,
+         previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measure everything; with ``previous`` (NLU only) the speed and server-tuning
+    results are taken from that earlier full run instead of measured."""
     snap = nlu.take_snapshot(tmp)
     ours_cfg = nlu.read_config(snap.config)
     configs = {"ours": ours_cfg, "default": nlu.default_config(ours_cfg)}
@@ -577,13 +607,17 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
                 "model_dir": str(tmp / "nlu-models"), "out": str(results_dir / f"{job_id}.json"),
                 "evals": [[name, str(path)] for name, path in evals]}
 
+    # NLU only: the TensorFlow pipelines (rasa init's default, the previous DIET one) take
+    # 10-15 min per model on a shared 2-core machine, so they get the held-out set only
+    cv_configs = [name for name in configs
+                  if previous is None or name not in ("default", "diet")]
     jobs = []
     for i, (train_idx, test_idx) in enumerate(folds, 1):
         fold_dir = tmp / f"fold{i}"
         nlu.training_dir(snap, [cv_examples[j] for j in train_idx], fold_dir / "train")
         fold_test = nlu.write_nlu_yaml([cv_examples[j] for j in test_idx],
                                        fold_dir / "test.yml")
-        for name in configs:
+        for name in cv_configs:
             evals = [(f"{name}-fold{i}", fold_test)]
             if quick and i == 1 and name == "default":
                 evals.append(("default-test", snap.tests))  # quick: no model on all data
@@ -592,9 +626,11 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
         all_data = nlu.training_dir(snap, train_examples, tmp / "data-all")
         jobs.append(job("default-all", "default", [("default-test", snap.tests)],
                         train_data=all_data))
+        if "diet" in configs:  # the previous pipeline on the held-out set too (issue 13)
+            jobs.append(job("diet-all", "diet", [("diet-test", snap.tests)],
+                            train_data=all_data))
     # the slowest first, so the two workers finish together; ours-test waits for the model
-    jobs.sort(key=lambda j: ("default" not in j["id"],
-                             j["id"].split("-")[0] in CONFIG_VARIANTS))
+    jobs.sort(key=lambda j: j["id"].split("-")[0] not in ("default", "diet"))
     jobs.append(job("ours-test", "ours", [("ours-test", snap.tests)]))
 
     workers = Workers(jobs, tmp)
@@ -616,21 +652,26 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
     log("NLU jobs done")
 
     def fold_results(name: str) -> list[dict[str, Any]]:
+        if name not in cv_configs:
+            return []
         return [done[f"{name}-fold{i}"] for i in range(1, len(folds) + 1)]
 
     systems: dict[str, dict[str, Any]] = {}
     labels = {"ours": "our pipeline (config.yml)", "default": "rasa init default",
-              "tfidf": "TF-IDF + logistic regression"}
-    for name in ("ours", "default"):
+              "tfidf": "TF-IDF + logistic regression",
+              "diet": "previous pipeline (DIET + ResponseSelector, until 2026-11-28)"}
+    for name in ("ours", "default") + (("diet",) if "diet-test" in done else ()):
         folds_out = fold_results(name)
         test_out = done[f"{name}-test"]
+        trained = folds_out or [test_out]  # without CV: the model trained on all data
         systems[name] = {
             "label": labels[name], "pipeline": nlu.pipeline_summary(configs[name]),
             "components": nlu.pipeline_summary(configs[name], details=False),
             "test": nlu.summarize(predictions_of(test_out)),
-            "cv": nlu.summarize_folds([predictions_of(f) for f in folds_out]),
-            "train_s": statistics.mean(f["train_seconds"] for f in folds_out),
-            "model_mb": statistics.mean(f["model_bytes"] for f in folds_out) / 1024**2,
+            "cv": (nlu.summarize_folds([predictions_of(f) for f in folds_out])
+                   if folds_out else {}),
+            "train_s": statistics.mean(f["train_seconds"] or 0 for f in trained),
+            "model_mb": statistics.mean(f["model_bytes"] for f in trained) / 1024**2,
             "parse_ms_p50": p50(test_out["parse_ms"]),
         }
 
@@ -653,10 +694,11 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
     ours_test = predictions_of(done["ours-test"])
     rows, columns, matrix = nlu.confusion(ours_test)
     ours_cv = [p for f in fold_results("ours") for p in predictions_of(f)]
+    test_errors = nlu.errors(ours_test, limit=None)
 
     config_variants = []
     for name, (_, text) in CONFIG_VARIANTS.items():
-        if name not in configs:
+        if name not in cv_configs:
             continue
         variant_folds = fold_results(name)
         config_variants.append({
@@ -677,11 +719,15 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
 
     faq_texts = [e.text for e in train_examples if e.intent.startswith("faq/")]
     plan = quick_plan() if quick else SpeedPlan()
-    log("speed over REST (baseline settings)")
-    speed = speed_run(model, SERVER_VARIANTS[0], tmp / "speed", faq_texts, plan,
-                      status=True, tracker=True)
-
-    variants = run_variants(model, tmp, faq_texts) if server_tuning else []
+    if previous is not None:
+        log("NLU only: speed and server tuning kept from the last full run")
+        speed = previous.get("speed") or {}
+        variants = (previous.get("tuning") or {}).get("variants") or []
+    else:
+        log("speed over REST (baseline settings)")
+        speed = speed_run(model, SERVER_VARIANTS[0], tmp / "speed", faq_texts, plan,
+                          status=True, tracker=True)
+        variants = run_variants(model, tmp, faq_texts) if server_tuning else []
 
     side_notes = _side_notes(systems)
     return {
@@ -690,11 +736,17 @@ def _run(quick: bool, tmp: Path, server_tuning: bool) -> dict[str, Any]:
         "systems": systems,
         "confusion": {"rows": rows, "columns": columns, "matrix": matrix,
                       "title": "Our pipeline on the test set (what the parent got)"},
-        "cv_errors": nlu.errors(ours_cv, limit=15),
+        "cv_errors": nlu.errors(ours_cv, limit=None),
+        "test_errors": test_errors,
         "speed": speed,
         "tuning": {"variants": variants, "config_variants": config_variants},
         "side_notes": side_notes,
-        "method": _method(quick, k, len(folds), len(cv_examples), plan),
+        "method": _method(quick, k, len(folds), len(cv_examples), plan) + ([
+            "NLU only (`python -m bench --nlu-only`): rasa init's default and the previous "
+            "DIET pipeline were trained once on all of data/nlu and evaluated on the "
+            "held-out set only (their cross-validation would take hours on this shared "
+            "machine); speed and server tuning are those of the last full run."]
+            if previous is not None else []),
     }
 
 
@@ -704,6 +756,9 @@ SIDE_METRICS = (  # key, name, higher is better
     ("oos_recall", "out-of-scope recall", True),
     ("oos_answered", "out-of-scope questions answered", False),
     ("false_reject_rate", "false rejects", False),
+    ("faq_false_reject_rate", "FAQ false rejects", False),
+    ("neighbour_accuracy", "neighbour subject right", True),
+    ("not_lwoo_rate", "neighbour/out-of-scope never a lwoo answer", True),
 )
 
 
@@ -712,11 +767,15 @@ def _side_notes(systems: dict[str, dict[str, Any]]) -> list[str]:
     what cost (differences under 1 point are called equal)."""
     ours = systems["ours"]
     notes = []
-    for other in ("default", "tfidf"):
+    for other in [name for name in ("diet", "default", "tfidf") if name in systems]:
         theirs = systems[other]
         for part, where in (("cv", "cross-validation"), ("test", "the test set")):
+            if not theirs.get(part):  # NLU only: no cross-validation of the TF pipelines
+                continue
             better, worse, equal = [], [], []
             for key, name, higher in SIDE_METRICS:
+                if key not in ours[part] or key not in theirs[part]:
+                    continue
                 diff = (ours[part][key] - theirs[part][key]) * 100
                 text = f"{name} {ours[part][key]:.1%} vs {theirs[part][key]:.1%}"
                 if abs(diff) < 1:
@@ -732,7 +791,7 @@ def _side_notes(systems: dict[str, dict[str, Any]]) -> list[str]:
         model = (f", model {ours['model_mb']:.0f} MB vs {theirs['model_mb']:.0f} MB"
                  if theirs.get("model_mb") else "")
         notes.append(f"Cost, ours vs {theirs['label']}: NLU training {ours['train_s']:.0f} s vs "
-                     f"{theirs['train_s']:.0f} s per fold model, NLU parse p50 "
+                     f"{theirs['train_s']:.0f} s per model, NLU parse p50 "
                      f"{ours['parse_ms_p50']:.1f} ms vs {theirs['parse_ms_p50']:.1f} ms{model}.")
     return [f"* {n}" for n in notes]
 

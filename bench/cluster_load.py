@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from bench.server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REPORT = PROJECT_ROOT / "bench" / "reports" / "cluster.md"
@@ -68,12 +69,6 @@ PUPILS = (("100292", "Mila"), ("100245", "Noah"), ("100251", "Emma"),
           ("100263", "Liam"), ("100270", "Julia"), ("100284", "Finn"))
 FAILURE_MARKERS = ("niet verwerkt", "Er ging iets mis", "technische storing",
                    "technisch probleem")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: Sequence[float], q: float) -> float:

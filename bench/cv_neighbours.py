@@ -16,8 +16,8 @@ from pathlib import Path
 
 from bot.nlu_classifier import build_model, model_input
 from bot.nlu_eval import ANSWER_THRESHOLD, NEIGHBOUR_THRESHOLD, load_examples
+from core.answers import FAQ_INTENT_MAJORITY  # the action server's number
 
-FAQ_INTENT_MAJORITY = 0.5  # actions.faq.FAQ_INTENT_MAJORITY
 FALLBACK = 0.2  # config.yml FallbackClassifier threshold
 
 

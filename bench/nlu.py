@@ -24,11 +24,20 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # (no stubs installed)
 
 from bot.nlu_classifier import build_model, model_input
-from bot.nlu_eval import ANSWER_THRESHOLD, Example, Prediction, Report, load_examples
+from bot.nlu_eval import (
+    ANSWER_THRESHOLD,
+    NEIGHBOUR_THRESHOLD,
+    Example,
+    Prediction,
+    Report,
+    load_examples,
+    scope_of,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLARIFY = "clarify"  # nlu_fallback, or intent faq with an unsure answer: "Bedoelt u …?"
 OUT_OF_SCOPE = "out_of_scope"
+NEIGHBOUR_GENERAL = "neighbour_general"  # a neighbour question, subject unsure: a referral
 
 # The pipeline `rasa init` writes (commented out) in Rasa 3.6's
 # rasa/cli/initial_project/config.yml; used when that file cannot be read.
@@ -187,21 +196,31 @@ def training_dir(snapshot: Snapshot, examples: Sequence[Example], target: Path) 
 def prediction_to_dict(p: Prediction) -> dict[str, Any]:
     return {"text": p.example.text, "label": p.example.intent, "intent": p.intent,
             "intent_confidence": p.intent_confidence, "faq_key": p.faq_key,
-            "faq_confidence": p.faq_confidence}
+            "faq_confidence": p.faq_confidence, "neighbour_key": p.neighbour_key,
+            "neighbour_confidence": p.neighbour_confidence,
+            "neighbour_first": p.neighbour_first}
 
 
 def prediction_from_dict(d: dict[str, Any]) -> Prediction:
     return Prediction(Example(d["text"], d["label"]), d["intent"],
                       float(d["intent_confidence"]), d.get("faq_key"),
-                      float(d.get("faq_confidence") or 0.0))
+                      float(d.get("faq_confidence") or 0.0), d.get("neighbour_key"),
+                      float(d.get("neighbour_confidence") or 0.0),
+                      bool(d.get("neighbour_first")))
 
 
 # --- metrics -------------------------------------------------------------------------------
 
 def outcome(p: Prediction) -> str:
-    """What the parent gets: ``faq/<topic>``, ``clarify``, or the intent's own response."""
+    """What the parent gets: ``faq/<topic>``, ``neighbour/<subject>`` (or the general
+    neighbour referral), ``clarify``, or the intent's own response — the decision of
+    ``action_answer_faq`` (two-stage: lwoo or neighbour first, then the topic)."""
     if p.intent == "nlu_fallback":
         return CLARIFY
+    if p.intent == "neighbour" or (p.intent == "faq" and p.neighbour_first):
+        if p.neighbour_key and p.neighbour_confidence >= NEIGHBOUR_THRESHOLD:
+            return p.neighbour_key
+        return NEIGHBOUR_GENERAL
     if p.intent == "faq":
         if p.faq_key and p.faq_confidence >= ANSWER_THRESHOLD:
             return p.faq_key
@@ -209,19 +228,48 @@ def outcome(p: Prediction) -> str:
     return p.intent
 
 
+def scope(label: str) -> str:
+    """``in scope`` (the six lwoo answers, status, conversation), ``neighbour`` or
+    ``out of scope``: the report gives their results apart."""
+    return scope_of(label)
+
+
+def is_false_reject(p: Prediction) -> bool:
+    """A question the parent did not get an answer to: out of scope or "Bedoelt u …?"
+    for an in-scope or neighbour question, or a neighbour reply for a lwoo question."""
+    got = outcome(p)
+    if p.example.intent == OUT_OF_SCOPE:
+        return False
+    if got in (OUT_OF_SCOPE, CLARIFY):
+        return True
+    return p.example.intent.startswith("faq/") and not got.startswith("faq/")
+
+
 def summarize(predictions: Sequence[Prediction]) -> dict[str, Any]:
     report = Report(list(predictions))
     oos = [p for p in predictions if p.example.intent == OUT_OF_SCOPE]
-    in_scope = [p for p in predictions if p.example.intent != OUT_OF_SCOPE]
-    rejected = [p for p in in_scope if outcome(p) in (OUT_OF_SCOPE, CLARIFY)]
+    in_scope = [p for p in predictions if scope(p.example.intent) == "in scope"]
+    faq = [p for p in predictions if p.example.intent.startswith("faq/")]
+    neighbours = [p for p in predictions if p.example.intent.startswith("neighbour/")]
     oos_answered = [p for p in oos if outcome(p) not in (OUT_OF_SCOPE, CLARIFY)]
+    not_lwoo = neighbours + oos
     return {
         "n": len(predictions),
         "intent_accuracy": report.intent_accuracy,
         "faq_answer_accuracy": report.faq_accuracy,
+        "neighbour_accuracy": report.neighbour_accuracy,
+        "neighbour_n": len(neighbours),
+        "not_lwoo_rate": (sum(not outcome(p).startswith("faq/") for p in not_lwoo)
+                          / len(not_lwoo)) if not_lwoo else 0.0,
         "oos_recall": (sum(p.intent == OUT_OF_SCOPE for p in oos) / len(oos)) if oos else 0.0,
         "oos_answered": len(oos_answered) / len(oos) if oos else 0.0,
-        "false_reject_rate": len(rejected) / len(in_scope) if in_scope else 0.0,
+        # in scope: the six lwoo answers, status and the conversation intents (as before
+        # issue 13); the neighbours have their own rate
+        "false_reject_rate": (sum(map(is_false_reject, in_scope)) / len(in_scope)
+                              if in_scope else 0.0),
+        "neighbour_reject_rate": (sum(map(is_false_reject, neighbours)) / len(neighbours)
+                                  if neighbours else 0.0),
+        "faq_false_reject_rate": (sum(map(is_false_reject, faq)) / len(faq)) if faq else 0.0,
         "per_label": report.per_label(),
     }
 
@@ -230,7 +278,9 @@ def summarize_folds(folds: Sequence[Sequence[Prediction]]) -> dict[str, Any]:
     """Pooled metrics over all folds plus the spread of the per-fold values."""
     pooled = summarize([p for fold in folds for p in fold])
     per_fold = [summarize(fold) for fold in folds]
-    for key in ("intent_accuracy", "faq_answer_accuracy", "oos_recall", "false_reject_rate"):
+    for key in ("intent_accuracy", "faq_answer_accuracy", "oos_recall", "false_reject_rate",
+                "faq_false_reject_rate", "neighbour_accuracy", "not_lwoo_rate",
+                "neighbour_reject_rate"):
         values = [f[key] for f in per_fold]
         pooled[key + "_sd"] = statistics.pstdev(values) if len(values) > 1 else 0.0
     pooled["folds"] = len(folds)
@@ -247,9 +297,11 @@ def confusion(predictions: Sequence[Prediction]) -> tuple[list[str], list[str], 
     return rows, columns, [[got[(r, c)] for c in columns] for r in rows]
 
 
-def errors(predictions: Sequence[Prediction], limit: int = 20) -> list[dict[str, Any]]:
+def errors(predictions: Sequence[Prediction], limit: int | None = 20) -> list[dict[str, Any]]:
+    """The misses (what the parent got differs from the label), with their scope."""
     wrong = [p for p in predictions if outcome(p) != p.example.intent]
     return [{"text": p.example.text, "expected": p.example.intent, "got": outcome(p),
+             "scope": scope(p.example.intent), "lwoo_answer": outcome(p).startswith("faq/"),
              "confidence": round(p.faq_confidence if p.intent == "faq" else
                                  p.intent_confidence, 2)} for p in wrong[:limit]]
 
@@ -288,5 +340,7 @@ class TfidfMatcher:
                 example, intent, confidence,
                 faq_key=label if intent == "faq" else None,
                 faq_confidence=1.0 if intent == "faq" else 0.0,  # always answers
+                neighbour_key=label if intent == "neighbour" else None,
+                neighbour_confidence=1.0 if intent == "neighbour" else 0.0,
             ))
         return predictions

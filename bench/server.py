@@ -23,12 +23,11 @@ from pathlib import Path
 from bot.run import child_env, rasa_command, wait_until_up
 from core.settings import PROJECT_ROOT, get_settings
 
-# The end-to-end fixtures' pupils (demo CSV + canary) and port helper, reused as they are.
+# The test suites' canary pupil and port helper (tests/support), reused as they are.
 # Imported by name so mypy does not type-check tests/ through bench/.
-_E2E = importlib.import_module("tests.e2e.conftest")
-CANARY_ROW: str = _E2E.CANARY_ROW
-DEMO_CSV: Path = _E2E.DEMO_CSV
-free_port: Callable[[], int] = _E2E.free_port
+CANARY_ROW: str = importlib.import_module("tests.support.canary").CANARY_ROW
+free_port: Callable[[], int] = importlib.import_module("tests.support.ports").free_port
+DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
 
 BENCH_PUPIL_BASE = 910000  # fictitious pupil numbers 910000… for the status conversations
 LETTERS = "abcdefghijklmnopqrstuvwxyz"

@@ -61,18 +61,39 @@ async def evaluate(model: str, test_sets: list[tuple[str, list[Example]]]
             parsed = await agent.parse_message(example.text)
             parse_ms.append((time.perf_counter() - start) * 1000)
             # ours: retrieval_intent faq; rasa init's ResponseSelector answers under "default"
-            selectors = parsed.get("response_selector") or {}
-            selector = selectors.get("faq") or selectors.get("default") or {}
-            response = selector.get("response") or {}
-            predictions.append(Prediction(
-                example=example,
-                intent=(parsed.get("intent") or {}).get("name") or "",
-                intent_confidence=float((parsed.get("intent") or {}).get("confidence") or 0),
-                faq_key=response.get("intent_response_key"),
-                faq_confidence=float(response.get("confidence") or 0),
-            ))
+            predictions.append(prediction_of(example, parsed))
         results[name] = (predictions, parse_ms)
     return results
+
+
+def prediction_of(example: Example, parsed: dict[str, Any]) -> Prediction:
+    """What the parse means for the parent, with the issue-13 two-stage decision.
+
+    Ours has one answer selection per retrieval intent (``faq``, ``neighbour``); rasa
+    init's ResponseSelector answers every retrieval intent under ``default`` (its key says
+    which: ``faq/…`` or ``neighbour/…``)."""
+    from core.answers import prefers_neighbour
+
+    selectors = parsed.get("response_selector") or {}
+    faq = (selectors.get("faq") or {}).get("response") or {}
+    neighbour = (selectors.get("neighbour") or {}).get("response") or {}
+    default = (selectors.get("default") or {}).get("response") or {}
+    key = str(default.get("intent_response_key") or "")
+    if not faq and key.startswith("faq/"):
+        faq = default
+    if not neighbour and key.startswith("neighbour/"):
+        neighbour = default
+    intent = parsed.get("intent") or {}
+    return Prediction(
+        example=example,
+        intent=intent.get("name") or "",
+        intent_confidence=float(intent.get("confidence") or 0),
+        faq_key=faq.get("intent_response_key"),
+        faq_confidence=float(faq.get("confidence") or 0),
+        neighbour_key=neighbour.get("intent_response_key"),
+        neighbour_confidence=float(neighbour.get("confidence") or 0),
+        neighbour_first=prefers_neighbour(parsed),
+    )
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:

@@ -150,6 +150,19 @@ class Report:
         return {k: dict(v) for k, v in sorted(table.items())}
 
 
+# the report's sections: the lwoo answers and the bot's own intents, the neighbouring
+# subjects, out of scope (issue 13: in-scope and neighbour results apart)
+SCOPES = (("In scope", "in scope"), ("Neighbours", "neighbour"), ("Out of scope", "out of scope"))
+
+
+def scope_of(label: str) -> str:
+    if label.startswith("neighbour/"):
+        return "neighbour"
+    if label == "out_of_scope":
+        return "out of scope"
+    return "in scope"
+
+
 def load_examples(data: Path) -> list[Example]:
     """Read Rasa YAML NLU files (a file or a folder)."""
     from rasa.shared.nlu.training_data.loading import load_data
@@ -225,20 +238,28 @@ def write_report(report: Report, out: Path) -> str:
         f"  in scope — FAQ-answer accuracy: {report.faq_accuracy:.1%}",
         f"  neighbours — own reply (subject right): {report.neighbour_accuracy:.1%}",
         f"  neighbours + out of scope — no lwoo answer: {report.not_lwoo_rate:.1%}",
-        "",
-        "| label | n | intent acc. | answer acc. | no lwoo answer |",
-        "|---|---|---|---|---|",
     ]
-    for label, row in report.per_label().items():
-        lines.append(f"| {label} | {row['n']} | {row['intent_accuracy']:.1%} | "
-                     f"{row['answer_accuracy']:.1%} | {row['no_lwoo_answer']:.1%} |")
-    if report.errors():
-        lines += ["", "Misclassified:"]
+    per_label = report.per_label()
+    errors = report.errors()
+    for title, group in SCOPES:
+        labels = [label for label in per_label if scope_of(label) == group]
+        if not labels:
+            continue
+        n = sum(int(per_label[label]["n"]) for label in labels)
+        lines += ["", f"## {title} ({n} examples)", "",
+                  "| label | n | intent acc. | answer acc. | no lwoo answer |",
+                  "|---|---|---|---|---|"]
+        for label in labels:
+            row = per_label[label]
+            lines.append(f"| {label} | {row['n']} | {row['intent_accuracy']:.1%} | "
+                         f"{row['answer_accuracy']:.1%} | {row['no_lwoo_answer']:.1%} |")
+        misses = [e for e in errors if scope_of(e["expected"]) == group]
+        lines += ["", f"Misses ({len(misses)}):" if misses else "Misses: none."]
         lines += [f"  - {e['text']!r}: expected {e['expected']}, got {e['intent']} "
                   f"({e['intent_confidence']}) / {e['faq']} ({e['faq_confidence']}) / "
                   f"{e['neighbour']} ({e['neighbour_confidence']})"
                   f"{' — LWOO ANSWER' if e['lwoo_answer'] else ''}"
-                  for e in report.errors()]
+                  for e in misses]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text, encoding="utf-8")
     return text

@@ -108,7 +108,7 @@ class Settings:
     port: int = var("PORT")
     actions_host: str = var("ACTIONS_HOST")
     actions_port: int = var("ACTIONS_PORT")
-    action_endpoint_url: str = var("ACTION_ENDPOINT_URL")
+    action_endpoint_url: str = var("ACTION_ENDPOINT_URL", "")  # "": actions_host:port
     action_server_token: str = var("ACTION_SERVER_TOKEN", "", secret=True)
     action_timeout: float = var("ACTION_TIMEOUT")
     log_level: str = var("LOG_LEVEL")
@@ -200,6 +200,12 @@ class Settings:
     @property
     def is_cluster(self) -> bool:
         return self.profile == "cluster"
+
+    @property
+    def action_url(self) -> str:
+        """Where Rasa calls the action server: ACTION_ENDPOINT_URL, else this machine's."""
+        return self.action_endpoint_url or \
+            f"http://{self.actions_host}:{self.actions_port}/webhook"
 
     @property
     def rest_is_public(self) -> bool:
@@ -336,7 +342,7 @@ def rasa_env(settings: Settings) -> dict[str, str]:
     s = settings
     env = {
         "VAR_DIR": str(s.var_dir),
-        "ACTION_ENDPOINT_URL": s.action_endpoint_url,
+        "ACTION_ENDPOINT_URL": s.action_url,
         "ACTION_SERVER_TOKEN": s.action_server_token,
         "TRACKER_DB_PATH": str(s.tracker_db_path),
         "TRACKER_DB_HOST": s.tracker_db_host,
@@ -418,8 +424,7 @@ def _load() -> Settings:
         port=_env_int("PORT", 5005),
         actions_host=actions_host,
         actions_port=actions_port,
-        action_endpoint_url=_env("ACTION_ENDPOINT_URL",
-                                 f"http://{actions_host}:{actions_port}/webhook"),
+        action_endpoint_url=_env("ACTION_ENDPOINT_URL"),
         action_server_token=_secret("ACTION_SERVER_TOKEN", var_dir / ACTION_SERVER_TOKEN_FILE),
         action_timeout=float(_env("ACTION_TIMEOUT", "3")),
         log_level=_env("LOG_LEVEL", "INFO"),

@@ -27,3 +27,22 @@ def test_held_out_set_has_neighbours_per_subject():
     held_out = load_examples(ROOT / "tests" / "nlu")
     subjects = {e.intent for e in held_out if e.intent.startswith("neighbour/")}
     assert len(subjects) >= 12
+
+
+def test_held_out_set_is_at_least_half_neighbours():
+    """Issue 13 item 5: at least 150 held-out questions, half of them neighbours."""
+    held_out = load_examples(ROOT / "tests" / "nlu")
+    neighbours = [e for e in held_out if e.intent.startswith("neighbour/")]
+    assert len(held_out) >= 150
+    assert 2 * len(neighbours) >= len(held_out)
+
+
+def test_evaluation_and_bench_use_the_thresholds_of_the_actions():
+    """The held-out evaluation and the bench score what action_answer_faq does."""
+    import bench.cv_neighbours as cv
+    import bot.nlu_eval as nlu_eval
+    import core.answers as faq
+
+    assert nlu_eval.ANSWER_THRESHOLD == faq.ANSWER_CONFIDENCE_THRESHOLD
+    assert nlu_eval.NEIGHBOUR_THRESHOLD == faq.NEIGHBOUR_CONFIDENCE_THRESHOLD
+    assert cv.FAQ_INTENT_MAJORITY == faq.FAQ_INTENT_MAJORITY
