@@ -34,21 +34,11 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from bot.channels.common import no_answer
+from core.texts import text as msg
+
 logger = logging.getLogger(__name__)
 
-MEDIA_REPLY = (
-    "Ik kan alleen tekstberichten lezen, geen foto's, spraakberichten, locaties, stickers "
-    "of bestanden. Wilt u uw vraag typen?"
-)
-EDITED_REPLY = (
-    "Ik kan aangepaste berichten niet verwerken. Wilt u uw vraag opnieuw sturen als "
-    "nieuw bericht?"
-)
-NO_ANSWER = (
-    "Er ging iets mis aan mijn kant, sorry. Probeert u het over een paar minuten opnieuw, "
-    "of neem contact op met de administratie van school."
-)
-CHOICE_HINT = "Typ het nummer van uw keuze."
 
 DEDUPE_TTL = 30 * 24 * 3600  # providers retry for hours; replays are refused 30 days
 PROCESSING_LEASE = 30  # seconds a delivery being processed is held (turns take < 5 s)
@@ -156,7 +146,8 @@ def split_message(
 def numbered_options(text: str, titles: Sequence[str]) -> str:
     """WhatsApp has no buttons: list them as ``1. …`` lines under the text."""
     lines = [f"{index}. {title}" for index, title in enumerate(titles, start=1)]
-    return "\n\n".join(part for part in (text.strip(), "\n".join(lines), CHOICE_HINT) if part)
+    parts = (text.strip(), "\n".join(lines), msg("channel.choice_hint"))
+    return "\n\n".join(part for part in parts if part)
 
 
 _NUMBER_REPLY = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
@@ -728,4 +719,4 @@ async def run_turn(
     except Exception as exc:  # noqa: BLE001 - the parent must still get an answer
         logger.error("%s turn failed: %s", channel, type(exc).__name__)
     if not out.sent:
-        await say(NO_ANSWER)
+        await say(no_answer())

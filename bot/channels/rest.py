@@ -39,29 +39,19 @@ from bot.channels.common import (
     LocalRateLimiter,
     SharedRateLimiter,
     check_message,
+    no_answer,
     sanitize_text,
 )
 from bot.tracker_store import TurnNotProcessed, not_processed_message
 from core.namespaces import reserved
 from core.settings import get_settings, is_loopback, rest_token_problem
+from core.texts import text as msg
 
 logger = logging.getLogger(__name__)
 
+MAX_SENDER_CHARS = 64
 SENDER_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-BAD_REQUEST = (
-    'Ongeldig verzoek: stuur JSON met "sender" (letters, cijfers, - _ . :, max. 64 tekens) '
-    'en "message" (tekst).'
-)
-RESERVED_SENDER = (
-    "Ongeldig verzoek: sender-id's die beginnen met web-, wa- of tg- horen bij een ander "
-    "kanaal en kunnen niet via REST worden gebruikt."
-)
-UNAUTHORIZED = "Niet toegestaan: dit verzoek heeft een geldig toegangstoken nodig."
-RATE_LIMITED = "Te veel verzoeken. Wacht u een minuut en probeer het dan opnieuw."
-NO_ANSWER = (
-    "Er ging iets mis aan mijn kant, sorry. Probeert u het over een paar minuten opnieuw, "
-    "of neem contact op met de administratie van school."
-)
+
 
 
 def bearer_matches(header: str | None, token: str) -> bool:
@@ -130,7 +120,7 @@ class RestInput(InputChannel):
         if not self._public_request(request):
             return None
         if not bearer_matches(request.headers.get("authorization"), self._token):
-            return response.json({"error": UNAUTHORIZED}, status=401,
+            return response.json({"error": msg("rest.unauthorized")}, status=401,
                                  headers={"WWW-Authenticate": "Bearer"})
         if not await self._per_address.allow(str(request.ip or "unknown")):
             return self._rate_limited()
@@ -144,7 +134,7 @@ class RestInput(InputChannel):
     @staticmethod
     def _rate_limited() -> HTTPResponse:
         logger.warning("rest request rate limited")
-        return response.json({"error": RATE_LIMITED}, status=429,
+        return response.json({"error": msg("rest.rate_limited")}, status=429,
                              headers={"Retry-After": "60"})
 
     async def handle(
@@ -171,7 +161,7 @@ class RestInput(InputChannel):
         except Exception as exc:  # noqa: BLE001 - any failure must still answer the parent
             logger.error("rest turn failed: %s", type(exc).__name__)
         if not collector.messages:
-            return [{"recipient_id": sender, "text": NO_ANSWER}]
+            return [{"recipient_id": sender, "text": no_answer()}]
         return collector.messages
 
     def blueprint(
@@ -195,11 +185,12 @@ class RestInput(InputChannel):
                 body = None
             parsed = parse_body(body)
             if parsed is None:
-                return response.json({"error": BAD_REQUEST}, status=400)
+                problem = msg("rest.bad_request", max_sender=MAX_SENDER_CHARS)
+                return response.json({"error": problem}, status=400)
             sender, text = parsed
             if reserved(sender):
                 logger.info("rest request refused: sender id of another channel")
-                return response.json({"error": RESERVED_SENDER}, status=400)
+                return response.json({"error": msg("rest.reserved_sender")}, status=400)
             refused = await self._sender_refusal(request, sender)
             if refused is not None:
                 return refused

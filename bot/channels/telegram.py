@@ -35,8 +35,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.delivery import (
-    EDITED_REPLY,
-    MEDIA_REPLY,
     Delivery,
     ProviderHttp,
     TtlStore,
@@ -49,6 +47,7 @@ from bot.channels.delivery import (
     run_turn,
     split_message,
 )
+from core.texts import text as msg
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +56,6 @@ MAX_CHARS = 4096
 MAX_CALLBACK_BYTES = 64
 MAX_BODY_BYTES = 256 * 1024
 DEFAULT_API_BASE = "https://api.telegram.org"
-PRIVATE_ONLY_REPLY = (
-    "Ik beantwoord alleen vragen in een privégesprek. Stuurt u mij een persoonlijk "
-    "bericht?"
-)
 GREETING_PAYLOAD = "/greet"
 _START = re.compile(r"^/start(@\w+)?(\s.*)?$", re.DOTALL)
 _HASHED_CALLBACK = "h:"
@@ -251,7 +246,7 @@ class TelegramSecureInput(TelegramInput):
         if isinstance(edited, dict):
             chat = _private_chat(edited)
             if chat is not None:
-                await TelegramOutput(self.config, self.http, chat).say(EDITED_REPLY)
+                await TelegramOutput(self.config, self.http, chat).say(msg("channel.edited"))
             return
         message = update.get("message")
         if not isinstance(message, dict):
@@ -261,12 +256,12 @@ class TelegramSecureInput(TelegramInput):
             return
         out = self._output(chat_id)
         if _private_chat(message) is None:
-            await out.say(PRIVATE_ONLY_REPLY)
+            await out.say(msg("telegram.private_only"))
             return
         text = message.get("text")
         if not isinstance(text, str):
             # photo, voice, sticker, location, document, contact, ...
-            await out.say(MEDIA_REPLY)
+            await out.say(msg("channel.media"))
             return
         if _START.match(text.strip()):
             text = GREETING_PAYLOAD

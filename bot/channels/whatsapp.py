@@ -39,7 +39,6 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
 from bot.channels.delivery import (
-    MEDIA_REPLY,
     ButtonMemory,
     Delivery,
     PendingDeliveries,
@@ -59,6 +58,7 @@ from bot.channels.delivery import (
     sweep_forever,
     sweep_pending,
 )
+from core.texts import text as msg
 
 logger = logging.getLogger(__name__)
 
@@ -340,7 +340,7 @@ class WhatsAppInput(TwilioInput):
         has_media = form.first("NumMedia") not in ("", "0")
         is_location = bool(form.first("Latitude") or form.first("Longitude"))
         if has_media or is_location:
-            await out.send_text_message(conversation, MEDIA_REPLY)
+            await out.send_text_message(conversation, msg("channel.media"))
             return
         raw = form.first("Body")
 

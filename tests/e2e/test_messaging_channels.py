@@ -14,11 +14,12 @@ from itertools import count
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bot.channels.delivery import EDITED_REPLY, MEDIA_REPLY, conversation_id
+from bot.channels.delivery import conversation_id
 from bot.channels.telegram import MAX_CHARS as TELEGRAM_MAX
-from bot.channels.telegram import PRIVATE_ONLY_REPLY, TelegramConfig, TelegramOutput
+from bot.channels.telegram import TelegramConfig, TelegramOutput
 from bot.channels.whatsapp import MAX_CHARS as WHATSAPP_MAX
 from bot.channels.whatsapp import TwilioConfig, WhatsAppOutput
+from core.texts import text as msg
 from tests.e2e.provider_standin import ProviderStandIn
 from tests.support.bot import BotServer, start_bot, stop_bot
 from tests.support.canary import CANARY
@@ -312,10 +313,10 @@ def test_whatsapp_buttons_are_numbered_and_a_number_chooses(
 
 @pytest.mark.parametrize("extra, expected", [
     ({"NumMedia": "1", "MediaUrl0": "https://api.twilio.com/media/ME1",
-      "MediaContentType0": "image/jpeg", "Body": ""}, MEDIA_REPLY),
+      "MediaContentType0": "image/jpeg", "Body": ""}, msg("channel.media")),
     ({"NumMedia": "1", "MediaUrl0": "https://api.twilio.com/media/ME2",
-      "MediaContentType0": "audio/ogg", "Body": ""}, MEDIA_REPLY),
-    ({"Latitude": "52.4387", "Longitude": "4.8260", "Body": ""}, MEDIA_REPLY),
+      "MediaContentType0": "audio/ogg", "Body": ""}, msg("channel.media")),
+    ({"Latitude": "52.4387", "Longitude": "4.8260", "Body": ""}, msg("channel.media")),
     ({"Body": ""}, EMPTY_REPLY_START),
     ({"Body": "   "}, EMPTY_REPLY_START),
 ], ids=["photo", "voice", "location", "empty", "blank"])
@@ -427,7 +428,7 @@ def test_telegram_media_gets_a_dutch_reply(
     status, _ = post_telegram(bot, telegram_update(chat, message=telegram_message(
         chat, None, **content)))
     assert status == 200
-    assert [r.text for r in standin.sent_to(str(chat), mark)] == [MEDIA_REPLY]
+    assert [r.text for r in standin.sent_to(str(chat), mark)] == [msg("channel.media")]
     assert events_for(bot, tg_sender(chat)) == 0
 
 
@@ -440,8 +441,8 @@ def test_telegram_edits_and_group_chats_get_a_dutch_reply(
     group = -new_chat()
     post_telegram(bot, telegram_update(group, message=telegram_message(
         group, "Wat is lwoo?", chat_type="group")))
-    assert [r.text for r in standin.sent_to(str(chat), mark)] == [EDITED_REPLY]
-    assert [r.text for r in standin.sent_to(str(group), mark)] == [PRIVATE_ONLY_REPLY]
+    assert [r.text for r in standin.sent_to(str(chat), mark)] == [msg("channel.edited")]
+    assert [r.text for r in standin.sent_to(str(group), mark)] == [msg("telegram.private_only")]
     assert events_for(bot, tg_sender(chat)) == 0
     assert events_for(bot, tg_sender(group)) == 0
 

@@ -20,7 +20,6 @@ import pytest
 import socketio
 
 from bot.channels.common import too_long_reply
-from bot.channels.rest import NO_ANSWER
 from bot.channels.socketio import (
     RATE_LIMIT_MESSAGES,
     issue_resume_token,
@@ -284,7 +283,7 @@ def test_non_button_slash_commands_and_bad_payloads_are_harmless(clients: Any) -
     assert client.say("")[0].startswith("Ik heb geen tekst ontvangen")
     client.sio.emit("user_uttered", "just a string")
     assert client.wait_for("turn_done")
-    assert NO_ANSWER not in client.texts()
+    assert msg("channel.no_answer") not in client.texts()
 
 
 def test_feedback_needs_no_answer(clients: Any) -> None:
@@ -292,7 +291,7 @@ def test_feedback_needs_no_answer(clients: Any) -> None:
     client.confirm()
     client.say("Wat is lwoo?")
     texts = client.say('/feedback{"helpful": "yes"}')
-    assert NO_ANSWER not in texts
+    assert msg("channel.no_answer") not in texts
 
 
 def test_message_text_is_never_logged(server: BotServer, clients: Any) -> None:

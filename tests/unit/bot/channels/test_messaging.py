@@ -12,7 +12,6 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from bot.channels.delivery import (
-    CHOICE_HINT,
     MemoryStore,
     RedisStore,
     conversation_id,
@@ -23,6 +22,7 @@ from bot.channels.delivery import (
 )
 from bot.channels.telegram import TelegramSecureInput, callback_data
 from bot.channels.whatsapp import WhatsAppInput
+from core.texts import text as msg
 from tests.support.ci import running_in_ci
 from tests.support.ports import free_port
 
@@ -175,7 +175,7 @@ def test_split_message_hard_cuts_and_counts_utf16() -> None:
 
 def test_numbered_options() -> None:
     assert numbered_options("Waar gaat uw vraag over?", ["Wat is lwoo?", "Contact"]) == (
-        f"Waar gaat uw vraag over?\n\n1. Wat is lwoo?\n2. Contact\n\n{CHOICE_HINT}")
+        f"Waar gaat uw vraag over?\n\n1. Wat is lwoo?\n2. Contact\n\n{msg('channel.choice_hint')}")
 
 
 @pytest.mark.parametrize("text, payload", [
