@@ -39,14 +39,12 @@ from bot.channels.delivery import (
     ProviderHttp,
     TtlStore,
     button_pairs,
-    conversation_id,
     credential,
-    get_store,
-    hash_secret,
     process_once,
     run_turn,
     split_message,
 )
+from bot.channels.webhook import SignedWebhook
 from core.texts import text as msg
 
 logger = logging.getLogger(__name__)
@@ -143,8 +141,11 @@ class TelegramOutput(OutputChannel):
         logger.warning("telegram: custom JSON messages are not supported; dropped")
 
 
-class TelegramSecureInput(TelegramInput):
+class TelegramSecureInput(SignedWebhook, TelegramInput):
     """Authenticated Telegram input channel."""
+
+    provider = CHANNEL
+    id_prefix = "tg"
 
     @classmethod
     def name(cls) -> str:
@@ -165,24 +166,8 @@ class TelegramSecureInput(TelegramInput):
     def __init__(self, config: TelegramConfig, store: TtlStore | None = None,
                  secret: str | None = None) -> None:
         super().__init__(config.bot_token, config.bot_name, None, debug_mode=False)
-        self.config = config
-        self._store = store
-        self._secret = secret
-        self.http = ProviderHttp("telegram")
-        if not config.complete:
-            logger.warning("telegram channel: TELEGRAM_BOT_TOKEN/TELEGRAM_WEBHOOK_SECRET "
-                           "not set; every webhook is refused with 403")
-
-    @property
-    def store(self) -> TtlStore:
-        if self._store is None:
-            self._store = get_store()
-        return self._store
-
-    def conversation_for(self, chat_id: int) -> str:
-        if self._secret is None:
-            self._secret = hash_secret()
-        return conversation_id("tg", str(chat_id), self._secret)
+        self.init_webhook(config, store, secret,
+                          "TELEGRAM_BOT_TOKEN/TELEGRAM_WEBHOOK_SECRET not set")
 
     def authentic(self, secret_header: str | None) -> bool:
         """True when the request carries our webhook secret (constant-time compare)."""
@@ -198,15 +183,7 @@ class TelegramSecureInput(TelegramInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        webhook = Blueprint("lwoo_telegram_webhook", __name__)
-
-        @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
-
-        @webhook.listener("after_server_stop")
-        async def close_http(*_: Any) -> None:
-            await self.http.close()
+        webhook = self.webhook_blueprint("lwoo_telegram_webhook")
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -46,10 +46,7 @@ from bot.channels.delivery import (
     TtlStore,
     already_done,
     button_pairs,
-    conversation_id,
     credential,
-    get_store,
-    hash_secret,
     numbered_options,
     process_once,
     resolve_choice,
@@ -58,6 +55,7 @@ from bot.channels.delivery import (
     sweep_forever,
     sweep_pending,
 )
+from bot.channels.webhook import SignedWebhook
 from core.texts import text as msg
 
 logger = logging.getLogger(__name__)
@@ -168,8 +166,11 @@ class WhatsAppOutput(OutputChannel):
         logger.warning("whatsapp: custom JSON messages are not supported; dropped")
 
 
-class WhatsAppInput(TwilioInput):
+class WhatsAppInput(SignedWebhook, TwilioInput):
     """Authenticated WhatsApp (Twilio) input channel."""
+
+    provider = CHANNEL
+    id_prefix = "wa"
 
     @classmethod
     def name(cls) -> str:
@@ -192,28 +193,7 @@ class WhatsAppInput(TwilioInput):
                  secret: str | None = None) -> None:
         super().__init__(config.account_sid, config.auth_token, config.whatsapp_number,
                          debug_mode=False)
-        self.config = config
-        self._store = store
-        self._secret = secret
-        self.http = ProviderHttp("whatsapp")
-        if not config.complete:
-            logger.warning("whatsapp channel: TWILIO_* settings incomplete; every webhook "
-                           "is refused with 403")
-
-    @property
-    def store(self) -> TtlStore:
-        if self._store is None:
-            self._store = get_store()
-        return self._store
-
-    @property
-    def secret(self) -> str:
-        if self._secret is None:
-            self._secret = hash_secret()
-        return self._secret
-
-    def conversation_for(self, address: str) -> str:
-        return conversation_id("wa", address, self.secret)
+        self.init_webhook(config, store, secret, "TWILIO_* settings incomplete")
 
     def public_url(self, path: str, query_string: str) -> str:
         url = self.config.public_url.rstrip("/") + path
@@ -253,7 +233,7 @@ class WhatsAppInput(TwilioInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        webhook = Blueprint("lwoo_whatsapp_webhook", __name__)
+        webhook = self.webhook_blueprint("lwoo_whatsapp_webhook")
         buttons = ButtonMemory(CHANNEL, self.store)
         sweeper: dict[str, asyncio.Task[None]] = {}
 
@@ -267,10 +247,6 @@ class WhatsAppInput(TwilioInput):
             out = WhatsAppOutput(self.config, self.http, address, conversation, buttons)
             return lambda: self.handle(on_new_message, form, conversation, out, buttons)
 
-        @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
-
         @webhook.listener("after_server_start")
         async def start_sweeper(*_: Any) -> None:
             if self.config.complete:
@@ -282,10 +258,6 @@ class WhatsAppInput(TwilioInput):
             task = sweeper.pop("task", None)
             if task is not None:
                 task.cancel()
-
-        @webhook.listener("after_server_stop")
-        async def close_http(*_: Any) -> None:
-            await self.http.close()
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
