@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.provider_standin import ProviderStandIn
 from tests.support.cluster import (
     CHANNEL_LEASE,
     CLUSTER_HASH_SECRET,
@@ -50,6 +49,7 @@ from tests.support.cluster import (
     user_exists,
 )
 from tests.support.ports import free_port
+from tests.support.provider_standin import ProviderStandIn
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

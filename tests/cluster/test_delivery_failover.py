@@ -28,7 +28,6 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from bot.channels.delivery import conversation_id
-from tests.e2e.provider_standin import ProviderStandIn, Recorded
 from tests.support.cluster import (
     CHANNEL_LEASE,
     CLUSTER_HASH_SECRET,
@@ -41,6 +40,7 @@ from tests.support.cluster import (
     ensure_nodes,
     kill_node,
 )
+from tests.support.provider_standin import ProviderStandIn, Recorded
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.e2e]
 

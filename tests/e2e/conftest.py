@@ -8,11 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.bot import (
-    BotServer,
-    start_bot,
-    stop_bot,
-)
+from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.provider_standin import ProviderStandIn
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +18,11 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
     server = start_bot(tmp_path_factory.mktemp("bot"))
     yield server
     stop_bot(server)
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[ProviderStandIn]:
+    """A local stand-in of the Twilio and Telegram APIs that records what the bot sends."""
+    server = ProviderStandIn().start()
+    yield server
+    server.stop()

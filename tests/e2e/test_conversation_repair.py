@@ -22,17 +22,10 @@ from datetime import date
 import pytest
 
 from core.formats import DUTCH_MONTHS
-from tests.e2e.provider_standin import ProviderStandIn
-from tests.e2e.test_messaging_channels import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    PUBLIC_URL,
-    WHATSAPP_NUMBER,
-    new_phone,
-    whatsapp_say,
-)
 from tests.support.bot import BotServer, start_bot, stop_bot
 from tests.support.canary import CANARY
+from tests.support.messaging import messaging_env, new_phone, whatsapp_say
+from tests.support.provider_standin import ProviderStandIn
 from tests.support.widget_client import SocketioTestClient
 
 pytestmark = pytest.mark.e2e
@@ -323,23 +316,11 @@ REST_CASES: dict[str, tuple[Pupil | None, list[Turn]]] = {
 
 
 @pytest.fixture(scope="module")
-def standin() -> Iterator[ProviderStandIn]:
-    server = ProviderStandIn().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def bot(standin: ProviderStandIn, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[BotServer]:
     server = start_bot(tmp_path_factory.mktemp("repair"), {
         "ALLOWED_ORIGINS": ORIGIN,
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_WHATSAPP_NUMBER": WHATSAPP_NUMBER,
-        "TWILIO_PUBLIC_URL": PUBLIC_URL,
-        "TWILIO_API_BASE": standin.url,
-        "REDIS_URL": "",
+        **messaging_env(standin.url, telegram=False),
         # this module is about the conversation, not the limits (tests/unit/
         # test_verification*.py): one pupil is verified here more often than a parent would
         "VERIFY_CODES_PER_PUPIL": "100",

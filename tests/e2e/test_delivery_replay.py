@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.provider_standin import ProviderStandIn
 from tests.e2e.test_messaging_channels import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -29,6 +28,7 @@ from tests.e2e.test_messaging_channels import (
     twilio_params,
 )
 from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.provider_standin import ProviderStandIn
 
 pytestmark = pytest.mark.e2e
 

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from itertools import count
 
 import pytest
-from twilio.request_validator import RequestValidator
 
 from bot.channels.delivery import conversation_id
 from bot.channels.telegram import MAX_CHARS as TELEGRAM_MAX
@@ -20,64 +15,42 @@ from bot.channels.telegram import TelegramConfig, TelegramOutput
 from bot.channels.whatsapp import MAX_CHARS as WHATSAPP_MAX
 from bot.channels.whatsapp import TwilioConfig, WhatsAppOutput
 from core.texts import text as msg
-from tests.e2e.provider_standin import ProviderStandIn
 from tests.support.bot import BotServer, start_bot, stop_bot
 from tests.support.canary import CANARY
+from tests.support.messaging import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    CHAT_IDS,
+    PHONES,
+    PUBLIC_URL,
+    TG_PATH,
+    TG_SECRET,
+    TG_TOKEN,
+    WA_PATH,
+    WHATSAPP_NUMBER,
+    http_post,
+    messaging_env,
+    new_chat,
+    new_phone,
+    next_id,
+    post_whatsapp,
+    sign,
+    twilio_params,
+    whatsapp_say,
+)
+from tests.support.provider_standin import ProviderStandIn
 
 pytestmark = pytest.mark.e2e
 
 HASH_SECRET = "e2e-test-secret-0123456789abcdefghij"  # what start_bot sets
-ACCOUNT_SID = "AC" + "e2e0" * 8
-AUTH_TOKEN = "e2e-twilio-auth-token-0123456789"
-WHATSAPP_NUMBER = "whatsapp:+14155238886"
-PUBLIC_URL = "https://lwoo.compaen.example"
-WA_PATH = "/webhooks/whatsapp/webhook"
-TG_TOKEN = "123456789:e2e-telegram-token_ABCdef"
-TG_SECRET = "e2e-telegram-webhook-secret_0123456789"
-TG_PATH = "/webhooks/telegram/webhook"
 EMPTY_REPLY_START = "Ik heb geen tekst ontvangen"
-
-# every phone number / chat id used here, for the log check at the end
-PHONES: list[str] = []
-CHAT_IDS: list[int] = []
 CODES: list[str] = []
-_ids = count(1)
-
-
-def new_phone() -> str:
-    phone = f"+316{41000000 + next(_ids):08d}"
-    PHONES.append(phone)
-    return phone
-
-
-def new_chat() -> int:
-    chat = 7_300_000_000 + next(_ids) * 7919
-    CHAT_IDS.append(chat)
-    return chat
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[ProviderStandIn]:
-    server = ProviderStandIn().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
 def bot(standin: ProviderStandIn, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[BotServer]:
-    server = start_bot(tmp_path_factory.mktemp("messaging"), {
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_WHATSAPP_NUMBER": WHATSAPP_NUMBER,
-        "TWILIO_PUBLIC_URL": PUBLIC_URL,
-        "TWILIO_API_BASE": standin.url,
-        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-        "TELEGRAM_BOT_NAME": "lwoo_e2e_bot",
-        "TELEGRAM_API_BASE": standin.url,
-        "REDIS_URL": "",
-    })
+    server = start_bot(tmp_path_factory.mktemp("messaging"), messaging_env(standin.url))
     yield server
     stop_bot(server)
 
@@ -85,61 +58,14 @@ def bot(standin: ProviderStandIn, tmp_path_factory: pytest.TempPathFactory
 # ---------------------------------------------------------------- helpers
 
 
-def http_post(url: str, data: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    req = urllib.request.Request(url, data=data, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def twilio_params(phone: str, body: str, sid: str | None = None,
-                  **extra: str) -> dict[str, str]:
-    sid = sid or f"SM{next(_ids):032x}"
-    params = {
-        "SmsMessageSid": sid, "MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID,
-        "NumMedia": "0", "ProfileName": "Ouder", "WaId": phone.lstrip("+"),
-        "SmsStatus": "received", "Body": body, "To": WHATSAPP_NUMBER, "NumSegments": "1",
-        "ReferralNumMedia": "0", "From": f"whatsapp:{phone}", "ApiVersion": "2010-04-01",
-    }
-    params.update(extra)
-    return params
-
-
-def sign(params: dict[str, str], url: str = PUBLIC_URL + WA_PATH,
-         token: str = AUTH_TOKEN) -> str:
-    return RequestValidator(token).compute_signature(url, params)
-
-
-def post_whatsapp(bot: BotServer, params: dict[str, str], signature: str | None = "auto",
-                  body: bytes | None = None) -> tuple[int, str]:
-    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-    if signature == "auto":
-        signature = sign(params)
-    if signature is not None:
-        headers["X-Twilio-Signature"] = signature
-    data = body if body is not None else urllib.parse.urlencode(params).encode()
-    return http_post(bot.base_url + WA_PATH, data, headers)
-
-
-def whatsapp_say(bot: BotServer, standin: ProviderStandIn, phone: str, text: str) -> str:
-    """Send a signed WhatsApp message; return the text of the answers (joined)."""
-    mark = standin.mark()
-    status, body = post_whatsapp(bot, twilio_params(phone, text))
-    assert status == 200, (status, body)
-    assert "<Response>" in body
-    return "\n".join(r.text for r in standin.sent_to(f"whatsapp:{phone}", mark))
-
-
 def telegram_update(chat: int, **content: object) -> dict[str, object]:
-    return {"update_id": 500_000 + next(_ids), **content}
+    return {"update_id": 500_000 + next_id(), **content}
 
 
 def telegram_message(chat: int, text: str | None = None, chat_type: str = "private",
                      **extra: object) -> dict[str, object]:
     message: dict[str, object] = {
-        "message_id": next(_ids), "date": 1_760_000_000,
+        "message_id": next_id(), "date": 1_760_000_000,
         "from": {"id": chat, "is_bot": False, "first_name": "Ouder"},
         "chat": {"id": chat, "type": chat_type, "first_name": "Ouder"}, **extra,
     }
