@@ -45,6 +45,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.load import percentile
 from bench.server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,15 +70,6 @@ PUPILS = (("100292", "Mila"), ("100245", "Noah"), ("100251", "Emma"),
           ("100263", "Liam"), ("100270", "Julia"), ("100284", "Finn"))
 FAILURE_MARKERS = ("niet verwerkt", "Er ging iets mis", "technische storing",
                    "technisch probleem")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 # -- processes and memory -------------------------------------------------------------
