@@ -21,6 +21,18 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
 
 
 @pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
+    """A bot of the test module's own, started with the module's ``BOT_ENV`` (extra
+    environment variables: origins, portal secret, limits …)."""
+    env = getattr(request.module, "BOT_ENV", {})
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    bot = start_bot(tmp_path_factory.mktemp(name), dict(env))
+    yield bot
+    stop_bot(bot)
+
+
+@pytest.fixture(scope="module")
 def standin() -> Iterator[ProviderStandIn]:
     """A local stand-in of the Twilio and Telegram APIs that records what the bot sends."""
     server = ProviderStandIn().start()

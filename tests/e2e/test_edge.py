@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.bot import BotServer
 from tests.support.canary import CANARY
 from tests.support.widget_client import SocketioTestClient
 
@@ -31,14 +31,10 @@ PORTAL_SECRET = "portal-e2e-secret-with-at-least-32-bytes!"
 TECHNICAL_PROBLEM = "Er ging iets mis"  # start of utter_technical_problem / NO_ANSWER
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
-    bot = start_bot(tmp_path_factory.mktemp("edge"), {
-        "ALLOWED_ORIGINS": SCHOOL_ORIGIN,
-        "PORTAL_JWT_SECRET": PORTAL_SECRET,
-    })
-    yield bot
-    stop_bot(bot)
+BOT_ENV = {
+    "ALLOWED_ORIGINS": SCHOOL_ORIGIN,
+    "PORTAL_JWT_SECRET": PORTAL_SECRET,
+}  # the module's bot: the `server` fixture (conftest)
 
 
 def portal_token(pupils: list[str]) -> str:

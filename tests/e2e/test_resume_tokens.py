@@ -21,7 +21,7 @@ from core.mail import OutboxMailer
 from core.records import RecordsStore
 from core.texts import text as msg
 from core.verification import Verifier
-from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.bot import BotServer
 from tests.support.canary import CANARY
 from tests.support.widget_client import SocketioTestClient
 
@@ -34,14 +34,10 @@ IDENTICAL_REPLY = "Als het leerlingnummer en de geboortedatum kloppen"
 CANARY_BIRTH = "29-02-2012"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
-    bot = start_bot(tmp_path_factory.mktemp("resume"), {
-        "ALLOWED_ORIGINS": SCHOOL_ORIGIN,
-        "WIDGET_RESUME_TTL_S": str(TTL_S),
-    })
-    yield bot
-    stop_bot(bot)
+BOT_ENV = {
+    "ALLOWED_ORIGINS": SCHOOL_ORIGIN,
+    "WIDGET_RESUME_TTL_S": str(TTL_S),
+}  # the module's bot: the `server` fixture (conftest)
 
 
 @pytest.fixture

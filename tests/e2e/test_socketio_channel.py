@@ -28,7 +28,7 @@ from core.mail import OutboxMailer
 from core.records import RecordsStore
 from core.texts import text as msg
 from core.verification import Verifier
-from tests.support.bot import BotServer, start_bot, stop_bot
+from tests.support.bot import BotServer
 from tests.support.canary import CANARY
 from tests.support.widget_client import SocketioTestClient
 
@@ -43,14 +43,10 @@ LWOO_ANSWER = "Leerwegondersteunend onderwijs"
 SECRET_SENTENCE = "Mijn dochter Zwaluwstaartje heeft dyslexie en woont op Kanariedijk 77"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
-    bot = start_bot(tmp_path_factory.mktemp("socketio"), {
-        "ALLOWED_ORIGINS": SCHOOL_ORIGIN,
-        "PORTAL_JWT_SECRET": PORTAL_SECRET,
-    })
-    yield bot
-    stop_bot(bot)
+BOT_ENV = {
+    "ALLOWED_ORIGINS": SCHOOL_ORIGIN,
+    "PORTAL_JWT_SECRET": PORTAL_SECRET,
+}  # the module's bot: the `server` fixture (conftest)
 
 
 @pytest.fixture(scope="module")
