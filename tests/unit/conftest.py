@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,8 @@ from core.mail import OutboxMailer
 from core.records import RecordsStore
 from core.settings import Settings, get_settings
 from core.verification import Verifier, run_inline
+from tests.support.ci import running_in_ci
+from tests.support.ports import free_port
 from tests.support.unit import (
     HASH_SECRET,
     MAIL_FROM,
@@ -110,3 +114,35 @@ def postgres_tracker(postgres_url: str) -> Iterator[tuple[str, Any]]:
         with admin.begin() as conn:
             conn.execute(sa.schema.DropSchema(schema, cascade=True))
         admin.dispose()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server on a free port for one test (FAILS under CI=true when
+    redis-server is not installed, else SKIPS)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if running_in_ci():
+            pytest.fail("redis-server not installed; CI=true requires it", pytrace=False)
+        pytest.skip("redis-server not installed; set CI=true to make this a failure")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(port=port, socket_timeout=1)
+        for _ in range(50):
+            try:
+                client.ping()
+                break
+            except redis.exceptions.RedisError:
+                import time
+
+                time.sleep(0.1)
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -3,9 +3,6 @@ empty secrets), message splitting, numbered choices, the delivery store."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import subprocess
 import urllib.parse
 
 import pytest
@@ -23,8 +20,6 @@ from bot.channels.delivery import (
 from bot.channels.telegram import TelegramSecureInput, callback_data
 from bot.channels.whatsapp import WhatsAppInput
 from core.texts import text as msg
-from tests.support.ci import running_in_ci
-from tests.support.ports import free_port
 
 SID = "AC" + "1" * 32
 TOKEN = "unit-auth-token"
@@ -227,44 +222,25 @@ async def test_redis_store_falls_back_to_memory_when_redis_is_down() -> None:
     assert await store.take("k") == "v"
 
 
-async def test_redis_store_with_a_real_redis() -> None:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if running_in_ci():
-            pytest.fail("redis-server not installed; CI=true requires it", pytrace=False)
-        pytest.skip("redis-server not installed; set CI=true to make this a failure")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        store = RedisStore(f"redis://127.0.0.1:{port}/0")
-        for _ in range(50):  # wait until it accepts connections
-            try:
-                await store._redis.ping()
-                break
-            except Exception:
-                await asyncio.sleep(0.1)
-        assert await store.add("sid-1", 60) is True
-        assert await store.add("sid-1", 60) is False
-        assert await store._redis.ttl(RedisStore.PREFIX + "sid-1") > 0
-        await store.put("k", "v", 60)
-        assert await store.get("k") == "v"
-        assert await store.take("k") == "v"
-        assert await store.get("k") is None
-        # pending messages are listed from an index (a sorted set), never by a SCAN
-        await store.put("pending:whatsapp:sid:1", "x", 60)
-        await store.put("pending:whatsapp:sid:2", "y", 30)
-        assert sorted(await store.keys("pending:whatsapp:")) == [
-            "pending:whatsapp:sid:1", "pending:whatsapp:sid:2"]
-        assert await store.take("pending:whatsapp:sid:1") == "x"
-        assert await store.keys("pending:whatsapp:") == ["pending:whatsapp:sid:2"]
-        assert await store._redis.ttl(RedisStore.INDEX) > 0
-        assert store._fallback._data == {}  # all of it went to Redis
-        await store._redis.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+async def test_redis_store_with_a_real_redis(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    assert await store.add("sid-1", 60) is True
+    assert await store.add("sid-1", 60) is False
+    assert await store._redis.ttl(RedisStore.PREFIX + "sid-1") > 0
+    await store.put("k", "v", 60)
+    assert await store.get("k") == "v"
+    assert await store.take("k") == "v"
+    assert await store.get("k") is None
+    # pending messages are listed from an index (a sorted set), never by a SCAN
+    await store.put("pending:whatsapp:sid:1", "x", 60)
+    await store.put("pending:whatsapp:sid:2", "y", 30)
+    assert sorted(await store.keys("pending:whatsapp:")) == [
+        "pending:whatsapp:sid:1", "pending:whatsapp:sid:2"]
+    assert await store.take("pending:whatsapp:sid:1") == "x"
+    assert await store.keys("pending:whatsapp:") == ["pending:whatsapp:sid:2"]
+    assert await store._redis.ttl(RedisStore.INDEX) > 0
+    assert store._fallback._data == {}  # all of it went to Redis
+    await store._redis.close()
 
 
 def test_conversation_id_uses_a_key_derived_for_this_purpose_only() -> None:

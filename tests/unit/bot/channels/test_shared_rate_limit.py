@@ -4,53 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-from collections.abc import Iterator
-
-import pytest
 
 from bot.channels.common import LocalRateLimiter, SharedRateLimiter
-from tests.support.ci import running_in_ci
+from tests.support.ports import free_port
 
 SECRET = "unit-secret-0123456789abcdefghijklmn"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def redis_url(tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if running_in_ci():
-            pytest.fail("redis-server not installed; CI=true requires it", pytrace=False)
-        pytest.skip("redis-server not installed; set CI=true to make this a failure")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import redis
-
-        client = redis.Redis(port=port, socket_timeout=1)
-        for _ in range(50):
-            try:
-                client.ping()
-                break
-            except redis.exceptions.RedisError:
-                import time
-
-                time.sleep(0.1)
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def test_two_nodes_share_one_budget(redis_url: str) -> None:
@@ -70,5 +28,5 @@ async def test_two_nodes_share_one_budget(redis_url: str) -> None:
 
 
 async def test_redis_down_falls_back_to_the_process_limit() -> None:
-    limiter = SharedRateLimiter(f"redis://127.0.0.1:{_free_port()}/0", "address", 2, SECRET)
+    limiter = SharedRateLimiter(f"redis://127.0.0.1:{free_port()}/0", "address", 2, SECRET)
     assert [await limiter.allow("10.0.0.7") for _ in range(3)] == [True, True, False]
