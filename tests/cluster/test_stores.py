@@ -5,6 +5,7 @@ and the nginx template."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -110,7 +111,7 @@ async def test_rest_channel_does_not_show_an_answer_that_was_not_stored() -> Non
 def test_every_endpoint_variable_of_the_profile_has_a_default(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.run import child_env, endpoints_file
-    from core.settings import get_settings
+    from core.settings import load_settings, rasa_env
 
     lines = (PROJECT_ROOT / "endpoints.cluster.yml").read_text().splitlines()
     text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
@@ -119,15 +120,17 @@ def test_every_endpoint_variable_of_the_profile_has_a_default(
     for name in list(names) + ["PROFILE", "ENDPOINTS", "RECORDS_DB_URL"]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PROFILE", "cluster")
-    env = child_env(get_settings())
+    cluster = load_settings(os.environ)
+    env = child_env(cluster)
     missing = sorted(n for n in names - {"ACTION_ENDPOINT_URL"} if n not in env)
     assert not missing
-    assert endpoints_file().name == "endpoints.cluster.yml"
+    assert endpoints_file(cluster).name == "endpoints.cluster.yml"
     assert env["RECORDS_DB_URL"].startswith("postgresql")
     assert int(env["SANIC_WORKERS"]) > 1
     monkeypatch.delenv("PROFILE")
-    assert endpoints_file().name == "endpoints.yml"  # the embedded default is unchanged
-    assert "TRACKER_DB_HOST" not in child_env(get_settings())
+    embedded = load_settings(os.environ)
+    assert endpoints_file(embedded).name == "endpoints.yml"  # the embedded default is unchanged
+    assert "RECORDS_DB_URL" not in rasa_env(embedded) and embedded.sanic_workers == 1
 
 
 def test_nginx_template_renders_and_nginx_accepts_it(tmp_path: Path,
