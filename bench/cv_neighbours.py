@@ -24,8 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from bot.nlu_classifier import build_model, model_input
-from bot.nlu_eval import ANSWER_THRESHOLD, NEIGHBOUR_THRESHOLD, load_examples
-from bot.nlu_eval import scope_of
+from bot.nlu_eval import ANSWER_THRESHOLD, NEIGHBOUR_THRESHOLD, load_examples, scope_of
 from core.answers import FAQ_INTENT_MAJORITY  # the action server's number
 
 FALLBACK = 0.2  # config.yml FallbackClassifier threshold
