@@ -106,8 +106,7 @@ def test_canary_verification_data_is_not_in_the_store(
         engine.dispose()
     assert len(rows) > 20
     dump = "\n".join(" ".join(str(c) for c in row) for row in rows)
-    for value in typed:
-        assert value not in dump, value
+    _assert_absent(dump.encode(), needles, "events table")  # a code may sit in a float
     # every byte PostgreSQL wrote (tables, indexes, WAL)
     files = [p for sub in ("base", "pg_wal") for p in (pg.data_dir / sub).rglob("*")
              if p.is_file()]
