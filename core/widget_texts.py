@@ -212,9 +212,19 @@ def widget_payload(path: Path = WIDGET_FILE, root: Path = TRANSLATIONS_DIR,
                    show_concept: bool = True) -> dict[str, Any]:
     """What ``/widget/texts.json`` serves: the language menu, and per language every
     widget text (Dutch where no usable translation is). Read again when a file changed."""
-    source = load_source(path)  # small; also tells which translation files to watch
+    source = _cached_source(str(path), _mtimes([path]))  # tells which files to watch
     watched = [path] + [translation_path(lang.code, root) for lang in source.languages]
     return _cached(str(path), str(root), show_concept, _mtimes(watched))
+
+
+@lru_cache(maxsize=4)
+def _cached_source(path: str, mtimes: tuple[float, ...]) -> WidgetSource:
+    return load_source(Path(path))
+
+
+def language_codes(path: Path = WIDGET_FILE) -> tuple[str, ...]:
+    """The codes of the widget's languages (the menu), Dutch first."""
+    return tuple(lang.code for lang in _cached_source(str(path), _mtimes([path])).languages)
 
 
 def check_widget_texts(path: Path = WIDGET_FILE,

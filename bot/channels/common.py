@@ -47,6 +47,7 @@ BUTTON_INTENTS: dict[str, frozenset[str]] = {
     "stop": frozenset(),
     "feedback": frozenset({"helpful"}),
     "greet": frozenset(),
+    "switch_language": frozenset({"language"}),  # the widget's language menu (issue 16)
 }
 _SLASH = re.compile(r"^/(?P<intent>[A-Za-z_]+)(?P<entities>\{.*\})?$", re.DOTALL)
 _ENTITY_VALUE = re.compile(r"^[A-Za-z0-9_\- ]{1,40}$")

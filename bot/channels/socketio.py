@@ -31,6 +31,12 @@ A subclass of Rasa 3.6's ``SocketIOInput`` that closes the stock channel's holes
 * **Always an answer.** A turn that yields no bot message gets the Dutch "no answer"
   message (:func:`~bot.channels.common.no_answer`); after every turn the server emits
   ``turn_done`` (with a fresh resume token) so the widget can stop its typing indicator.
+* **Languages.** Every bot message carries ``metadata.language`` (the language the NLG
+  gave it, ``nl`` when it gave none) and ``turn_done`` the language of the turn's answers,
+  so the widget sets ``lang``/``dir`` per message and its labels follow the conversation.
+  The widget's labels and privacy notice in every language are served as
+  ``/widget/texts.json`` (:func:`core.widget_texts.widget_payload`): an edit of the data
+  files needs no rebuild of the widget.
 * **One object per connection.** :class:`WidgetConnection` holds a tab's conversation and
   token and has one method per socket.io event; the blueprint only routes events to it.
 
@@ -98,6 +104,7 @@ RESUME_STORE_WORKERS = 4
 RESUME_STORE_QUEUE = 16
 _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
 TURN_DONE_EVT = "turn_done"
+TEXTS_FILE = "texts.json"  # /widget/texts.json: the widget's texts in every language
 END_SESSION_EVT = "end_session"
 
 
@@ -204,20 +211,59 @@ class RateLimiter:
 
 # -- output -----------------------------------------------------------------------------
 
+def message_language(message: Any) -> str | None:
+    """The language the NLG gave a bot message (``metadata.language``), if it is one of
+    the widget's languages."""
+    if not isinstance(message, dict):
+        return None
+    metadata = message.get("metadata")
+    language = metadata.get("language") if isinstance(metadata, dict) else None
+    if language is None:
+        language = message.get("language")
+    return language if isinstance(language, str) and language in widget_languages() else None
+
+
+def widget_languages() -> frozenset[str]:
+    """The language codes of the widget's menu (data/answers/widget.yml)."""
+    from core.widget_texts import DEFAULT_LANGUAGE, WidgetTextsError, language_codes
+
+    try:
+        return frozenset(language_codes())
+    except WidgetTextsError:
+        return frozenset({DEFAULT_LANGUAGE})
+
+
 class WidgetOutput(SocketIOOutput):
-    """Rasa's socket.io output that counts what it sent, sends to one connection (``sid``)
-    and never crashes on custom JSON."""
+    """Rasa's socket.io output that counts what it sent, sends to one connection (``sid``),
+    tells the language of every message and never crashes on custom JSON."""
 
     def __init__(self, sio: AsyncServer, bot_message_evt: str, sid: str | None = None) -> None:
         super().__init__(sio, bot_message_evt)
         self.sent = 0
         self._sid = sid
+        self._language: str | None = None
+        self.language: str | None = None  # of the turn's last answer from the NLG
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        # the parts of one bot message (paragraphs, buttons) all get its language
+        self._language = message_language(message)
+        if self._language is not None:
+            self.language = self._language
+        try:
+            await super().send_response(recipient_id, message)
+        finally:
+            self._language = None
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
         # a turn's answers go to the connection that sent the message, not to every
         # connection in the conversation's room (one that resumed with a captured token
         # must not read along)
         self.sent += 1
+        if isinstance(response, dict):
+            from core.widget_texts import DEFAULT_LANGUAGE
+
+            response = {**response, "metadata": {
+                "language": self._language or DEFAULT_LANGUAGE}}
         await super()._send_message(self._sid or socket_id, response)
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any],
@@ -270,6 +316,23 @@ async def _file_response(path: Path, content_type: str, extra: dict[str, str]) -
     return response.raw(body, content_type=content_type, headers=headers)
 
 
+async def _texts_response() -> HTTPResponse:
+    """The widget's labels and privacy notice in every language (public texts, read by
+    the widget with fetch() from the school's pages: any origin may read them; no
+    cookies, no credentials). Unreadable data files: 503, the widget keeps its Dutch."""
+    from core.widget_texts import WidgetTextsError, widget_payload
+
+    headers = {**SECURITY_HEADERS, "Access-Control-Allow-Origin": "*",
+               "Cross-Origin-Resource-Policy": "cross-origin"}
+    try:
+        payload = await asyncio.to_thread(widget_payload)
+    except WidgetTextsError as exc:
+        logger.error("widget texts cannot be served: %s", exc)
+        return response.json({}, status=503, headers=headers)
+    return response.json(payload, headers=headers, ensure_ascii=False,
+                         content_type="application/json; charset=utf-8")
+
+
 def add_web_routes(app: Sanic) -> None:
     """``/chat`` (demo page) and ``/widget/lwoo-chat.{js,css}`` on the Rasa app."""
 
@@ -282,6 +345,8 @@ def add_web_routes(app: Sanic) -> None:
 
     async def widget_file(request: Request, name: str) -> HTTPResponse:
         # loaded by <script>/<link> from the school's pages, so cross-origin on purpose
+        if name == TEXTS_FILE:
+            return await _texts_response()
         if name not in WIDGET_FILES:
             return response.text("Niet gevonden.", status=404, headers=SECURITY_HEADERS)
         path, content_type = WIDGET_FILES[name]
@@ -520,6 +585,7 @@ class WidgetConnection:
     portal: PortalGrant | None
     notice: str | None
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    language: str | None = None  # of the conversation's last answer from the NLG
 
     @property
     def namespace(self) -> str | None:
@@ -599,6 +665,8 @@ class WidgetConnection:
             not_processed = True
         except Exception as exc:  # noqa: BLE001 - any failure must still answer
             logger.error("socket.io turn failed: %s", type(exc).__name__)
+        if output.language is not None:
+            self.language = output.language
         if output.sent == 0 and not not_processed and not text.startswith("/feedback"):
             # feedback needs no answer; everything else does
             await self.reply(no_answer())
@@ -630,17 +698,21 @@ class WidgetConnection:
         return issue_resume_token(self.conversation_id, self.token_id, self.channel._secret,
                                   origin=self.origin)
 
-    async def reply(self, text: str) -> None:
-        await self.sio.emit(self.channel.bot_message_evt, {"text": text}, room=self.sid,
-                            namespace=self.namespace)
+    async def reply(self, text: str, language: str = "nl") -> None:
+        """A notice of the channel itself (``language``: the language of ``text``)."""
+        await self.sio.emit(self.channel.bot_message_evt,
+                            {"text": text, "metadata": {"language": language}},
+                            room=self.sid, namespace=self.namespace)
 
     async def turn_done(self, refresh: bool = True) -> None:
         if refresh and self.token_id:
             # renewed after every turn; rotated when the turn verified the parent (or
             # cleared the verification), so no earlier token reaches the new state
             self.token_id = await self.channel._refreshed(self.conversation_id, self.token_id)
-        await self.sio.emit(TURN_DONE_EVT, {"resume_token": self.resume_token()},
-                            room=self.sid, namespace=self.namespace)
+        done: dict[str, str] = {"resume_token": self.resume_token()}
+        if self.language is not None:  # the conversation's language: the widget follows
+            done["language"] = self.language
+        await self.sio.emit(TURN_DONE_EVT, done, room=self.sid, namespace=self.namespace)
 
     async def still_holds(self) -> bool:
         """False (and the connection is closed) when another connection resumed the

@@ -108,3 +108,83 @@ def test_csp_is_strict_and_ignores_odd_hosts() -> None:
     assert "unsafe" not in csp
     hostile = content_security_policy("evil.example; script-src *")
     assert "connect-src 'self';" in hostile and "script-src *" not in hostile
+
+
+# -- languages: metadata.language per message, the widget texts ---------------------------
+
+class RecordingSio:
+    """Stands in for the socket.io server: records what would be emitted."""
+
+    def __init__(self) -> None:
+        self.emitted: list[tuple[str, object, str | None]] = []
+
+    async def emit(self, event: str, data: object = None, room: str | None = None,
+                   **_: object) -> None:
+        self.emitted.append((event, data, room))
+
+
+def test_every_bot_message_carries_its_language() -> None:
+    import asyncio
+
+    from bot.channels.socketio import WidgetOutput
+
+    sio = RecordingSio()
+    output = WidgetOutput(sio, "bot_uttered", sid="sid-1")  # type: ignore[arg-type]
+
+    async def turn() -> None:
+        # what Rasa's processor hands the channel (BotUttered.message()): the NLG's
+        # metadata, here with two paragraphs and buttons
+        await output.send_response("web-x", {
+            "text": "مرحبًا.\n\nما هو lwoo؟", "buttons": [{"title": "lwoo", "payload": "/faq"}],
+            "metadata": {"language": "ar"}, "utter_action": "utter_greet"})
+        await output.send_response("web-x", {"text": "Hallo."})  # no language: Dutch
+        await output.send_response("web-x", {"text": "x", "metadata": {"language": "xx"}})
+
+    asyncio.run(turn())
+    sent = [data for _, data, _ in sio.emitted]
+    assert [m["metadata"] for m in sent] == [  # type: ignore[index]
+        {"language": "ar"}, {"language": "ar"}, {"language": "nl"}, {"language": "nl"}]
+    assert sent[1]["quick_replies"][0]["payload"] == "/faq"  # type: ignore[index]
+    assert {room for _, _, room in sio.emitted} == {"sid-1"}  # only this connection
+    assert output.sent == 4
+    assert output.language == "ar"  # the turn's language: the last one the NLG gave
+
+
+def test_message_language_accepts_only_the_widget_languages() -> None:
+    from bot.channels.socketio import message_language
+
+    assert message_language({"metadata": {"language": "nl-b1"}}) == "nl-b1"
+    assert message_language({"language": "uk"}) == "uk"
+    for message in ({}, {"metadata": {"language": "<b>"}}, {"metadata": "ar"}, None,
+                    {"metadata": {"language": ["ar"]}}):
+        assert message_language(message) is None
+
+
+def test_widget_texts_are_served_to_any_page_as_json() -> None:
+    import asyncio
+    import json
+
+    from bot.channels.socketio import _texts_response
+
+    resp = asyncio.run(_texts_response())
+    assert resp.status == 200
+    assert resp.content_type == "application/json; charset=utf-8"
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    payload = json.loads(resp.body)
+    assert [lang["code"] for lang in payload["languages"]] == [
+        "nl", "nl-b1", "en", "tr", "ar", "pl", "uk"]
+    assert payload["texts"]["ar"]["privacy_title"] == "قبل أن تبدأوا"
+    assert set(payload["texts"]["uk"]) == set(payload["texts"]["nl"])
+    assert "zorgcoördinator" in payload["terms"]
+
+
+def test_the_language_menu_payload_passes_the_button_filter() -> None:
+    import json
+
+    from bot.channels.common import sanitize_text
+
+    for code in ("nl", "nl-b1", "en", "tr", "ar", "pl", "uk"):
+        payload = "/switch_language" + json.dumps({"language": code})
+        assert sanitize_text(payload) == payload
+    assert sanitize_text('/switch_language{"language": "ar", "x": "y"}') == "/switch_language"
