@@ -53,6 +53,12 @@ def _check_content(args: argparse.Namespace) -> int:
     return check_content_command(args.answers, args.facts, validate=not args.skip_validate)
 
 
+def _translations(args: argparse.Namespace) -> int:
+    from bot.translations import translations_command
+
+    return translations_command(args.action, args.language, args.source, verbose=args.all)
+
+
 def _init(args: argparse.Namespace) -> int:
     from core.settings import ensure_key_files
 
@@ -145,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checklist (default data/answers/required_facts.yml)")
     p.add_argument("--skip-validate", action="store_true",
                    help="only check the facts, not `rasa data validate`")
+
+    p = add("translations", _translations,
+            "translations: export a file to fill in, or the status per language")
+    p.add_argument("action", choices=["export", "status"])
+    p.add_argument("language", nargs="?", default=None)
+    p.add_argument("source", nargs="?", default=None)
+    p.add_argument("--all", action="store_true", help="status: also list missing and concept")
 
     add("run", _run, "start the action server and Rasa (what `make run` does)")
     add("shell", _shell, "start the action server and rasa shell on 127.0.0.1")

@@ -46,6 +46,7 @@ class Message:
     text: str
     values: tuple[str, ...] = ()
     kind: str = "chat"
+    translate: bool = True  # False: read by staff, or sent before a conversation has a language
 
     def placeholders(self) -> list[str]:
         """The ``{names}`` in the text (raises TextsError on a malformed brace)."""
@@ -80,7 +81,10 @@ def load_messages(path: Path = MESSAGES_FILE) -> dict[str, Message]:
         text = entry["text"]
         if kind != "mail_body":
             text = " ".join(text.split())  # chat texts: one paragraph, as YAML '>-' gives
-        messages[str(key)] = Message(str(key), text, tuple(values), kind)
+        translate = entry.get("translate", True)
+        if not isinstance(translate, bool):
+            raise TextsError(f"{path}: 'translate' van '{key}' is geen true/false.")
+        messages[str(key)] = Message(str(key), text, tuple(values), kind, translate)
     return messages
 
 
