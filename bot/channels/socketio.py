@@ -224,13 +224,20 @@ def message_language(message: Any) -> str | None:
 
 
 def widget_languages() -> frozenset[str]:
-    """The language codes of the widget's menu (data/answers/widget.yml)."""
-    from core.widget_texts import DEFAULT_LANGUAGE, WidgetTextsError, language_codes
+    """The language codes of the widget's menu (core.translations.LANGUAGES)."""
+    from core.widget_texts import language_codes
 
-    try:
-        return frozenset(language_codes())
-    except WidgetTextsError:
-        return frozenset({DEFAULT_LANGUAGE})
+    return frozenset(language_codes())
+
+
+def concept_policy() -> str:
+    """The school's choice for concept translations (``TRANSLATION_CONCEPTS``: ``show``,
+    the default, or ``dutch``)."""
+    from core.settings import get_settings
+    from core.translations import CONCEPT_POLICIES
+
+    policy = getattr(get_settings(), "translation_concepts", "show")
+    return policy if policy in CONCEPT_POLICIES else "show"
 
 
 class WidgetOutput(SocketIOOutput):
@@ -325,7 +332,7 @@ async def _texts_response() -> HTTPResponse:
     headers = {**SECURITY_HEADERS, "Access-Control-Allow-Origin": "*",
                "Cross-Origin-Resource-Policy": "cross-origin"}
     try:
-        payload = await asyncio.to_thread(widget_payload)
+        payload = await asyncio.to_thread(widget_payload, concept_policy())
     except WidgetTextsError as exc:
         logger.error("widget texts cannot be served: %s", exc)
         return response.json({}, status=503, headers=headers)
