@@ -437,3 +437,307 @@ def test_screenshots(page: Any, name: str, width: int, height: int) -> None:
     path = SCREENSHOTS / f"widget-{name}.png"
     assert driver.save_screenshot(str(path))
     assert path.stat().st_size > 10_000
+
+
+# -- languages: the menu, right to left (issue 16) --------------------------------------
+
+ARABIC = "ar"
+# an Arabic answer with the Dutch terms kept (as the translations write them); the short
+# one fits on one line, so the reading order can be measured
+ARABIC_ANSWER = ("lwoo (leerwegondersteunend onderwijs) هو دعم إضافي في vmbo. يتحدث معكم "
+                 "الـ zorgcoördinator عن handelingsplan طفلكم.")
+ARABIC_SHORT = "يتحدث mentor معكم."
+ARABIC_QUESTION = "ما هو lwoo؟"
+
+
+def menu_options(driver: Any) -> list[Any]:
+    return all_css(driver, ".lwoo-lang-option")
+
+
+def language_toggle(driver: Any) -> Any:
+    return css(driver, ".lwoo-lang-button")
+
+
+def root_language(driver: Any) -> tuple[str, str]:
+    root = css(driver, ".lwoo-chat")
+    return root.get_attribute("lang"), root.get_attribute("dir")
+
+
+def computed(driver: Any, element: Any, prop: str) -> str:
+    return str(driver.execute_script(
+        "return getComputedStyle(arguments[0]).getPropertyValue(arguments[1])", element, prop))
+
+
+def spy_on_sent_frames(driver: Any) -> None:
+    """Record what the widget sends over its WebSocket (socket.io frames)."""
+    driver.execute_script(
+        "window.__sent = []; const send = WebSocket.prototype.send;"
+        "WebSocket.prototype.send = function (data) {"
+        "  window.__sent.push(String(data)); return send.call(this, data); };")
+
+
+def sent_messages(driver: Any) -> list[str]:
+    """The ``message`` of every user_uttered the widget sent, in order."""
+    found = []
+    for frame in driver.execute_script("return window.__sent || []"):
+        if frame.startswith("42"):  # socket.io event
+            event, *args = json.loads(frame[2:])
+            if event == "user_uttered" and args and isinstance(args[0], dict):
+                found.append(str(args[0].get("message")))
+    return found
+
+
+def test_language_menu_with_the_keyboard(page: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver = page()
+
+    def press(*keys: str) -> None:
+        ActionChains(driver).send_keys(*keys).perform()
+
+    def shift_tab() -> None:
+        ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(
+            Keys.SHIFT).perform()
+
+    def focused_option() -> str:
+        return str(active(driver).get_attribute("data-code"))
+
+    wait(driver, lambda d: len(menu_options(d)) == 7)  # texts.json arrived
+    assert [text_of(o) for o in menu_options(driver)] == [
+        "Nederlands✓", "Eenvoudig Nederlands✓", "English✓", "Türkçe✓", "العربية✓",
+        "Polski✓", "Українська✓"]  # each in its own language (✓ is hidden until chosen)
+    assert [o.get_attribute("lang") for o in menu_options(driver)] == [
+        "nl", "nl", "en", "tr", "ar", "pl", "uk"]
+    for _ in range(5):
+        press(Keys.TAB)
+        if active(driver) == launcher(driver):
+            break
+    press(Keys.ENTER)
+    assert active(driver) == css(driver, ".lwoo-accept")
+    # the menu is in the header, before the privacy notice: a parent can read the notice
+    # in their own language before anything is sent
+    shift_tab()
+    shift_tab()
+    toggle = language_toggle(driver)
+    assert active(driver) == toggle
+    assert has_visible_focus(driver)
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert text_of(toggle).endswith("Taal: Nederlands")  # its name holds what it shows
+    press(Keys.ENTER)
+    assert toggle.get_attribute("aria-expanded") == "true"
+    assert css(driver, ".lwoo-lang-list").is_displayed()
+    assert focused_option() == "nl"  # the current language
+    assert active(driver).get_attribute("aria-current") == "true"
+    assert has_visible_focus(driver)
+    press(Keys.ARROW_DOWN)
+    assert focused_option() == "nl-b1"
+    press(Keys.ARROW_UP, Keys.ARROW_UP)
+    assert focused_option() == "uk"  # wraps around
+    press(Keys.HOME)
+    assert focused_option() == "nl"
+    press(Keys.END)
+    assert focused_option() == "uk"
+    press(Keys.ESCAPE)  # closes the menu, not the panel
+    assert not css(driver, ".lwoo-lang-list").is_displayed()
+    assert css(driver, ".lwoo-panel").is_displayed()
+    assert active(driver) == toggle
+
+    # choose Arabic: the labels and the direction change at once
+    press(Keys.ENTER)
+    press(Keys.ARROW_DOWN, Keys.ARROW_DOWN, Keys.ARROW_DOWN, Keys.ARROW_DOWN)
+    assert focused_option() == ARABIC
+    press(Keys.ENTER)
+    assert not css(driver, ".lwoo-lang-list").is_displayed()
+    assert active(driver) == toggle
+    assert root_language(driver) == ("ar", "rtl")
+    assert computed(driver, css(driver, ".lwoo-panel"), "direction") == "rtl"
+    assert css(driver, ".lwoo-privacy-title").text == "قبل أن تبدأوا"
+    assert css(driver, ".lwoo-accept").text == "موافقة، بدء الدردشة"
+    assert "مسح المحادثة" in css(driver, ".lwoo-privacy").text
+    assert text_of(toggle).endswith("اللغة: العربية")
+    assert storage(driver)["language"] == ARABIC
+    # the panel stays at the bottom right of the page
+    panel = css(driver, ".lwoo-panel").rect
+    assert panel["x"] + panel["width"] > driver.execute_script("return innerWidth") - 40
+
+    # then English, and start the chat: the assistant hears the choice before the greeting
+    press(Keys.ENTER)
+    press(Keys.HOME, Keys.ARROW_DOWN, Keys.ARROW_DOWN)
+    assert focused_option() == "en"
+    press(Keys.ENTER)
+    assert root_language(driver) == ("en", "ltr")
+    assert css(driver, ".lwoo-privacy-title").text == "Before you start"
+    spy_on_sent_frames(driver)
+    press(Keys.TAB, Keys.TAB)  # the close button, then "Agree, start the chat"
+    assert active(driver) == css(driver, ".lwoo-accept")
+    press(Keys.ENTER)
+    wait(driver, lambda d: len(sent_messages(d)) >= 2 and idle(d))
+    assert sent_messages(driver)[:2] == ['/switch_language{"language":"en"}', "/greet"]
+    assert css(driver, ".lwoo-input").get_attribute("placeholder") == (
+        "Type your question about lwoo…")
+    assert css(driver, ".lwoo-send").text == "Send"
+    assert not user_texts(driver)  # the choice made before the chat is not a message
+
+
+def plant(driver: Any, language: str, messages: list[dict[str, Any]],
+          replace: bool = False) -> None:
+    """Put ``messages`` in the tab's stored conversation (after it, or ``replace`` it), in
+    ``language``, and reload: rendered exactly as live messages (the same renderMessage)."""
+    driver.execute_script(
+        "const s = JSON.parse(sessionStorage.getItem(arguments[0]));"
+        "if (arguments[3]) s.history = [];"
+        "s.history.push(...arguments[1]); s.language = arguments[2]; s.told = arguments[2];"
+        "sessionStorage.setItem(arguments[0], JSON.stringify(s));",
+        STORAGE_KEY, messages, language, replace)
+    driver.refresh()
+    wait(driver, lambda d: css(d, ".lwoo-panel").is_displayed()
+         and root_language(d)[0] == language.split("-")[0])
+    wait(driver, lambda d: storage(d).get("token") and idle(d))
+
+
+def char_rects(driver: Any, element: Any, needle: str) -> list[dict[str, float]]:
+    """The on-screen box of every character of ``needle`` in ``element``'s text, in
+    logical (typed) order."""
+    return list(driver.execute_script("""
+        const [root, needle] = arguments;
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        let all = "", nodes = [];
+        while (walker.nextNode()) { nodes.push([walker.currentNode, all.length]);
+                                    all += walker.currentNode.data; }
+        const at = all.indexOf(needle);
+        if (at < 0) return [];
+        const rects = [];
+        for (let i = at; i < at + needle.length; i++) {
+          const [node, offset] = nodes.filter(([n, o]) => o <= i).pop();
+          const range = document.createRange();
+          range.setStart(node, i - offset); range.setEnd(node, i - offset + 1);
+          const r = range.getBoundingClientRect();
+          rects.push({left: r.left, right: r.right, top: r.top});
+        }
+        return rects;""", element, needle))
+
+
+def test_arabic_conversation_renders_right_to_left(page: Any) -> None:
+    driver = page()
+    start_chat(driver)
+    plant(driver, ARABIC, [
+        {"who": "user", "text": ARABIC_QUESTION},
+        {"who": "bot", "text": ARABIC_ANSWER, "lang": ARABIC},
+        {"who": "bot", "text": ARABIC_SHORT, "lang": ARABIC, "feedback": "ask",
+         "quick": [{"title": "ما هو rugzak؟", "payload": "/greet"}]},
+    ], replace=True)
+    assert root_language(driver) == ("ar", "rtl")
+    assert css(driver, ".lwoo-title").text == "مساعد LWOO"
+    box = css(driver, ".lwoo-input")
+    assert box.get_attribute("placeholder") == "اكتبوا سؤالكم عن lwoo…"
+    assert computed(driver, box, "direction") == "rtl"  # the placeholder reads right to left
+    answer, short = all_css(driver, ".lwoo-msg--bot")
+    for message in (answer, short):
+        assert message.get_attribute("lang") == "ar"
+        assert computed(driver, message, "direction") == "rtl"
+        assert computed(driver, css(message, ".lwoo-bubble"), "direction") == "rtl"
+    # the parent's own Arabic question reads right to left (dir=auto)
+    question = all_css(driver, ".lwoo-msg--user .lwoo-bubble")[-1]
+    assert driver.execute_script("return arguments[0].matches(':dir(rtl)')", question)
+
+    # the Dutch terms are isolated and marked Dutch
+    terms = {text_of(t): t for t in all_css(answer, "bdi")}
+    assert {"lwoo", "vmbo", "zorgcoördinator", "handelingsplan"} <= set(terms)
+    assert "leerwegondersteunend onderwijs" in terms
+    for word in ("lwoo", "vmbo", "zorgcoördinator", "handelingsplan"):
+        assert terms[word].get_attribute("lang") == "nl"
+        assert computed(driver, terms[word], "direction") == "ltr"
+    # ... and read correctly: the letters of a term left to right, the sentence around it
+    # right to left, the full stop at the sentence's end (its left)
+    bubble = css(short, ".lwoo-bubble")
+    term = char_rects(driver, bubble, "mentor")
+    before = char_rects(driver, bubble, "يتحدث")
+    after = char_rects(driver, bubble, "معكم")
+    stop = char_rects(driver, bubble, ".")
+    assert len({round(r["top"]) for r in term + before + after + stop}) == 1  # one line
+    assert [r["left"] for r in term] == sorted(r["left"] for r in term)  # m-e-n-t-o-r
+    assert min(r["left"] for r in before) >= max(r["right"] for r in term) - 1
+    assert max(r["right"] for r in after) <= min(r["left"] for r in term) + 1
+    assert stop[0]["right"] <= min(r["left"] for r in after) + 1
+    # the bubble starts at the right: the first word is at its right edge
+    box = bubble.rect
+    assert max(r["right"] for r in before) > box["x"] + box["width"] - 20
+    # bot messages sit on the start side (right), the parent's on the left
+    log = css(driver, ".lwoo-log").rect
+    assert short.rect["x"] + short.rect["width"] > log["x"] + log["width"] - 24
+    user = all_css(driver, ".lwoo-msg--user")[-1].rect
+    assert user["x"] < log["x"] + 40  # (the scrollbar is on the left in RTL)
+    # feedback and suggestions in Arabic
+    assert [b.get_attribute("aria-label") for b in all_css(short, ".lwoo-feedback-button")] == [
+        "نعم، أفادتني هذه الإجابة", "لا، لم تُفدني هذه الإجابة"]
+    assert css(short, ".lwoo-quick").get_attribute("aria-label") == "اقتراحات"
+    assert [text_of(t) for t in all_css(short, ".lwoo-quick-button")] == ["ما هو rugzak؟"]
+
+    assert run_axe(driver) == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / "widget-arabic.png"
+    assert driver.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
+
+    # a channel notice the server sends in Dutch stays a left-to-right Dutch message
+    plant(driver, ARABIC, [{"who": "bot", "text": "Het gesprek is gewist.", "lang": "nl"}])
+    notice = all_css(driver, ".lwoo-msg--bot")[-1]
+    assert notice.get_attribute("lang") == "nl"
+    assert computed(driver, notice, "direction") == "ltr"
+    assert not all_css(notice, "bdi")
+    # typed Dutch in the Arabic panel: the box takes the direction of what is typed
+    box = css(driver, ".lwoo-input")
+    box.send_keys("Wat is een OPP?")
+    assert box.get_attribute("dir") == "auto"
+    assert driver.execute_script("return arguments[0].matches(':dir(ltr)')", box)
+
+
+def spy_on_received_frames(driver: Any) -> None:
+    """Record what the server sends over the widget's WebSocket."""
+    driver.execute_script(
+        "window.__received = [];"
+        "const d = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage');"
+        "Object.defineProperty(WebSocket.prototype, 'onmessage', {configurable: true,"
+        "  get() { return d.get.call(this); },"
+        "  set(fn) { d.set.call(this, (e) => { window.__received.push(String(e.data));"
+        "                                      return fn.call(this, e); }); }});")
+
+
+def received_events(driver: Any, name: str) -> list[dict[str, Any]]:
+    found = []
+    for frame in driver.execute_script("return window.__received || []"):
+        if frame.startswith("42"):
+            event, *args = json.loads(frame[2:])
+            if event == name and args and isinstance(args[0], dict):
+                found.append(args[0])
+    return found
+
+
+def test_each_message_gets_the_language_the_server_gave_it(page: Any) -> None:
+    """metadata.language of every bot message decides its lang/dir (a Dutch answer stays
+    a left-to-right Dutch message inside an Arabic panel); the labels follow the language
+    turn_done reports for the conversation."""
+    driver = page()
+    launcher(driver).click()
+    wait(driver, lambda d: len(menu_options(d)) == 7)
+    language_toggle(driver).click()
+    next(o for o in menu_options(driver) if o.get_attribute("data-code") == ARABIC).click()
+    assert root_language(driver) == ("ar", "rtl")
+    spy_on_received_frames(driver)
+    css(driver, ".lwoo-accept").click()
+    wait(driver, lambda d: bot_texts(d) and idle(d))
+    ask(driver, "Wat is lwoo?")
+    sent = received_events(driver, "bot_uttered")
+    assert sent and all(m["metadata"]["language"] in (
+        "nl", "nl-b1", "en", "tr", "ar", "pl", "uk") for m in sent)
+    shown = all_css(driver, ".lwoo-msg--bot")
+    assert len(shown) == len(sent)
+    for message, element in zip(sent, shown):
+        language = message["metadata"]["language"]
+        assert element.get_attribute("lang") == language.split("-")[0]
+        assert computed(driver, element, "direction") == ("rtl" if language == ARABIC
+                                                          else "ltr")
+    reported = [d["language"] for d in received_events(driver, "turn_done") if "language" in d]
+    expected = reported[-1] if reported else ARABIC  # nothing reported: the choice stays
+    assert root_language(driver)[0] == expected.split("-")[0]

@@ -335,8 +335,13 @@ class LwooChat {
       if (chosen) option.setAttribute("aria-current", "true");
       else option.removeAttribute("aria-current");
     }
+    this.updateInputDirection();
     // the menu is only worth showing with more than one language
     this.langBox.hidden = this.catalog.languages.length < 2;
+  }
+
+  updateInputDirection() {
+    this.input.dir = this.input.value ? "auto" : this.dirOf(this.state.language);
   }
 
   /** Show the widget in ``code`` (labels at once); ``tell``: also ask the assistant. */
@@ -462,7 +467,9 @@ class LwooChat {
     const input = el("input", "lwoo-input");
     input.id = this.uid + "-input";
     input.type = "text";
-    input.dir = "auto"; // the parent may type Arabic in a Dutch page, or Dutch in Arabic
+    // the parent may type Arabic in a Dutch panel, or Dutch in an Arabic one: what is
+    // typed gets its direction from its own letters; the placeholder the panel's
+    input.addEventListener("input", () => this.updateInputDirection());
     input.autocomplete = "off";
     input.maxLength = MAX_CHARS;
     this.label(input, "placeholder", "placeholder");
@@ -751,7 +758,10 @@ class LwooChat {
       this.showAlert(this.t("too_long", { max: MAX_CHARS }));
       return;
     }
-    if (this.sendPayload(text, { text }, false)) this.input.value = "";
+    if (this.sendPayload(text, { text }, false)) {
+      this.input.value = "";
+      this.updateInputDirection();
+    }
   }
 
   /**
@@ -887,6 +897,7 @@ class LwooChat {
     this.log.textContent = "";
     this.state.history.forEach((m, i) => this.log.appendChild(this.renderMessage(m, i)));
     if (keep) this.input.focus(); // the focused control was re-rendered
+    this.scrollToEnd();
   }
 
   rerender(index) {
@@ -1012,6 +1023,7 @@ class LwooChat {
     this.state.language = language;
     this.log.textContent = "";
     this.input.value = "";
+    this.updateInputDirection();
     this.showAlert("");
     this.setStatus(this.t("cleared"));
     this.updatePrivacy();

@@ -188,3 +188,64 @@ def test_the_language_menu_payload_passes_the_button_filter() -> None:
         payload = "/switch_language" + json.dumps({"language": code})
         assert sanitize_text(payload) == payload
     assert sanitize_text('/switch_language{"language": "ar", "x": "y"}') == "/switch_language"
+
+
+class StubChannel:
+    """Just what a WidgetConnection asks of its channel; the 'bot' answers ``answers``."""
+
+    namespace = None
+    bot_message_evt = "bot_uttered"
+    _secret = SECRET
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, object]] = []
+        self._on_new_message = self._bot
+
+    @staticmethod
+    def name() -> str:
+        return "socketio"
+
+    async def _tokens(self, method: str, *args: object, timeout: float = 0) -> None:
+        return None  # records store down: the connection still holds its conversation
+
+    async def _refreshed(self, conversation_id: str, token_id: str) -> str:
+        return token_id
+
+    async def _bot(self, message: object) -> None:
+        for answer in self.answers:
+            await message.output_channel.send_response(  # type: ignore[attr-defined]
+                message.sender_id, dict(answer))  # type: ignore[attr-defined]
+
+
+def test_turn_done_tells_the_conversation_language() -> None:
+    import asyncio
+
+    from bot.channels.socketio import WidgetConnection
+
+    sio, channel = RecordingSio(), StubChannel()
+    connection = WidgetConnection(channel, sio, "sid-1", new_conversation_id(),  # type: ignore[arg-type]
+                                  new_token_id(), "http://127.0.0.1:5005", False, None, None)
+
+    def turn(*answers: dict[str, object]) -> list[tuple[str, object]]:
+        channel.answers = list(answers)
+        before = len(sio.emitted)
+        asyncio.run(connection.user_message({"message": "hallo"}))
+        return [(event, data) for event, data, _ in sio.emitted[before:]]
+
+    # a Dutch answer without a language from the NLG: the messages say nl, turn_done
+    # names no conversation language (the widget keeps the one the parent chose)
+    events = turn({"text": "Hallo!"})
+    assert events[0] == ("bot_uttered", {"text": "Hallo!", "metadata": {"language": "nl"}})
+    assert events[-1][0] == "turn_done" and "language" not in events[-1][1]  # type: ignore[operator]
+    # an Arabic answer: the conversation is Arabic from now on
+    events = turn({"text": "مرحبًا", "metadata": {"language": "ar"}})
+    assert events[0][1]["metadata"] == {"language": "ar"}  # type: ignore[index]
+    assert events[-1][1]["language"] == "ar"  # type: ignore[index]
+    # a turn without an answer: the channel's own Dutch notice, the conversation stays Arabic
+    events = turn()
+    assert events[0][1]["metadata"] == {"language": "nl"}  # type: ignore[index]
+    assert events[-1][1]["language"] == "ar"  # type: ignore[index]
+    # switched to English halfway
+    events = turn({"text": "Hello!", "metadata": {"language": "en"}})
+    assert events[-1] == ("turn_done", {"resume_token": connection.resume_token(),
+                                        "language": "en"})
