@@ -22,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from core.translations import LANGUAGES, SIMPLE_DUTCH, SOURCE_LANGUAGE
+from core.translations import KEPT_TERMS, LANGUAGES, SIMPLE_DUTCH, SOURCE_LANGUAGE
 
 MIN_WORDS = 3
 MIN_CONFIDENCE = 0.6
@@ -108,9 +108,19 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+# Dutch school words a parent of any language types ("is it the same as a rugzak?"):
+# left out before detection, so they do not make a foreign question look Dutch
+SCHOOL_WORDS = frozenset(word.lower() for word in KEPT_TERMS) | frozenset("""lwoo vmbo rugzak
+    rugzakje handelingsplan samenwerkingsverband nio opp mentor zorgcoördinator
+    zorgcoordinator hertoets leerwegondersteunend onderwijs praktijkonderwijs brugklas
+    ouderportaal compaen zaanstreek leerlingnummer doorstroomtoets schooladvies
+    basisschool""".split())
+
+
 def detect(text: str) -> Detection:
     """The language of ``text`` when it is clear enough to follow (see module docs)."""
-    found = words(text)
+    found = [word for word in words(text)
+             if word.lower() not in SCHOOL_WORDS and word.lower().split("-")[0] not in SCHOOL_WORDS]
     if not found:
         return Detection(None, None, 0.0, 0)
     values = detector().compute_language_confidence_values(" ".join(found))
