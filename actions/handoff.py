@@ -26,13 +26,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.localize import localized, tracker_language
-from core.translations import base_language
 from core.blocking import run_blocking
 from core.callbacks import CallbackInput, SubmitResult, get_desk
 from core.contact import how_to_reach, parse_contact, yes_or_no
 from core.mail import MailUnavailable
 from core.records import StoreUnavailable
 from core.texts import text as msg
+from core.translations import base_language
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ def earlier_bot_texts(tracker: Tracker) -> list[str]:
 
 def localized(cls: ActionType) -> ActionType:
     """Class decorator: ``run`` answers in the conversation's language."""
-    original = cls.run
+    original = cls.run  # type: ignore[attr-defined]
 
     @functools.wraps(original)
     async def run(self: Any, dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -31,6 +31,8 @@ SHOW_DUTCH_PAYLOAD = "/show_dutch"
 SIMPLER_PAYLOAD = "/say_simpler"
 ANSWER_PREFIXES = ("utter_faq/", "utter_neighbour/")
 NOTE_RANK = {None: 0, "missing": 1, "outdated": 2, "concept": 3}
+RLM = "\u200f"  # RIGHT-TO-LEFT MARK
+
 
 
 def localized_response(name: str, response: dict[str, Any], language: str,
@@ -82,6 +84,11 @@ def localize_message(message: dict[str, Any], language: str, earlier: Iterable[s
         if language == SOURCE_LANGUAGE and key and key.startswith(ANSWER_PREFIXES) \
                 and has_simple_version(key):
             buttons.append({"title": msg("simple.button"), "payload": SIMPLER_PAYLOAD})
+        if text_direction(shown) == "rtl":
+            # WhatsApp and Telegram take a paragraph's direction from its first letter; a
+            # line that starts with a Dutch term ("Lwoo ...") would read left to right
+            text = "\n".join(RLM + line if line.strip() and not line.startswith(RLM) else line
+                              for line in text.split("\n"))
         message["text"] = text
         if buttons:
             message["buttons"] = buttons

@@ -117,7 +117,9 @@ def source_hash(text: str, buttons: Iterable[str] = ()) -> str:
 
 def base_language(language: str | None) -> str:
     """``nl`` for both Dutch variants; the language itself otherwise."""
-    return SOURCE_LANGUAGE if language in (None, "", SOURCE_LANGUAGE, SIMPLE_DUTCH) else language
+    if not language or language in (SOURCE_LANGUAGE, SIMPLE_DUTCH):
+        return SOURCE_LANGUAGE
+    return language
 
 
 def text_direction(language: str | None) -> str:
