@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-TRAINING_FILES := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null | sort)
+TRAINING_FILES := config.yml domain.yml $(shell find data -path data/translations -prune -o -name '*.yml' -print 2>/dev/null | sort)
 
 .PHONY: help setup run shell actions train test lint typecheck validate pytest \
 	test-conversations test-nlu check-content bench clean
@@ -51,7 +51,7 @@ var/.pupils-loaded: var/spacy/.ready $(DEMO_CSV) core/records.py
 
 setup: $(VENV)/.installed var/.keys var/spacy/.ready var/.pupils-loaded ## venv, packages, keys, spaCy pipeline, demo pupils
 
-$(MODEL): $(TRAINING_FILES) var/spacy/.ready bot/nlp.py bot/spacy_provider.py bot/nlu_classifier.py
+$(MODEL): $(TRAINING_FILES) var/spacy/.ready bot/nlp.py bot/spacy_provider.py bot/nlu_classifier.py bot/language_detector.py
 	@mkdir -p models
 	@echo "==> training (data, domain or config changed)"
 	TF_INTRA_OP_PARALLELISM_THREADS=2 TF_INTER_OP_PARALLELISM_THREADS=2 \

@@ -18,6 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.localize import localized
 from core.answers import (
     ANSWER_CONFIDENCE_THRESHOLD,
     FAQ_TOPICS,
@@ -84,6 +85,7 @@ def clarify(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventTyp
     return [SlotSet("fallback_count", misses + 1)]
 
 
+@localized
 class ActionAnswerFaq(Action):
     """Answer an FAQ question (typed, or chosen with a button) when the answer is sure."""
 
@@ -113,6 +115,7 @@ class ActionAnswerFaq(Action):
         return [SlotSet("faq_topic", topic), SlotSet("fallback_count", 0)]
 
 
+@localized
 class ActionClarify(Action):
     """Rasa's nlu_fallback: the intent itself was unclear."""
 
@@ -125,6 +128,7 @@ class ActionClarify(Action):
         return clarify(dispatcher, tracker)
 
 
+@localized
 class ActionSomethingElse(Action):
     """The parent pressed "Iets anders" (or said no) under a clarification."""
 
@@ -165,6 +169,7 @@ def answer_several(dispatcher: CollectingDispatcher, parse_data: dict[str, Any],
     return [SlotSet("faq_topic", topic), SlotSet("fallback_count", 0)]
 
 
+@localized
 class ActionAnswerNeighbour(Action):
     """A question about a subject next to lwoo (NIO, OPP, tlv, leerplicht …): its own short
     reply from data/answers/neighbours.yml, or — when the subject is unsure — a general

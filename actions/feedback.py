@@ -20,6 +20,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.localize import localized
 from core.texts import text as msg
 
 WIDGET_CHANNEL = "socketio"  # the widget shows its own "Bedankt voor uw reactie."
@@ -73,6 +74,7 @@ def feedback_value(tracker: Tracker) -> bool | None:
     return None
 
 
+@localized
 class ActionFeedback(Action):
     """Record whether the answer helped (slot ``feedback_helpful``)."""
 
@@ -100,6 +102,7 @@ class ActionFeedback(Action):
         return [SlotSet("feedback_helpful", False), SlotSet("feedback_comment", None)]
 
 
+@localized
 class ActionFeedbackDone(Action):
     """After "what was missing?": thank the parent and offer contact with the school."""
 

@@ -20,6 +20,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.localize import localized
+from core.texts import translated
+
 FOLLOWUPS_FILE = Path(__file__).resolve().parents[1] / "data" / "answers" / "followups.yml"
 KINDS = ("required", "normal", "for_whom", "duration", "cost", "this_school", "meaning")
 STATUS_ACTIONS = {"action_status_start", "action_verification_done"}
@@ -61,18 +64,28 @@ def followup_answer(kind: str | None, topic: str | None, status: str | None) -> 
     """The text for this follow-up, the honest "not in my information" text, or None
     when there is no context at all (the caller asks which topic is meant)."""
     texts = followup_texts()
+
+    def say(key: str) -> str:  # in the conversation's language (core.texts.speaking)
+        value: Any = texts
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return translated("followups", key, " ".join(str(value).split()))
+
     if status and kind is not None:
         # right after a status the question is about that status, not the last FAQ topic:
         # "wat betekent dat?" / "is dat normaal?" get the plain-Dutch explanation, other
         # follow-ups the honest answer (the mentor knows the details of the own child)
-        if kind in ("meaning", "normal"):
-            return str(texts["status"].get(status) or texts["not_in_text"])
-        return str(texts["not_in_text"])
+        if kind in ("meaning", "normal") and texts["status"].get(status):
+            return say(f"status.{status}")
+        return say("not_in_text")
     if not topic or kind is None:
         return None
-    return str((texts.get(topic) or {}).get(kind) or texts["not_in_text"])
+    if (texts.get(topic) or {}).get(kind):
+        return say(f"{topic}.{kind}")
+    return say("not_in_text")
 
 
+@localized
 class ActionFollowup(Action):
     """Answer a short follow-up in the context of the last answer."""
 

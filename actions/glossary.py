@@ -10,10 +10,12 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import answer_neighbour
+from actions.localize import localized
 from core.answers import selected_neighbour
 from core.glossary import NEIGHBOUR_INSTEAD, lookup_term
 
 
+@localized
 class ActionExplainTerm(Action):
     """Intent ``ask_term``: explain a word from the glossary, or say it is not in it."""
 

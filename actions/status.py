@@ -23,6 +23,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.localize import localized
 from core.blocking import PoolBusy, run_blocking
 from core.form_input import FormInput, read_form_input
 from core.mail import MailUnavailable
@@ -194,6 +195,7 @@ def first_missing(tracker: Tracker) -> str:
     return "otp_code"
 
 
+@localized
 class ActionStatusStart(Action):
     """``ask_status``: show the status when this conversation is verified, else start
     the verification form (the rule reads ``needs_verification``)."""
@@ -223,6 +225,7 @@ class ActionStatusStart(Action):
         return [SlotSet("needs_verification", True)]
 
 
+@localized
 class ValidateVerificationForm(FormValidationAction):
     """Reads what the parent types in the form, the way people really type it.
 
@@ -366,6 +369,7 @@ class ValidateVerificationForm(FormValidationAction):
         return self._end()
 
 
+@localized
 class ActionVerificationDone(Action):
     """After the form: show the status when the code was right; reset the form slots."""
 
@@ -390,6 +394,7 @@ class ActionVerificationDone(Action):
         return clear_form_slots() + shown
 
 
+@localized
 class ActionStopVerification(Action):
     """"stop", "laat maar", "ik wil iets anders vragen" during the form: the form is
     paused. What was answered stays (until the session ends), so a parent who asks for
@@ -409,6 +414,7 @@ class ActionStopVerification(Action):
         return [SlotSet("otp_code", None), SlotSet("needs_verification", None)]
 
 
+@localized
 class ActionVerificationDontKnow(Action):
     """"weet ik niet", "heb ik niet bij de hand": where to find it and the hand-over.
     Not a wrong attempt; the form pauses with what was answered so far."""
@@ -423,6 +429,7 @@ class ActionVerificationDontKnow(Action):
         return [SlotSet("otp_code", None), SlotSet("needs_verification", None)]
 
 
+@localized
 class ActionSessionStart(Action):
     """A new session starts unverified: verification never carries over."""
 

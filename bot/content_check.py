@@ -287,6 +287,35 @@ def validate_data(answers: Path) -> tuple[bool, str]:
     return result.returncode == 0, output
 
 
+def check_translations() -> tuple[list[Problem], list[str]]:
+    """Wrong translations (placeholders, buttons, a kept Dutch term dropped) and simple
+    Dutch answers that lost a required fact are problems; missing, outdated and
+    unreviewed translations are listed for the school (the Dutch text or the note is
+    shown meanwhile), not problems."""
+    from core.translations import SIMPLE_DUTCH, TranslationsError, status_report, summary
+    from core.translations import translations as translated_texts
+
+    try:
+        findings = status_report()
+        simple = translated_texts(SIMPLE_DUTCH, "responses")
+    except TranslationsError as exc:
+        return [Problem("vertalingen", str(exc))], []
+    problems = [Problem(f"{f.language}/{f.source}: {f.key}", f.problem) for f in findings
+                if f.problem not in ("missing", "outdated", "concept")]
+    # the simple-Dutch answers keep the facts of the Dutch ones
+    for prefix, facts in ((PREFIX, load_required_facts()),
+                          (NEIGHBOUR_PREFIX, load_required_facts(REQUIRED_FACTS, "neighbours"))):
+        answers = {key[len(prefix):]: [{"text": t.text}] for key, t in simple.items()
+                   if key.startswith(prefix)}
+        for problem in check_answers(answers, {k: v for k, v in facts.items() if k in answers}):
+            if "checklist" not in problem.message:
+                problems.append(Problem(f"{SIMPLE_DUTCH} {problem.topic}", problem.message))
+    listed = [f"{language}: {row['missing']} ontbreken, {row['outdated']} verouderd, "
+              f"{row['concept']} nog niet gecontroleerd"
+              for language, row in sorted(summary(findings).items())]
+    return problems, listed
+
+
 def check_content_command(
     answers: str | None = None, facts: str | None = None, *, validate: bool = True
 ) -> int:
@@ -302,6 +331,8 @@ def check_content_command(
                                      neighbour_facts, faq_answers)
         problems += check_glossary()
         problems += check_message_texts()
+        translation_problems, translation_status = check_translations()
+        problems += translation_problems
     except ContentFileError as exc:
         print(f"FOUT: {exc}", file=sys.stderr, flush=True)
         return EXIT_UNREADABLE
@@ -320,6 +351,9 @@ def check_content_command(
     print(f"Aangrenzende onderwerpen in orde: {len(neighbour_facts)} onderwerpen, {count} "
           "verplichte feiten gevonden; woordenlijst en berichten (messages.yml) in orde.",
           flush=True)
+    print("Vertalingen (python -m bot translations status --all geeft de lijst):", flush=True)
+    for line in translation_status:
+        print(f"  {line}", flush=True)
     if not validate:
         return EXIT_OK
     print("Trainingsdata controleren (rasa data validate) …", flush=True)

@@ -76,6 +76,7 @@ class CallbackInput:
     contact_method: ContactMethod
     contact: str
     events: Sequence[dict[str, Any]]
+    language: str = "nl"  # the parent's language in the conversation (named in the mail)
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,7 @@ class CallbackDesk:
             promise=promise,
             transcript=self._transcript(request, masker),
             verified=None if own is None else bool(own),
+            language=request.language,
         )
         try:
             self._mailer.send(message)

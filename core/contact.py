@@ -9,8 +9,12 @@ from typing import Any
 from core.records import ContactMethod
 from core.texts import text as msg
 
-_YES_WORDS = frozenset("ja jawel jazeker yes graag goed prima oke oké ok akkoord zeker 👍".split())
-_NO_WORDS = frozenset("nee neen no niet liever nooit 👎".split())
+# everyday yes/no in the assistant's languages (nl, en, tr, ar, pl, uk), typed on any channel
+_YES_WORDS = frozenset("""ja jawel jazeker yes graag goed prima oke oké ok akkoord zeker 👍
+    yeah yep sure please okay evet tamam olur lütfen نعم أجل اي ايه حسنا موافق طيب tak
+    dobrze jasne oczywiście proszę так добре гаразд звісно будь""".split())
+_NO_WORDS = frozenset("""nee neen no niet liever nooit 👎 not nope hayır hayir istemiyorum
+    لا كلا nie ні не""".split())
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
 _PHONE_CANDIDATE = re.compile(r"(?:\+|\(?0)[\d\s().\-]{7,22}\d")
 

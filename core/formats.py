@@ -71,6 +71,17 @@ def parse_date(text: str) -> date | None:
     return None
 
 
+def local_date(value: date) -> str:
+    """``value`` as a parent of the conversation's language reads it ("14 March 2027"):
+    the month names are the text ``formats.months`` (core.texts.speaking)."""
+    from core.texts import text
+
+    months = text("formats.months").split()
+    if len(months) != 12:
+        return dutch_date(value)
+    return f"{value.day} {months[value.month - 1]} {value.year}"
+
+
 def dutch_date(value: date) -> str:
     """Format a date the Dutch way: ``2 oktober 2026``."""
     return f"{value.day} {DUTCH_MONTHS[value.month - 1]} {value.year}"

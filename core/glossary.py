@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships without stubs
 
+from core.texts import translated
+
 GLOSSARY_FILE = Path(__file__).resolve().parent.parent / "data" / "answers" / "glossary.yml"
 FUZZY_CUTOFF = 0.84
 NEIGHBOUR_INSTEAD = 0.6  # no glossary term, but a clear neighbouring subject: its reply
@@ -119,4 +121,5 @@ def lookup_term(text: str, last_topic: str | None = None) -> str | None:
     pass its context; the terms are unambiguous today, so it does not change the result.
     """
     term = find_term(text)
-    return term.explanation if term else None
+    # in the conversation's language (core.texts.speaking), when translated
+    return translated("glossary", term.term, term.explanation) if term else None

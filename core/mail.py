@@ -24,6 +24,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from core.texts import messages
 from core.texts import text as msg
 
 if TYPE_CHECKING:
@@ -96,8 +97,12 @@ def callback_message(
     promise: str,
     transcript: list[str],
     verified: bool | None = None,
+    language: str = "nl",
 ) -> EmailMessage:
     """The Dutch e-mail to the care desk with a parent's callback request.
+
+    ``language``: the language the parent used in the conversation (nl, nl-b1, en, ...),
+    named in the mail so the desk can answer in it or bring an interpreter.
 
     ``verified``: whether the requester proved to be a parent (code or portal) in this
     conversation; None when that is not known (store down, re-sent later).
@@ -115,6 +120,10 @@ def callback_message(
             contact=contact,
             promise=promise,
             verified=msg(_VERIFIED_LINE[verified]),
+            parent_language=msg("mail.callback.language",
+                         name=msg(f"language.dutch_name.{language}")
+                         if f"language.dutch_name.{language}" in messages()
+                         else msg("language.dutch_name.nl")),
             transcript_intro=msg("mail.callback.transcript_intro", count=len(transcript)),
             transcript="\n".join(lines),
             request_id=request_id if request_id is not None else msg("mail.callback.not_stored"),

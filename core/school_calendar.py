@@ -52,9 +52,11 @@ def day_label(day: date, today: date) -> str:
         return msg("handoff.today")
     if delta == 1:
         return msg("handoff.tomorrow")
-    label = WEEKDAYS[day.weekday()]
+    weekdays = msg("formats.weekdays").split()  # in the conversation's language
+    label = (weekdays if len(weekdays) == 7 else WEEKDAYS)[day.weekday()]
     if delta >= 7:
-        label += f" {day.day} {MONTHS[day.month - 1]}"
+        months = msg("formats.months").split()
+        label += f" {day.day} {(months if len(months) == 12 else MONTHS)[day.month - 1]}"
     return label
 
 

@@ -88,6 +88,13 @@ def _env_dates(name: str) -> tuple[date, ...]:
         ) from None
 
 
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _env(name, default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"environment variable {name} must be one of: {', '.join(choices)}")
+    return value
+
+
 def var(env: str, default: Any = MISSING, *, secret: bool = False) -> Any:
     """A setting read from the environment variable ``env`` (the registry: the field's
     metadata). Secrets are left out of ``repr``."""
@@ -165,6 +172,9 @@ class Settings:
     callback_hours: tuple[time, time] = var("CALLBACK_HOURS", (time(8, 30), time(16, 0)))
     school_closed_dates: tuple[date, ...] = var("SCHOOL_CLOSED_DATES", ())
     school_timezone: str = var("SCHOOL_TIMEZONE", "Europe/Amsterdam")
+    # a concept (unreviewed) translation: "show" (with a note and the Dutch original a
+    # button away) or "dutch" (the parent gets the Dutch text)
+    translation_concepts: str = var("TRANSLATION_CONCEPTS", "show")
     callback_transcript_messages: int = var("CALLBACK_TRANSCRIPT_MESSAGES", 10)
     callbacks_per_conversation: int = var("CALLBACKS_PER_CONVERSATION", 2)
     callbacks_per_hour: int = var("CALLBACKS_PER_HOUR", 20)
@@ -483,6 +493,7 @@ def _load() -> Settings:
         callback_hours=parse_hours(_env("CALLBACK_HOURS", "8:30-16:00")),
         school_closed_dates=_env_dates("SCHOOL_CLOSED_DATES"),
         school_timezone=_env("SCHOOL_TIMEZONE", "Europe/Amsterdam"),
+        translation_concepts=_choice("TRANSLATION_CONCEPTS", ("show", "dutch"), "show"),
         callback_transcript_messages=_env_int("CALLBACK_TRANSCRIPT_MESSAGES", 10),
         callbacks_per_conversation=_env_int("CALLBACKS_PER_CONVERSATION", 2),
         callbacks_per_hour=_env_int("CALLBACKS_PER_HOUR", 20),

@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -102,16 +106,83 @@ def messages(path: Path = MESSAGES_FILE) -> dict[str, Message]:
     return _cached(str(path), mtime)
 
 
-def text(key: str, **values: object) -> str:
-    """The text of ``key`` with ``values`` filled in."""
+@dataclass
+class Spoken:
+    """What :func:`text` gave while :func:`speaking` was active: each text in the parent's
+    language with its Dutch original, and the strongest translation note."""
+
+    language: str
+    pieces: list[tuple[str, str]] = dataclass_field(default_factory=list)
+    note: str | None = None
+    shown: set[str] = dataclass_field(default_factory=set)
+
+    def dutch(self, localized: str) -> str:
+        """``localized`` (a message put together from texts) with every piece in Dutch."""
+        for piece, original in sorted(self.pieces, key=lambda p: len(p[0]), reverse=True):
+            if piece and piece != original:
+                localized = localized.replace(piece, original)
+        return localized
+
+
+_SPEAKING: ContextVar[Spoken | None] = ContextVar("lwoo_speaking", default=None)
+_NOTE_RANK = {None: 0, "missing": 1, "outdated": 2, "concept": 3}
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[Spoken]:
+    """Within the block, :func:`text` answers in ``language`` and records what it gave."""
+    spoken = Spoken(language)
+    token = _SPEAKING.set(spoken)
+    try:
+        yield spoken
+    finally:
+        _SPEAKING.reset(token)
+
+
+def _fill(key: str, template: str, message: Message, values: dict[str, object]) -> str:
+    missing = [name for name in message.placeholders() if name not in values]
+    if missing:
+        raise TextsError(f"{key}: no value for {', '.join(missing)}")
+    return template.format_map({k: str(v) for k, v in values.items()})
+
+
+def text(key: str, language: str | None = None, **values: object) -> str:
+    """The text of ``key`` with ``values`` filled in, in ``language`` (default: the
+    language of the :func:`speaking` block, else Dutch)."""
     try:
         message = messages()[key]
     except KeyError as exc:
         raise TextsError(f"unknown message key {key!r}") from exc
-    missing = [name for name in message.placeholders() if name not in values]
-    if missing:
-        raise TextsError(f"{key}: no value for {', '.join(missing)}")
-    return message.text.format_map({k: str(v) for k, v in values.items()})
+    dutch = _fill(key, message.text, message, values)
+    if not message.translate:
+        return dutch
+    return translated("messages", key, dutch, language,
+                      lambda template: _fill(key, template, message, values))
+
+
+def translated(source: str, key: str, dutch: str, language: str | None = None,
+               fill: Any = None) -> str:
+    """``dutch`` (the text of ``key`` in ``source``, filled in) in ``language`` (default:
+    the :func:`speaking` block's), recorded for the block; ``fill`` fills the translated
+    template the way ``dutch`` was filled."""
+    spoken = _SPEAKING.get()
+    language = language or (spoken.language if spoken else None)
+    if not language or language == "nl":
+        return dutch
+    from core.settings import get_settings
+    from core.translations import render
+
+    rendered = render(source, key, language, get_settings().translation_concepts)
+    if rendered.shown == "nl":
+        localized = dutch
+    else:
+        localized = fill(rendered.text) if fill is not None else rendered.text
+    if spoken is not None:
+        spoken.pieces.append((localized, dutch))
+        spoken.shown.add(rendered.shown)
+        if _NOTE_RANK.get(rendered.note, 0) > _NOTE_RANK.get(spoken.note, 0):
+            spoken.note = rendered.note
+    return localized
 
 
 def check_messages(found: dict[str, Message]) -> list[tuple[str, str]]:

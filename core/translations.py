@@ -117,7 +117,9 @@ def source_hash(text: str, buttons: Iterable[str] = ()) -> str:
 
 def base_language(language: str | None) -> str:
     """``nl`` for both Dutch variants; the language itself otherwise."""
-    return SOURCE_LANGUAGE if language in (None, "", SOURCE_LANGUAGE, SIMPLE_DUTCH) else language
+    if not language or language in (SOURCE_LANGUAGE, SIMPLE_DUTCH):
+        return SOURCE_LANGUAGE
+    return language
 
 
 def text_direction(language: str | None) -> str:
@@ -334,26 +336,52 @@ def terms_in(text: str) -> list[str]:
     return [term for term in KEPT_TERMS if _term_pattern(term).search(text)]
 
 
+# names that hold a kept term but are not it: the bot's and the school's
+_NAMES_WITH_TERMS = re.compile(r"lwoo-assist\w*|\w*-?асистент|compaen\s+vmbo", re.IGNORECASE)
+
+
+def _first_free_occurrence(term: str, text: str) -> tuple[int, int] | None | bool:
+    """(start, end of the whole word) of the first occurrence of ``term`` to explain;
+    ``True`` when the text already explains it (the term in brackets, or followed by
+    brackets, as "leerwegondersteunend onderwijs (lwoo)"); ``None`` when absent."""
+    names = [m.span() for m in _NAMES_WITH_TERMS.finditer(text)]
+    for match in _term_pattern(term).finditer(text):
+        if any(start <= match.start() < end for start, end in names):
+            continue
+        end = match.end()
+        # the whole word: "lwoo-budget", Turkish "mentor'u", Arabic/Polish endings
+        while end < len(text) and (text[end].isalnum() or text[end] in "-'’"):
+            end += 1
+        before = text[:match.start()].rstrip()
+        after = text[end:].lstrip()
+        if before.endswith("(") or after.startswith("("):
+            return True
+        return match.start(), end
+    return None
+
+
 def explain_terms(text: str, language: str | None, earlier: Iterable[str] = ()) -> str:
     """``text`` with the first occurrence of each kept Dutch term explained in ``language``
-    ("lwoo (…)"), unless an earlier bot message of this conversation already had it."""
+    ("lwoo (…)"), unless an earlier bot message of this conversation already had it. The
+    bot's and school's names ("LWOO-assistent", "Compaen vmbo") are not the terms; a term
+    the text explains itself is left alone; explanations are never explained again."""
     if base_language(language) == SOURCE_LANGUAGE:
         return text
     glosses = terms(str(language))
     if not glosses:
         return text
     seen = " ".join(earlier)
+    inserts: list[tuple[int, str]] = []
     for term in KEPT_TERMS:
         gloss = glosses.get(term)
-        if not gloss or _term_pattern(term).search(seen):
+        if not gloss or gloss.lower() in text.lower():
             continue
-        match = _term_pattern(term).search(text)
-        if match is None or gloss.lower() in text.lower():
-            continue
-        end = match.end()
-        # "lwoo-budget": explain after the whole word
-        while end < len(text) and (text[end].isalnum() or text[end] == "-"):
-            end += 1
+        if _first_free_occurrence(term, seen) is not None:
+            continue  # in an earlier message (explained there)
+        found = _first_free_occurrence(term, text)
+        if isinstance(found, tuple):
+            inserts.append((found[1], gloss))
+    for end, gloss in sorted(inserts, reverse=True):  # positions in the original text
         text = f"{text[:end]} ({gloss}){text[end:]}"
     return text
 

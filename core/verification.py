@@ -64,7 +64,7 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from core.formats import dutch_date, normalize_code, normalize_pupil_number, parse_date
+from core.formats import local_date, normalize_code, normalize_pupil_number, parse_date
 from core.importer import MAX_PUPILS_PER_EMAIL
 from core.keys import derive_key
 from core.mail import Mailer, MailUnavailable, code_message, get_mailer
@@ -728,10 +728,10 @@ def _status_headline(pupil: Pupil) -> str:
     status = pupil.lwoo_status.value
     retest = ""
     if pupil.lwoo_status is LwooStatus.RETEST_PLANNED and pupil.retest_date:
-        retest = " " + msg("status_text.retest_on", date=dutch_date(pupil.retest_date))
+        retest = " " + msg("status_text.retest_on", date=local_date(pupil.retest_date))
     dated = ""
     if pupil.status_date:
-        dated = " " + msg(f"status_text.{status}.dated", date=dutch_date(pupil.status_date))
+        dated = " " + msg(f"status_text.{status}.dated", date=local_date(pupil.status_date))
     return msg("status_text.headline", first_name=pupil.first_name,
                 label=msg(f"status_text.{status}.label"), retest=retest, dated=dated)
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from core.answers import FAQ_TOPICS, topic_title
+from core.language import conversation_language
 from core.masking import Masker
 
 LOW_CONFIDENCE = 0.7
@@ -211,6 +212,8 @@ class Review:
     topics_typed: Counter[str] = field(default_factory=Counter)
     topics_button: Counter[str] = field(default_factory=Counter)
     channels: Counter[str] = field(default_factory=Counter)
+    # the language(s) of each conversation in the order used: "nl", "nl > en", "ar"
+    languages: Counter[str] = field(default_factory=Counter)
     days: Counter[date] = field(default_factory=Counter)
 
     @property
@@ -250,7 +253,16 @@ def _analyse_session(
     review.days[first.time.astimezone(tz).date()] += 1
     last_topic, last_question = "", ""
     waiting_for_comment: FeedbackItem | None = None
+    language, simple, used = "nl", "false", ["nl"]
     for turn in session:
+        for name, value in turn.slots:
+            if name == "language" and value:
+                language = str(value)
+            elif name == "simple_dutch" and value:
+                simple = str(value)
+        now = conversation_language(language, simple)
+        if now != used[-1]:
+            used.append(now)
         if not turn.active_loop and not turn.is_button and turn.intent != "feedback":
             review.questions += 1
         if "action_callback_start" in turn.actions:
@@ -277,3 +289,4 @@ def _analyse_session(
             last_topic = str(topic)
             last_question = "[knop]" if turn.is_button else masker.mask(turn.text)
             (review.topics_button if turn.is_button else review.topics_typed)[last_topic] += 1
+    review.languages[" > ".join(used)] += 1

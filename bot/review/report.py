@@ -26,6 +26,16 @@ def _channel(name: str) -> str:
     return CHANNEL_LABELS.get(name, name)
 
 
+def _languages(path: str) -> str:
+    """ "nl > en" as "Nederlands, daarna Engels" (the care desk's Dutch names)."""
+    from core.texts import messages
+
+    names = [messages()[f"language.dutch_name.{code}"].text
+             if f"language.dutch_name.{code}" in messages() else code
+             for code in path.split(" > ")]
+    return " → ".join(names)
+
+
 def _cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula."""
     text = str(value)
@@ -62,6 +72,10 @@ def write_csvs(review: Review, out: Path, tz: tzinfo) -> list[Path]:
         "channels.csv": (
             ("kanaal", "gesprekken"),
             [(_channel(name), count) for name, count in review.channels.most_common()],
+        ),
+        "languages.csv": (
+            ("taal", "gesprekken"),
+            [(name, count) for name, count in review.languages.most_common()],
         ),
         "days.csv": (
             ("dag", "gesprekken"),
@@ -150,6 +164,7 @@ def render_html(review: Review, charts: dict[str, Path], tz: tzinfo, generated: 
         topics=[(t, _title(t), review.topics_typed[t], review.topics_button[t], c)
                 for t, c in review.topics.most_common()],
         channels=[(_channel(c), n) for c, n in review.channels.most_common()],
+        languages=[(_languages(c), n) for c, n in review.languages.most_common()],
         days=[(d.isoformat(), n) for d, n in sorted(review.days.items())],
     )
 

@@ -123,7 +123,8 @@ def seeded_conversations() -> list[Conversation]:
               .user('/faq{"faq_topic": "budget"}', "faq", 1.0,
                     entities=[{"entity": "faq_topic", "value": "budget"}])
               .action("action_answer_faq", ("faq_topic", "budget"), ("fallback_count", 0))
-              .user("ik wil iemand spreken", "request_human", 0.98)
+              .user("أريد التحدث مع شخص من المدرسة", "request_human", 0.98)
+              .action("action_extract_slots", ("language", "ar"))
               .action("action_callback_start", ("callback_consent", None)))
     old = (Conversation("old", "rest", START - timedelta(days=20))
            .user("Sanne oud en vergeten", "nlu_fallback", 0.2))
@@ -214,6 +215,13 @@ def test_topics_channels_and_days(report: Path) -> None:
     assert {d: n for d, n in days.items() if n != "0"} == {"2026-11-25": "1", "2026-11-26": "2"}
     html = (report / "report.html").read_text(encoding="utf-8")
     assert "Vroegen om contact met een medewerker</td><td><strong>1<" in html
+
+
+def test_the_language_of_each_conversation(report: Path) -> None:
+    languages = {r["taal"]: r["gesprekken"] for r in read_csv(report / "languages.csv")}
+    assert languages == {"nl": "2", "nl > ar": "1"}  # the widget parent switched to Arabic
+    html = (report / "report.html").read_text(encoding="utf-8")
+    assert "Nederlands → Arabisch</td>" in html
 
 
 def test_empty_store_bad_period_and_store_down(settings: Any, tmp_path: Path, capsys) -> None:

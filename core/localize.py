@@ -1,0 +1,102 @@
+"""One outgoing message in the parent's language: the step both the NLG (responses) and
+the actions (texts they put together) take before a message leaves.
+
+* :func:`localized_response` swaps a Rasa response's Dutch text and button titles for the
+  translation (:func:`core.translations.render`).
+* :func:`localize_message` then explains the kept Dutch school words the first time,
+  adds the one-line note for a concept, outdated or missing translation (with the
+  "Nederlandse tekst" button for a concept), the "Zeg het eenvoudiger" button under a
+  Dutch answer that has a simple-Dutch version, and the key ``lwoo`` (language, text
+  direction, the Dutch original) that Rasa stores as the message's metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from core.texts import text as msg
+from core.translations import (
+    SIMPLE_DUTCH,
+    SOURCE_LANGUAGE,
+    TranslationsError,
+    explain_terms,
+    render,
+    source_texts,
+    text_direction,
+    translations,
+)
+
+SHOW_DUTCH_PAYLOAD = "/show_dutch"
+SIMPLER_PAYLOAD = "/say_simpler"
+ANSWER_PREFIXES = ("utter_faq/", "utter_neighbour/")
+NOTE_RANK = {None: 0, "missing": 1, "outdated": 2, "concept": 3}
+RLM = "\u200f"  # RIGHT-TO-LEFT MARK
+
+
+
+def localized_response(name: str, response: dict[str, Any], language: str,
+                       policy: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The response ``name`` (Rasa's chosen variant, not yet filled) in ``language``, and
+    the Dutch response when the parent gets something else (for "Nederlandse tekst")."""
+    if language == SOURCE_LANGUAGE or not isinstance(response.get("text"), str):
+        return response, None
+    dutch = source_texts("responses").get(name)
+    if dutch is None:
+        return response, None
+    rendered = render("responses", name, language, policy, dutch=dutch)
+    localized = dict(response)
+    localized["text"] = rendered.text
+    buttons = response.get("buttons") or []
+    if buttons and len(rendered.buttons) == len(buttons):
+        localized["buttons"] = [dict(button, title=title)
+                                for button, title in zip(buttons, rendered.buttons, strict=False)]
+    localized["lwoo"] = {"shown": rendered.shown, "note": rendered.note}
+    return localized, (response if rendered.shown != SOURCE_LANGUAGE else None)
+
+
+def has_simple_version(key: str | None) -> bool:
+    return bool(key) and key in translations(SIMPLE_DUTCH, "responses")
+
+
+def localize_message(message: dict[str, Any], language: str, earlier: Iterable[str] = (),
+                     dutch: dict[str, Any] | None = None, key: str | None = None,
+                     note: str | None = None, shown: str | None = None) -> dict[str, Any]:
+    """``message`` (a Rasa/rasa_sdk message dict) ready to send to a parent of
+    ``language``; changed in place and returned."""
+    meta = message.pop("lwoo", None) or {}
+    shown = meta.get("shown") or shown or language
+    key = key or meta.get("key")
+    note = max((note, meta.get("note")), key=lambda n: NOTE_RANK.get(n, 0))
+    text = message.get("text")
+    if isinstance(text, str) and text:
+        if shown != SOURCE_LANGUAGE and shown != SIMPLE_DUTCH:
+            text = explain_terms(text, shown, earlier)
+        buttons = list(message.get("buttons") or [])
+        if note is not None and language not in (SOURCE_LANGUAGE, SIMPLE_DUTCH):
+            try:
+                text = f"{text}\n\n{msg(f'translation.{note}_note', language=language)}"
+                if note == "concept":
+                    buttons.append({"title": msg("translation.button_dutch", language=language),
+                                    "payload": SHOW_DUTCH_PAYLOAD})
+            except TranslationsError:
+                pass
+        if language == SOURCE_LANGUAGE and key and key.startswith(ANSWER_PREFIXES) \
+                and has_simple_version(key):
+            buttons.append({"title": msg("simple.button"), "payload": SIMPLER_PAYLOAD})
+        if text_direction(shown) == "rtl":
+            # WhatsApp and Telegram take a paragraph's direction from its first letter; a
+            # line that starts with a Dutch term ("Lwoo ...") would read left to right
+            text = "\n".join(RLM + line if line.strip() and not line.startswith(RLM) else line
+                              for line in text.split("\n"))
+        message["text"] = text
+        if buttons:
+            message["buttons"] = buttons
+    info: dict[str, Any] = {"language": shown, "dir": text_direction(shown),
+                            "requested": language}
+    if key:
+        info["key"] = key
+    if dutch is not None and isinstance(dutch.get("text"), str):
+        info["dutch_text"] = dutch["text"]
+    message["lwoo"] = info
+    return message
