@@ -2,10 +2,6 @@
 
 Dutch is the source, ``data/answers/widget.yml``::
 
-    languages:                      # the language menu, each name in its own language
-      nl: Nederlands
-      ar: العربية
-      ...
     widget:
       launcher: Chat met de assistent
       privacy_title: Voordat u begint
@@ -13,7 +9,8 @@ Dutch is the source, ``data/answers/widget.yml``::
 
 The translations are ``data/translations/<lang>/widget.yml`` in the shared translation
 format (:mod:`core.translations`, source ``widget``). :func:`widget_payload` is what the
-Rasa process serves to the widget (``GET /widget/texts.json``): the menu, and per language
+Rasa process serves to the widget (``GET /widget/texts.json``): the language menu (the
+same names and order as the chat's own menu, :data:`core.language.LANGUAGE_NAMES`), and per language
 every key, chosen like every other text (:func:`core.translations.render`): the
 translation when it was made from today's Dutch text and the school's choice for concept
 translations allows it, else the Dutch text. So a missing, outdated or refused
@@ -72,20 +69,15 @@ def widget_file() -> Path:
     return translations.WIDGET_FILE
 
 
-def load_languages(path: Path | None = None) -> tuple[Language, ...]:
-    """The language menu of ``widget.yml``: every language of
-    :data:`core.translations.LANGUAGES`, in that order, each named in its own language."""
-    path = path or widget_file()
-    names = _read(path).get("languages")
-    if not isinstance(names, dict):
-        raise WidgetTextsError(f"{path} heeft geen 'languages:'.")
-    if list(names) != list(LANGUAGES):
-        raise WidgetTextsError(f"{path}: 'languages:' moet precies deze talen hebben, in "
-                               f"deze volgorde: {', '.join(LANGUAGES)}.")
-    if not all(isinstance(name, str) and name.strip() for name in names.values()):
-        raise WidgetTextsError(f"{path}: elke taal heeft een naam nodig.")
-    return tuple(Language(code, names[code].strip(), text_direction(code))
-                 for code in LANGUAGES)
+def load_languages() -> tuple[Language, ...]:
+    """The language menu: every language the assistant speaks, in the order of the chat's
+    own menu, each named in its own language."""
+    from core.language import LANGUAGE_NAMES, MENU_ORDER
+
+    if sorted(MENU_ORDER) != sorted(LANGUAGES):
+        raise WidgetTextsError("the language menu and core.translations.LANGUAGES differ")
+    return tuple(Language(code, LANGUAGE_NAMES[code], text_direction(code))
+                 for code in MENU_ORDER)
 
 
 def load_source(path: Path | None = None) -> dict[str, str]:
@@ -144,4 +136,4 @@ def widget_payload(policy: str = "show") -> dict[str, Any]:
 
 def language_codes() -> tuple[str, ...]:
     """The codes of the widget's languages (the menu), Dutch first."""
-    return LANGUAGES
+    return tuple(language.code for language in load_languages())

@@ -31,9 +31,11 @@ A subclass of Rasa 3.6's ``SocketIOInput`` that closes the stock channel's holes
 * **Always an answer.** A turn that yields no bot message gets the Dutch "no answer"
   message (:func:`~bot.channels.common.no_answer`); after every turn the server emits
   ``turn_done`` (with a fresh resume token) so the widget can stop its typing indicator.
-* **Languages.** Every bot message carries ``metadata.language`` (the language the NLG
-  gave it, ``nl`` when it gave none) and ``turn_done`` the language of the turn's answers,
-  so the widget sets ``lang``/``dir`` per message and its labels follow the conversation.
+* **Languages.** Every bot message carries ``metadata.language`` (the language of its
+  text as the NLG or action gave it, ``lwoo.language``; ``nl`` when none) and
+  ``turn_done`` the conversation's language (``lwoo.requested`` of the turn's last
+  answer), so the widget sets ``lang``/``dir`` per message and its labels follow the
+  conversation (a Dutch fallback text in an Arabic conversation is a Dutch message).
   The widget's labels and privacy notice in every language are served as
   ``/widget/texts.json`` (:func:`core.widget_texts.widget_payload`): an edit of the data
   files needs no rebuild of the widget.
@@ -211,15 +213,18 @@ class RateLimiter:
 
 # -- output -----------------------------------------------------------------------------
 
-def message_language(message: Any) -> str | None:
-    """The language the NLG gave a bot message (``metadata.language``), if it is one of
-    the widget's languages."""
+def message_language(message: Any, key: str = "language") -> str | None:
+    """The language of a bot message as the NLG or an action gave it (Rasa keeps it in
+    the message's metadata: ``lwoo.language``, the language of the text shown, and
+    ``lwoo.requested``, the conversation's; core/localize.py), if it is one of the
+    widget's languages."""
     if not isinstance(message, dict):
         return None
-    metadata = message.get("metadata")
-    language = metadata.get("language") if isinstance(metadata, dict) else None
-    if language is None:
-        language = message.get("language")
+    language = None
+    for holder in (message.get("lwoo"), message.get("metadata")):
+        if isinstance(holder, dict) and holder.get(key) is not None:
+            language = holder.get(key)
+            break
     return language if isinstance(language, str) and language in widget_languages() else None
 
 
@@ -249,13 +254,15 @@ class WidgetOutput(SocketIOOutput):
         self.sent = 0
         self._sid = sid
         self._language: str | None = None
-        self.language: str | None = None  # of the turn's last answer from the NLG
+        # the conversation's language as the turn's last answer gave it
+        self.language: str | None = None
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         # the parts of one bot message (paragraphs, buttons) all get its language
         self._language = message_language(message)
-        if self._language is not None:
-            self.language = self._language
+        conversation = message_language(message, "requested") or self._language
+        if conversation is not None:
+            self.language = conversation
         try:
             await super().send_response(recipient_id, message)
         finally:

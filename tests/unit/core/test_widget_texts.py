@@ -17,7 +17,6 @@ from core.translations import source_hash, status_report
 from core.widget_texts import (
     DEFAULT_LANGUAGE,
     WidgetTextsError,
-    load_languages,
     load_source,
     widget_payload,
 )
@@ -98,8 +97,6 @@ def test_the_privacy_notice_names_the_clear_button_in_every_language() -> None:
 # -- fallback, on files of our own --------------------------------------------------------
 
 SOURCE = """\
-languages: {nl: Nederlands, nl-b1: Eenvoudig Nederlands, en: English, tr: Türkçe,
-            ar: العربية, pl: Polski, uk: Українська}
 widget:
   launcher: Chat met de assistent
   placeholder: Typ uw vraag over lwoo…
@@ -175,11 +172,9 @@ def test_an_edited_file_is_read_again(files: tuple[Path, Path]) -> None:
 
 
 @pytest.mark.parametrize("bad", [
-    "widget: {launcher: Chat}\n",  # no languages
-    "languages: {en: English, nl: Nederlands}\nwidget: {launcher: Chat}\n",
-    SOURCE.replace("uk: Українська", "uk: ''"),
+    "widget: {}\n",
+    "launcher: Chat\n",  # no widget:
     SOURCE.replace("  clear: Gesprek wissen", "  clear: ''"),
-    SOURCE.split("widget:")[0],
     "[not, a, mapping]\n",
 ])
 def test_a_malformed_source_is_refused(files: tuple[Path, Path], bad: str) -> None:
@@ -187,11 +182,7 @@ def test_a_malformed_source_is_refused(files: tuple[Path, Path], bad: str) -> No
     source.write_text(bad, encoding="utf-8")
     later = time.time() + 200
     os.utime(source, (later, later))
-    def read_both() -> None:
-        load_languages()
-        load_source()
-
     with pytest.raises(WidgetTextsError):
-        read_both()
+        load_source()
     with pytest.raises(WidgetTextsError):
         widget_payload()

@@ -139,24 +139,31 @@ def test_every_bot_message_carries_its_language() -> None:
             "metadata": {"language": "ar"}, "utter_action": "utter_greet"})
         await output.send_response("web-x", {"text": "Hallo."})  # no language: Dutch
         await output.send_response("web-x", {"text": "x", "metadata": {"language": "xx"}})
+        # as core/localize.py marks it: a Dutch text (no translation yet) in an English
+        # conversation
+        await output.send_response("web-x", {"text": "Dag.", "lwoo": {
+            "language": "nl", "dir": "ltr", "requested": "en"}})
 
     asyncio.run(turn())
     sent = [data for _, data, _ in sio.emitted]
     assert [m["metadata"] for m in sent] == [  # type: ignore[index]
-        {"language": "ar"}, {"language": "ar"}, {"language": "nl"}, {"language": "nl"}]
+        {"language": "ar"}, {"language": "ar"}, {"language": "nl"}, {"language": "nl"},
+        {"language": "nl"}]
     assert sent[1]["quick_replies"][0]["payload"] == "/faq"  # type: ignore[index]
     assert {room for _, _, room in sio.emitted} == {"sid-1"}  # only this connection
-    assert output.sent == 4
-    assert output.language == "ar"  # the turn's language: the last one the NLG gave
+    assert output.sent == 5
+    assert output.language == "en"  # the conversation's, as the turn's last answer said
 
 
 def test_message_language_accepts_only_the_widget_languages() -> None:
     from bot.channels.socketio import message_language
 
     assert message_language({"metadata": {"language": "nl-b1"}}) == "nl-b1"
-    assert message_language({"language": "uk"}) == "uk"
+    assert message_language({"lwoo": {"language": "uk", "requested": "uk"}}) == "uk"
+    assert message_language({"lwoo": {"language": "nl", "requested": "ar"}},
+                            "requested") == "ar"
     for message in ({}, {"metadata": {"language": "<b>"}}, {"metadata": "ar"}, None,
-                    {"metadata": {"language": ["ar"]}}):
+                    {"metadata": {"language": ["ar"]}}, {"language": "ar"}):
         assert message_language(message) is None
 
 
@@ -238,7 +245,7 @@ def test_turn_done_tells_the_conversation_language() -> None:
     assert events[0] == ("bot_uttered", {"text": "Hallo!", "metadata": {"language": "nl"}})
     assert events[-1][0] == "turn_done" and "language" not in events[-1][1]  # type: ignore[operator]
     # an Arabic answer: the conversation is Arabic from now on
-    events = turn({"text": "مرحبًا", "metadata": {"language": "ar"}})
+    events = turn({"text": "مرحبًا", "lwoo": {"language": "ar", "requested": "ar"}})
     assert events[0][1]["metadata"] == {"language": "ar"}  # type: ignore[index]
     assert events[-1][1]["language"] == "ar"  # type: ignore[index]
     # a turn without an answer: the channel's own Dutch notice, the conversation stays Arabic
@@ -246,6 +253,6 @@ def test_turn_done_tells_the_conversation_language() -> None:
     assert events[0][1]["metadata"] == {"language": "nl"}  # type: ignore[index]
     assert events[-1][1]["language"] == "ar"  # type: ignore[index]
     # switched to English halfway
-    events = turn({"text": "Hello!", "metadata": {"language": "en"}})
+    events = turn({"text": "Hello!", "lwoo": {"language": "en", "requested": "en"}})
     assert events[-1] == ("turn_done", {"resume_token": connection.resume_token(),
                                         "language": "en"})
