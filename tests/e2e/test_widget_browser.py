@@ -675,10 +675,6 @@ def test_arabic_conversation_renders_right_to_left(page: Any) -> None:
     assert [text_of(t) for t in all_css(short, ".lwoo-quick-button")] == ["ما هو rugzak؟"]
 
     assert run_axe(driver) == []
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / "widget-arabic.png"
-    assert driver.save_screenshot(str(path))
-    assert path.stat().st_size > 10_000
 
     # a channel notice the server sends in Dutch stays a left-to-right Dutch message
     plant(driver, ARABIC, [{"who": "bot", "text": "Het gesprek is gewist.", "lang": "nl"}])
@@ -741,3 +737,76 @@ def test_each_message_gets_the_language_the_server_gave_it(page: Any) -> None:
     reported = [d["language"] for d in received_events(driver, "turn_done") if "language" in d]
     expected = reported[-1] if reported else ARABIC  # nothing reported: the choice stays
     assert root_language(driver)[0] == expected.split("-")[0]
+
+
+def choose_language(driver: Any, code: str) -> None:
+    language_toggle(driver).click()
+    next(o for o in menu_options(driver) if o.get_attribute("data-code") == code).click()
+
+
+def bot_messages(driver: Any) -> list[dict[str, str]]:
+    """lang, computed direction and text of every bot message, read in one step."""
+    return list(driver.execute_script(
+        "return Array.from(document.querySelectorAll('.lwoo-msg--bot'), m => ({"
+        "lang: m.lang, dir: getComputedStyle(m).direction,"
+        "text: m.querySelector('.lwoo-bubble') ? m.querySelector('.lwoo-bubble').textContent"
+        " : ''}))"))
+
+
+def has_arabic(text: str) -> bool:
+    return any("\u0600" <= ch <= "\u06ff" for ch in text)
+
+
+def test_a_live_arabic_conversation(page: Any) -> None:
+    """The menu → Arabic: the real bot confirms and greets in Arabic, answers in Arabic
+    with the Dutch terms kept, all right to left; halfway the parent goes back to Dutch
+    with the menu, then types "English": the labels follow the conversation."""
+    driver = page()
+    launcher(driver).click()
+    wait(driver, lambda d: len(menu_options(d)) == 7)
+    choose_language(driver, ARABIC)
+    css(driver, ".lwoo-accept").click()
+    # the choice is sent first, then the greeting (with its suggestions) comes in Arabic
+    wait(driver, lambda d: all_css(d, ".lwoo-quick-button") and idle(d))
+    time.sleep(0.3)
+    shown = bot_messages(driver)
+    assert len(shown) >= 2
+    assert all(m["lang"] == "ar" and m["dir"] == "rtl" and has_arabic(m["text"])
+               for m in shown), shown
+    assert root_language(driver) == ("ar", "rtl")
+    assert any("LWOO" in m["text"] for m in shown)  # the greeting
+    assert all(has_arabic(text_of(b)) for b in all_css(driver, ".lwoo-quick-button"))
+
+    before = len(bot_texts(driver))
+    answer = ask(driver, ARABIC_QUESTION)
+    assert has_arabic(answer) and "lwoo" in answer
+    new = bot_messages(driver)[before:]
+    assert new and all(m["lang"] == "ar" and m["dir"] == "rtl" for m in new), new
+    last = all_css(driver, ".lwoo-msg--bot")[-1]
+    kept = [t for t in all_css(driver, ".lwoo-msg--bot bdi") if text_of(t) == "lwoo"]
+    assert kept and all(t.get_attribute("lang") == "nl" for t in kept)
+    assert [b.get_attribute("aria-label") for b in all_css(last, ".lwoo-feedback-button")] == [
+        "نعم، أفادتني هذه الإجابة", "لا، لم تُفدني هذه الإجابة"]
+    assert root_language(driver) == ("ar", "rtl")  # turn_done: the conversation is Arabic
+    assert run_axe(driver) == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / "widget-arabic.png"
+    assert driver.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
+
+    # halfway back to Dutch with the menu: the labels at once, the answers in Dutch
+    before = len(bot_texts(driver))
+    choose_language(driver, "nl")
+    assert root_language(driver) == ("nl", "ltr")
+    assert css(driver, ".lwoo-send").text == "Versturen"
+    wait_for_answer(driver, before)
+    assert user_texts(driver)[-1].endswith("Nederlands")
+    assert bot_messages(driver)[-1]["lang"] == "nl"
+    assert "Nederlands" in bot_texts(driver)[-1]
+    assert LWOO_ANSWER in ask(driver, "Wat is lwoo?")
+    # typed, not chosen: the assistant switches and the labels follow it
+    ask(driver, "English")
+    assert bot_messages(driver)[-1]["lang"] == "en"
+    wait(driver, lambda d: root_language(d) == ("en", "ltr"))
+    assert css(driver, ".lwoo-send").text == "Send"
+    assert storage(driver)["language"] == "en"
