@@ -241,7 +241,7 @@ def concept_policy() -> str:
     from core.settings import get_settings
     from core.translations import CONCEPT_POLICIES
 
-    policy = getattr(get_settings(), "translation_concepts", "show")
+    policy = get_settings().translation_concepts
     return policy if policy in CONCEPT_POLICIES else "show"
 
 
