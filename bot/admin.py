@@ -62,6 +62,15 @@ def period(since: str, now: datetime | None = None) -> tuple[datetime, datetime]
         return None
 
 
+def settings_and_period(
+    since: str, settings: Settings | None, now: datetime | None
+) -> tuple[Settings, datetime, datetime] | None:
+    """The settings (given or configured) and the :func:`period` of a report command;
+    None (and the Dutch reason on stderr) when the period is not understood."""
+    span = period(since, now)
+    return None if span is None else (settings or get_settings(), *span)
+
+
 # -- import-pupils ----------------------------------------------------------------------
 
 

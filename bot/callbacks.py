@@ -11,11 +11,17 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
-from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, format_table, period
+from bot.admin import (
+    EXIT_OK,
+    EXIT_STORE_DOWN,
+    EXIT_UNREADABLE,
+    format_table,
+    settings_and_period,
+)
 from core.mail import Mailer, MailUnavailable, callback_message, get_mailer
 from core.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
 from core.school_calendar import MONTHS, WEEKDAYS, clock, school_timezone
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from core.texts import staff_text
 
 _HEADER = ("nr", "ontvangen", "kanaal", "terugbellen op", "contact", "gemaild", "vraag")
@@ -57,11 +63,10 @@ def callbacks_command(
     now: datetime | None = None,
 ) -> int:
     """List the callback requests of the period; ``resend``: mail the unmailed ones."""
-    settings = settings or get_settings()
-    span = period(since, now)
-    if span is None:
+    resolved = settings_and_period(since, settings, now)
+    if resolved is None:
         return EXIT_UNREADABLE
-    start, current = span
+    settings, start, _ = resolved
     store = store or RecordsStore.from_settings(settings)
     try:
         requests = store.callback_requests(start)

@@ -21,13 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, period
+from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, settings_and_period
 from bot.review.analysis import LOW_CONFIDENCE, analyse
 from bot.review.report import _local, write_report
 from core.conversation_log import read_events
 from core.masking import Masker
 from core.records import RecordsStore, StoreUnavailable
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from core.texts import staff_text
 
 
@@ -48,11 +48,10 @@ def review_command(
     """Write the report for the last period (e.g. ``7d``); print where it is."""
     from core.school_calendar import school_timezone
 
-    settings = settings or get_settings()
-    span = period(since, now)
-    if span is None:
+    resolved = settings_and_period(since, settings, now)
+    if resolved is None:
         return EXIT_UNREADABLE
-    start, current = span
+    settings, start, current = resolved
     if not 0 < low_confidence <= 1:
         _error(staff_text("review.bad_low_confidence"))
         return EXIT_UNREADABLE
