@@ -317,8 +317,8 @@ def check_translations() -> tuple[list[Problem], list[str]]:
         for problem in check_answers(answers, {k: v for k, v in facts.items() if k in answers}):
             if "checklist" not in problem.message:
                 problems.append(Problem(f"{SIMPLE_DUTCH} {problem.topic}", problem.message))
-    listed = [f"{language}: {row['missing']} ontbreken, {row['outdated']} verouderd, "
-              f"{row['concept']} nog niet gecontroleerd"
+    listed = [staff_text("translations.summary", language=language, missing=row["missing"],
+                         outdated=row["outdated"], concept=row["concept"])
               for language, row in sorted(summary(findings).items())]
     return problems, listed
 

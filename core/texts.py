@@ -87,7 +87,7 @@ def load_messages(path: Path = MESSAGES_FILE) -> dict[str, Message]:
             text = " ".join(text.split())  # chat texts: one paragraph, as YAML '>-' gives
         translate = entry.get("translate", True)
         if not isinstance(translate, bool):
-            raise TextsError(f"{path}: 'translate' van '{key}' is geen true/false.")
+            raise TextsError(_problem(path, "texts.bad_translate", key=key))
         messages[str(key)] = Message(str(key), text, tuple(values), kind, translate)
     return messages
 
