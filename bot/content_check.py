@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships without stubs
 
+from bot.admin import EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE
 from core.settings import PROJECT_ROOT
 from core.texts import INFORMAL, staff_text
 
@@ -39,9 +40,8 @@ GLOSSARY = PROJECT_ROOT / "data" / "answers" / "glossary.yml"
 # a reply on a neighbouring subject says who to ask
 REFERRAL_WORDS = ("zorgcoördinator", "mentor", "decaan", "leerkracht", "administratie",
                   "aanmelding", "website", "leerplichtambtenaar", "basisschool")
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_UNREADABLE = 2
+# the exit codes of the staff commands; 1 here: a text has problems
+EXIT_PROBLEMS = EXIT_REJECTED
 
 _TOPIC_PAYLOAD = re.compile(r'"faq_topic"\s*:\s*"([^"]*)"')
 
