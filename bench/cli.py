@@ -20,7 +20,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -181,6 +182,42 @@ class Monitor:
 
 def loadavg() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+@dataclass
+class MeasuredRun:
+    """One measuring run: when it started, the load before it, the monitor of other
+    processes (started) and its temporary folder."""
+
+    started: datetime
+    load_before: str
+    monitor: Monitor
+    foreign_start: dict[str, float]
+    tmp: Path
+
+    def meta(self, quick: bool) -> dict[str, Any]:
+        """The run's meta data, finished now (after the monitor stopped)."""
+        return _meta(self.started, datetime.now(), self.load_before, self.monitor,
+                     self.foreign_start, quick)
+
+
+@contextmanager
+def measuring(prefix: str, keep: bool = False) -> Iterator[MeasuredRun]:
+    """Note the start and the load, sample and start the monitor, make a temporary folder;
+    afterwards stop the monitor and remove the folder (unless ``keep``)."""
+    started, load_before, monitor = datetime.now(), loadavg(), Monitor()
+    foreign_start = monitor.sample_foreign()
+    monitor.start()
+    run = MeasuredRun(started, load_before, monitor, foreign_start,
+                      Path(tempfile.mkdtemp(prefix=prefix)))
+    # no key file in var/
+    os.environ.setdefault("HASH_SECRET", "bench-secret-0123456789abcdefghijklm")
+    try:
+        yield run
+    finally:
+        monitor.stop()
+        if not keep:
+            shutil.rmtree(run.tmp, ignore_errors=True)
 
 
 # --- training and NLU jobs ------------------------------------------------------------------
@@ -454,26 +491,14 @@ def rerun_speed_command(model: Path, out: Path = DEFAULT_OUT, keep: bool = False
     """Measure speed and the server variants again with a model of an earlier full run
     (``--keep``), e.g. when the machine was busy during that run; both are reported."""
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    started = datetime.now()
-    load_before = loadavg()
-    monitor = Monitor()
-    foreign_start = monitor.sample_foreign()
-    monitor.start()
-    tmp = Path(tempfile.mkdtemp(prefix="lwoo-bench-rerun-"))
-    os.environ.setdefault("HASH_SECRET", "bench-secret-0123456789abcdefghijklm")
-    faq_texts = [e.text for e in nlu.load_examples(PROJECT_ROOT / "data" / "nlu")
-                 if e.intent.startswith("faq/")]
-    log(f"speed re-run with {model}; load average {load_before}")
-    try:
-        speed = speed_run(model, SERVER_VARIANTS[0], tmp / "speed", faq_texts, SpeedPlan(),
-                          status=True, tracker=True)
-        variants = run_variants(model, tmp, faq_texts)
-    finally:
-        monitor.stop()
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-    meta = _meta(started, datetime.now(), load_before, monitor, foreign_start, False)
-    results["rerun"] = {"meta": meta, "speed": speed, "variants": variants}
+    with measuring("lwoo-bench-rerun-", keep) as run:
+        faq_texts = [e.text for e in nlu.load_examples(PROJECT_ROOT / "data" / "nlu")
+                     if e.intent.startswith("faq/")]
+        log(f"speed re-run with {model}; load average {run.load_before}")
+        speed = speed_run(model, SERVER_VARIANTS[0], run.tmp / "speed", faq_texts,
+                          SpeedPlan(), status=True, tracker=True)
+        variants = run_variants(model, run.tmp, faq_texts)
+    results["rerun"] = {"meta": run.meta(False), "speed": speed, "variants": variants}
     _write_results(results, out)
     return 0
 
@@ -489,27 +514,15 @@ def bench_command(quick: bool, out: Path = DEFAULT_OUT, keep: bool = False,
         previous = (json.loads(previous_file.read_text(encoding="utf-8"))
                     if previous_file.exists() else {})
         server_tuning = False
-    started = datetime.now()
-    load_before = loadavg()
-    monitor = Monitor()
-    foreign_start = monitor.sample_foreign()
-    monitor.start()
-    tmp = Path(tempfile.mkdtemp(prefix="lwoo-bench-"))
-    # no key file in var/
-    os.environ.setdefault("HASH_SECRET", "bench-secret-0123456789abcdefghijklm")
-    os.environ["RASA_CACHE_DIRECTORY"] = str(tmp / "rasa-cache")  # timings without cache
-    os.environ["RASA_MAX_CACHE_SIZE"] = "0"
-    server_tuning = (not quick) if server_tuning is None else server_tuning
-    mode = "quick" if quick else "NLU-only" if nlu_only else "full"
-    log(f"{mode} run in {tmp}; load average {load_before}")
-    try:
-        results = _run(quick, tmp, server_tuning, previous)
-    finally:
-        monitor.stop()
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-    finished = datetime.now()
-    results["meta"].update(_meta(started, finished, load_before, monitor, foreign_start, quick))
+    with measuring("lwoo-bench-", keep) as run:
+        # timings without cache
+        os.environ["RASA_CACHE_DIRECTORY"] = str(run.tmp / "rasa-cache")
+        os.environ["RASA_MAX_CACHE_SIZE"] = "0"
+        server_tuning = (not quick) if server_tuning is None else server_tuning
+        mode = "quick" if quick else "NLU-only" if nlu_only else "full"
+        log(f"{mode} run in {run.tmp}; load average {run.load_before}")
+        results = _run(quick, run.tmp, server_tuning, previous)
+    results["meta"].update(run.meta(quick))
     if previous is not None:
         results["meta"]["nlu_only"] = True
         previous_meta = previous.get("meta") or {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,26 +173,37 @@ def plot_confusion(conf: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_accuracy(results: dict[str, Any], path: Path) -> None:
+def _systems(results: dict[str, Any]) -> list[str]:
+    """The systems of the run, in the report's order."""
+    return [s for s in SYSTEM_ORDER if s in results["systems"]]
+
+
+def _grouped_bars(ax: Any, results: dict[str, Any], groups: int,
+                  values_of: Callable[[dict[str, Any]], list[float]]) -> list[Any]:
+    """One bar per system in each of ``groups`` groups (``values_of(system)``, in %), side
+    by side; the bar containers, in the systems' order."""
     import numpy as np
 
+    systems = _systems(results)
+    width = 0.8 / max(len(systems), 1)
+    x = np.arange(groups)
+    return [ax.bar(x + k * width - 0.4 + width / 2, values_of(results["systems"][name]),
+                   width, label=results["systems"][name]["label"])
+            for k, name in enumerate(systems)]
+
+
+def plot_accuracy(results: dict[str, Any], path: Path) -> None:
     plt = _plt()
-    systems = [s for s in SYSTEM_ORDER if s in results["systems"]]
     metrics = [("test", "intent_accuracy", "test intent"), ("test", "faq_answer_accuracy",
                "test FAQ answer"), ("cv", "intent_accuracy", "CV intent"),
                ("cv", "faq_answer_accuracy", "CV FAQ answer"), ("test", "oos_recall",
                "test OOS recall"), ("test", "not_lwoo_rate", "test no lwoo answer"),
                ("cv", "false_reject_rate", "CV false rejects")]
     fig, ax = plt.subplots(figsize=(11, 4.8))
-    width = 0.8 / max(len(systems), 1)
-    x = np.arange(len(metrics))
-    for k, name in enumerate(systems):
-        system = results["systems"][name]
-        values = [(system.get(part) or {}).get(key) or 0 for part, key, _ in metrics]
-        bars = ax.bar(x + k * width - 0.4 + width / 2, [v * 100 for v in values], width,
-                      label=system["label"])
+    for bars in _grouped_bars(ax, results, len(metrics), lambda system: [
+            ((system.get(part) or {}).get(key) or 0) * 100 for part, key, _ in metrics]):
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
-    ax.set_xticks(x, labels=[m[2] for m in metrics])
+    ax.set_xticks(range(len(metrics)), labels=[m[2] for m in metrics])
     ax.set_ylabel("%")
     ax.set_ylim(0, 105)
     ax.legend(fontsize=8, loc="center right")
@@ -203,21 +214,18 @@ def plot_accuracy(results: dict[str, Any], path: Path) -> None:
 
 
 def plot_topics(results: dict[str, Any], path: Path) -> None:
-    import numpy as np
-
     plt = _plt()
-    systems = [s for s in SYSTEM_ORDER if s in results["systems"]]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
     for ax, part in zip(axes, ("test", "cv"), strict=True):
         labels = sorted((results["systems"]["ours"].get(part) or {}).get("per_label", {}))
-        width = 0.8 / max(len(systems), 1)
-        x = np.arange(len(labels))
-        for k, name in enumerate(systems):
-            per = (results["systems"][name].get(part) or {}).get("per_label", {})
-            values = [per.get(label, {}).get("answer_accuracy", 0) * 100 for label in labels]
-            ax.bar(x + k * width - 0.4 + width / 2, values, width,
-                   label=results["systems"][name]["label"])
-        ax.set_xticks(x, labels=labels, rotation=60, ha="right", fontsize=7)
+
+        def per_label(system: dict[str, Any], part: str = part,
+                      labels: list[str] = labels) -> list[float]:
+            per = (system.get(part) or {}).get("per_label", {})
+            return [per.get(label, {}).get("answer_accuracy", 0) * 100 for label in labels]
+
+        _grouped_bars(ax, results, len(labels), per_label)
+        ax.set_xticks(range(len(labels)), labels=labels, rotation=60, ha="right", fontsize=7)
         ax.set_title("answer accuracy per label — " + ("test set" if part == "test"
                                                         else "cross-validation"))
         ax.set_ylim(0, 105)

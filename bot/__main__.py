@@ -61,9 +61,10 @@ def _translations(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     from core.settings import ensure_key_files
+    from core.texts import staff_text
 
     for path in ensure_key_files():
-        print(f"Sleutel aanwezig: {path} (alleen leesbaar voor de eigenaar).")
+        print(staff_text("init.key_present", path=path))
     return 0
 
 

@@ -23,6 +23,7 @@ from core.records import (
     StoreUnavailable,
 )
 from core.settings import Settings, get_settings
+from core.texts import staff_text
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -32,7 +33,6 @@ EXIT_CONFIG = 4
 
 _DURATION = re.compile(r"(\d{1,5})\s*([hdw])", re.ASCII)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
-_STORE_DOWN = "De database is niet bereikbaar; er is niets gewijzigd. Probeer het later opnieuw."
 
 
 def _utc_now() -> datetime:
@@ -47,7 +47,7 @@ def parse_duration(text: str) -> timedelta:
     """``7d``, ``24h`` or ``2w`` as a timedelta; ValueError with a Dutch message."""
     match = _DURATION.fullmatch(text.strip().lower())
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"Ongeldige periode {text!r}: gebruik bijvoorbeeld 7d, 24h of 2w.")
+        raise ValueError(staff_text("admin.bad_period", period=repr(text)))
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -62,19 +62,27 @@ def period(since: str, now: datetime | None = None) -> tuple[datetime, datetime]
         return None
 
 
+def settings_and_period(
+    since: str, settings: Settings | None, now: datetime | None
+) -> tuple[Settings, datetime, datetime] | None:
+    """The settings (given or configured) and the :func:`period` of a report command;
+    None (and the Dutch reason on stderr) when the period is not understood."""
+    span = period(since, now)
+    return None if span is None else (settings or get_settings(), *span)
+
+
 # -- import-pupils ----------------------------------------------------------------------
 
 
 def _report_parsed(parsed: ParsedExport) -> None:
-    print(f"Bestand gelezen ({parsed.encoding}): {parsed.rows} leerlingregels.")
+    print(staff_text("import.read", encoding=parsed.encoding, rows=parsed.rows))
     if parsed.ignored_columns:
-        print("Genegeerde kolommen: " + ", ".join(parsed.ignored_columns))
+        print(staff_text("import.ignored_columns", columns=", ".join(parsed.ignored_columns)))
     for error in parsed.errors:
-        print(f"  Afgekeurd: {error}")
+        print("  " + staff_text("import.rejected_row", error=error))
     for lines in parsed.shared_emails:
-        print(f"  Let op: {len(lines)} leerlingen hebben hetzelfde ouder-e-mailadres "
-              f"(regels {', '.join(map(str, lines))}). Naar dit adres stuurt de assistent "
-              "geen codes en het geeft geen toegang; controleer de export.")
+        print("  " + staff_text("import.shared_email", count=len(lines),
+                                lines=", ".join(map(str, lines))))
 
 
 def import_pupils_command(
@@ -84,24 +92,23 @@ def import_pupils_command(
     try:
         parsed = read_export(Path(path))
     except UnreadableFile as exc:
-        _error(f"Het bestand {path} kan niet worden ingelezen: {exc}.")
+        _error(staff_text("import.unreadable", path=path, reason=exc))
         return EXIT_UNREADABLE
     _report_parsed(parsed)
     if parsed.errors:
         lines = len({error.line for error in parsed.errors})
-        print(f"{lines} regel(s) afgekeurd. Er is niets opgeslagen; verbeter het bestand.")
+        print(staff_text("import.rejected", lines=lines))
         return EXIT_REJECTED
     if dry_run:
-        print(f"Controle geslaagd: alle {len(parsed.pupils)} regels zijn goed. "
-              "Er is niets opgeslagen (--dry-run).")
+        print(staff_text("import.dry_run_ok", rows=len(parsed.pupils)))
         return EXIT_OK
     try:
         counts = import_export(parsed, store or RecordsStore.from_settings(get_settings()))
     except StoreUnavailable:
-        _error(_STORE_DOWN)
+        _error(staff_text("admin.store_down_nothing_changed"))
         return EXIT_STORE_DOWN
-    print(f"Import klaar: {counts.inserted} nieuw, {counts.updated} gewijzigd, "
-          f"{counts.unchanged} ongewijzigd.")
+    print(staff_text("import.done", inserted=counts.inserted, updated=counts.updated,
+                     unchanged=counts.unchanged))
     return EXIT_OK
 
 
@@ -144,13 +151,13 @@ def audit_command(
     try:
         events = (store or RecordsStore.from_settings(get_settings())).audit_since(start)
     except StoreUnavailable:
-        _error("De database is niet bereikbaar. Probeer het later opnieuw.")
+        _error(staff_text("admin.store_down"))
         return EXIT_STORE_DOWN
     if not events:
-        print(f"Geen audit-regels sinds {start:%Y-%m-%d %H:%M} UTC.")
+        print(staff_text("audit.none", since=f"{start:%Y-%m-%d %H:%M}"))
         return EXIT_OK
     print(format_table(_AUDIT_HEADER, [_audit_row(event) for event in events]))
-    print(f"{len(events)} regel(s) sinds {start:%Y-%m-%d %H:%M} UTC.")
+    print(staff_text("audit.count", rows=len(events), since=f"{start:%Y-%m-%d %H:%M}"))
     return EXIT_OK
 
 
@@ -181,12 +188,11 @@ def _purge_outbox(outbox: Path, cutoff: datetime) -> int:
 
 
 def _print_purged(counts: PurgeCounts, events: int, mails: int, cutoff: datetime) -> None:
-    print(f"Verwijderd van voor {cutoff:%Y-%m-%d %H:%M} UTC: "
-          f"{counts.attempts} code-aanvragen, {counts.sessions} verificaties, "
-          f"{counts.audit_events} audit-regels, {events} gespreksgebeurtenissen, "
-          f"{counts.callback_requests} terugbelverzoeken, "
-          f"{counts.resume_tokens} hervat-gegevens van websitegesprekken, "
-          f"{mails} e-mails uit de outbox.")
+    print(staff_text("purge.done", cutoff=f"{cutoff:%Y-%m-%d %H:%M}",
+                     attempts=counts.attempts, sessions=counts.sessions,
+                     audit_events=counts.audit_events, events=events,
+                     callback_requests=counts.callback_requests,
+                     resume_tokens=counts.resume_tokens, mails=mails))
 
 
 def purge_command(
@@ -207,10 +213,8 @@ def purge_command(
     settings = settings or get_settings()
     missing = _missing_cluster_database_variables(settings)
     if missing:
-        _error(f"De configuratie gebruikt PostgreSQL ({missing[0]}), maar "
-               f"{' en '.join(missing[1:])} niet gezet: er is niets opgeruimd (ook niet "
-               "de lokale bestanden). Zet ze op de databases van het cluster (zie "
-               "docs/cluster.md) en probeer het opnieuw.")
+        _error(staff_text("purge.cluster_variables_missing", reason=missing[0],
+                          variables=" en ".join(missing[1:])))
         return EXIT_CONFIG
     on_postgres = bool(_postgres_configured(settings))
     try:
@@ -218,12 +222,11 @@ def purge_command(
         events = sum(purge_events(url, cutoff)
                      for url in _tracker_urls(settings, skip_sqlite=on_postgres))
     except StoreUnavailable:
-        _error("De database is niet bereikbaar; het opruimen is niet (helemaal) gelukt. "
-               "Probeer het later opnieuw.")
+        _error(staff_text("purge.store_down"))
         return EXIT_STORE_DOWN
     _print_purged(counts, events, _purge_outbox(settings.outbox_dir, cutoff), cutoff)
     files = _purge_old_files(settings.var_dir, cutoff)
-    print(f"Verwijderd: {files} oude rapporten en logbestanden.")
+    print(staff_text("purge.files", files=files))
     return EXIT_OK
 
 

@@ -11,14 +11,20 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
-from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, format_table, period
+from bot.admin import (
+    EXIT_OK,
+    EXIT_STORE_DOWN,
+    EXIT_UNREADABLE,
+    format_table,
+    settings_and_period,
+)
 from core.mail import Mailer, MailUnavailable, callback_message, get_mailer
 from core.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
 from core.school_calendar import MONTHS, WEEKDAYS, clock, school_timezone
-from core.settings import Settings, get_settings
+from core.settings import Settings
+from core.texts import staff_text
 
 _HEADER = ("nr", "ontvangen", "kanaal", "terugbellen op", "contact", "gemaild", "vraag")
-_NOT_RESENT = "(Opnieuw verstuurd door de beheerder; het gesprek zelf wordt niet bewaard.)"
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -57,26 +63,25 @@ def callbacks_command(
     now: datetime | None = None,
 ) -> int:
     """List the callback requests of the period; ``resend``: mail the unmailed ones."""
-    settings = settings or get_settings()
-    span = period(since, now)
-    if span is None:
+    resolved = settings_and_period(since, settings, now)
+    if resolved is None:
         return EXIT_UNREADABLE
-    start, current = span
+    settings, start, _ = resolved
     store = store or RecordsStore.from_settings(settings)
     try:
         requests = store.callback_requests(start)
     except StoreUnavailable:
-        print("De database is niet bereikbaar. Probeer het later opnieuw.", file=sys.stderr)
+        print(staff_text("admin.store_down"), file=sys.stderr)
         return EXIT_STORE_DOWN
     if not requests:
-        print(f"Geen terugbelverzoeken sinds {start:%Y-%m-%d %H:%M} UTC.")
+        print(staff_text("callbacks.none", since=f"{start:%Y-%m-%d %H:%M}"))
         return EXIT_OK
     print(format_table(_HEADER, [_row(r, settings) for r in requests]))
     unmailed = [r for r in requests if r.mailed_at is None]
-    print(f"{len(requests)} verzoek(en), waarvan {len(unmailed)} niet gemaild.")
+    print(staff_text("callbacks.count", requests=len(requests), unmailed=len(unmailed)))
     if not resend or not unmailed:
         if unmailed:
-            print("Verstuur ze met: python -m bot callbacks --resend")
+            print(staff_text("callbacks.resend_hint"))
         return EXIT_OK
     mailer = mailer or get_mailer(settings)
     for request in unmailed:
@@ -84,15 +89,16 @@ def callbacks_command(
             sender=settings.smtp_from, recipient=settings.care_desk_email,
             request_id=request.id, channel=request.channel, question=request.question,
             contact_method=request.contact_method.value, contact=request.contact,
-            promise=_promise(request, settings), transcript=[_NOT_RESENT],
+            promise=_promise(request, settings),
+            transcript=[staff_text("callbacks.resent_transcript")],
         )
         try:
             mailer.send(message)
             if request.id is not None:
                 store.mark_callback_mailed(request.id, datetime.now(timezone.utc))
         except (MailUnavailable, StoreUnavailable):
-            print(f"Verzoek {request.id} kon niet worden verstuurd; probeer het later opnieuw.",
-                  file=sys.stderr)
+            print(staff_text("callbacks.resend_failed", id=request.id), file=sys.stderr)
             return EXIT_STORE_DOWN
-        print(f"Verzoek {request.id} verstuurd naar {settings.care_desk_email}.")
+        print(staff_text("callbacks.resent", id=request.id,
+                         recipient=settings.care_desk_email))
     return EXIT_OK

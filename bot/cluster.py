@@ -35,6 +35,7 @@ from core.settings import (
     rasa_env,
     write_key_file,
 )
+from core.texts import staff_text
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
 DEMO_CSV = PROJECT_ROOT / "bot" / "demo" / "leerlingen.csv"
@@ -67,8 +68,7 @@ class ClusterConfig:
         settings = settings or get_settings()
         rasa_ports, actions_ports = settings.cluster_rasa_ports, settings.cluster_actions_ports
         if len(rasa_ports) != len(actions_ports):
-            raise SystemExit("CLUSTER_RASA_PORTS en CLUSTER_ACTIONS_PORTS moeten evenveel "
-                             "poorten hebben.")
+            raise SystemExit(staff_text("cluster.port_counts_differ"))
         pairs = zip(rasa_ports, actions_ports, strict=True)
         nodes = tuple(Node(i + 1, r, a) for i, (r, a) in enumerate(pairs))
         return cls(
@@ -206,14 +206,14 @@ def render_nginx_conf(config: ClusterConfig) -> str:
     for name, value in values.items():
         text = text.replace("{{" + name + "}}", value)
     if re.search(r"\{\{[A-Z_]+\}\}", text):
-        raise SystemExit(f"{TEMPLATE}: onbekende plaatshouder in de template")
+        raise SystemExit(staff_text("cluster.unknown_placeholder", template=TEMPLATE))
     return text
 
 
 def _nginx(config: ClusterConfig, *args: str) -> subprocess.CompletedProcess[str]:
     binary = nginx_binary()
     if binary is None:
-        raise SystemExit("nginx ontbreekt: `make cluster` installeert het (apt-get).")
+        raise SystemExit(staff_text("cluster.no_nginx"))
     return subprocess.run(  # noqa: S603 - fixed argv
         [binary, "-p", str(config.directory), "-c", str(config.nginx_conf),
          "-e", str(config.directory / "logs" / "nginx-error.log"), *args],
@@ -226,11 +226,11 @@ def start_nginx(config: ClusterConfig) -> None:
     config.nginx_conf.write_text(render_nginx_conf(config), encoding="utf-8")
     test = _nginx(config, "-t", "-q")
     if test.returncode != 0:
-        raise SystemExit(f"nginx-configuratie ongeldig:\n{test.stderr}")
+        raise SystemExit(staff_text("cluster.nginx_config_invalid") + "\n" + test.stderr)
     running = _read_pid(config.nginx_pid_file)
     result = _nginx(config, "-s", "reload") if running else _nginx(config)
     if result.returncode != 0:
-        raise SystemExit(f"nginx start niet:\n{result.stderr}")
+        raise SystemExit(staff_text("cluster.nginx_does_not_start") + "\n" + result.stderr)
 
 
 def _check_services(env: Mapping[str, str]) -> list[str]:
@@ -256,7 +256,8 @@ def _check_services(env: Mapping[str, str]) -> list[str]:
             pass  # created by a node at the same moment
         except sa.exc.SQLAlchemyError as exc:
             where = target.render_as_string(hide_password=True)
-            problems.append(f"PostgreSQL niet bereikbaar op {where} ({type(exc).__name__})")
+            problems.append(staff_text("cluster.postgres_down", where=where,
+                                       error=type(exc).__name__))
         finally:
             admin.dispose()
     client = redis.Redis(host=env["REDIS_HOST"], port=int(env["REDIS_PORT"]),
@@ -264,8 +265,9 @@ def _check_services(env: Mapping[str, str]) -> list[str]:
     try:
         client.ping()
     except redis.exceptions.RedisError as exc:
-        problems.append(f"Redis niet bereikbaar op {env['REDIS_HOST']}:{env['REDIS_PORT']} "
-                        f"({type(exc).__name__})")
+        problems.append(staff_text("cluster.redis_down",
+                                   where=f"{env['REDIS_HOST']}:{env['REDIS_PORT']}",
+                                   error=type(exc).__name__))
     finally:
         client.close()
     return problems
@@ -278,7 +280,7 @@ def _import_demo_pupils(env: Mapping[str, str]) -> None:
     print(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "",
           flush=True)
     if result.returncode != 0:
-        raise SystemExit(f"Demo-leerlingen importeren mislukt:\n{result.stderr}")
+        raise SystemExit(staff_text("cluster.demo_import_failed") + "\n" + result.stderr)
 
 
 def start_node(config: ClusterConfig, node: Node) -> int:
@@ -297,11 +299,10 @@ def start_node(config: ClusterConfig, node: Node) -> int:
 def start(demo_pupils: bool = False) -> int:
     config = ClusterConfig.from_settings()
     if not MODEL.exists():
-        print("Geen getraind model: draai eerst `make train`.", file=sys.stderr)
+        print(staff_text("cluster.no_model"), file=sys.stderr)
         return 1
     if nginx_binary() is None:
-        print("nginx ontbreekt: `make cluster` installeert het (apt-get install nginx).",
-              file=sys.stderr)
+        print(staff_text("cluster.no_nginx_install"), file=sys.stderr)
         return 1
     config.directory.mkdir(parents=True, exist_ok=True)
     env = base_env(config)
@@ -323,26 +324,27 @@ def start(demo_pupils: bool = False) -> int:
             if node.index not in waiting:
                 continue
             if _read_pid(config.node_pid_file(node)) is None:
-                print(f"Node {node.index} stopte tijdens het starten; zie "
-                      f"{config.node_dir(node)}/logs/", file=sys.stderr)
+                print(staff_text("cluster.node_stopped", node=node.index,
+                                 logs=f"{config.node_dir(node)}/logs/"), file=sys.stderr)
                 return 1
             if _answers(f"http://127.0.0.1:{node.rasa_port}/"):
                 waiting.discard(node.index)
         time.sleep(0.5)
     if waiting:
-        print(f"Node(s) {sorted(waiting)} niet klaar binnen {START_TIMEOUT_S:.0f} s.",
-              file=sys.stderr)
+        print(staff_text("cluster.nodes_not_ready", nodes=sorted(waiting),
+                         seconds=f"{START_TIMEOUT_S:.0f}"), file=sys.stderr)
         return 1
     if not (_answers(config.front_url + "/") and _answers(config.rest_url + "/webhooks/rest/")):
-        print(f"nginx geeft geen antwoord; zie {config.directory}/logs/nginx-error.log",
+        print(staff_text("cluster.nginx_silent", log=f"{config.directory}/logs/nginx-error.log"),
               file=sys.stderr)
         return 1
-    print(f"\nLWOO-assistent (cluster, {len(config.nodes)} nodes) is klaar.\n"
-          f"  REST:  POST {config.rest_url}/webhooks/rest/webhook (intern; niet via "
-          f"{config.front_url})\n"
+    nodes = ", ".join(f"127.0.0.1:{n.rasa_port}" for n in config.nodes)
+    print("\n" + staff_text("cluster.ready", nodes=len(config.nodes)) + "\n"
+          f"  REST:  POST {config.rest_url}/webhooks/rest/webhook "
+          + staff_text("cluster.rest_internal", front=config.front_url) + "\n"
           f"  Chat:  {config.front_url}/chat\n"
-          f"  Nodes: " + ", ".join(f"127.0.0.1:{n.rasa_port}" for n in config.nodes) + "\n"
-          "  Stoppen: make cluster-stop\n", flush=True)
+          f"  Nodes: {nodes}\n"
+          f"  {staff_text('cluster.stop_hint')}\n", flush=True)
     return 0
 
 

@@ -27,8 +27,9 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships without stubs
 
+from bot.admin import EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE
 from core.settings import PROJECT_ROOT
-from core.texts import INFORMAL
+from core.texts import INFORMAL, staff_text
 
 ANSWERS = PROJECT_ROOT / "data" / "answers" / "faq.yml"
 REQUIRED_FACTS = PROJECT_ROOT / "data" / "answers" / "required_facts.yml"
@@ -39,9 +40,8 @@ GLOSSARY = PROJECT_ROOT / "data" / "answers" / "glossary.yml"
 # a reply on a neighbouring subject says who to ask
 REFERRAL_WORDS = ("zorgcoördinator", "mentor", "decaan", "leerkracht", "administratie",
                   "aanmelding", "website", "leerplichtambtenaar", "basisschool")
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_UNREADABLE = 2
+# the exit codes of the staff commands; 1 here: a text has problems
+EXIT_PROBLEMS = EXIT_REJECTED
 
 _TOPIC_PAYLOAD = re.compile(r'"faq_topic"\s*:\s*"([^"]*)"')
 
@@ -66,6 +66,8 @@ class Problem:
             return f"Onderwerp '{self.topic}' (utter_{self.topic}): {self.message}"
         if self.topic.startswith("woordenlijst"):
             return f"{self.topic} (data/answers/glossary.yml): {self.message}"
+        if self.topic.startswith("medewerkers/"):
+            return f"{self.topic} (data/staff/messages.yml): {self.message}"
         return f"Onderwerp '{self.topic}' (utter_faq/{self.topic}): {self.message}"
 
 
@@ -90,37 +92,35 @@ def _read_yaml(path: Path, what: str) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ContentFileError(f"{what} {path} kan niet worden gelezen ({exc.strerror}).") \
-            from None
+        raise ContentFileError(staff_text("check.unreadable", what=what, path=path,
+                                          error=exc.strerror)) from None
     except UnicodeDecodeError:
-        raise ContentFileError(f"{what} {path} is geen UTF-8-tekst.") from None
+        raise ContentFileError(staff_text("check.not_utf8", what=what, path=path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" rond regel {mark.line + 1}" if mark is not None else ""
-        raise ContentFileError(
-            f"{what} {path} is geen geldige YAML{where}. Kijk of de inspringing klopt en of "
-            "de tekst na 'text: >-' op een nieuwe, ingesprongen regel begint."
-        ) from None
+        where = " " + staff_text("check.near_line", line=mark.line + 1) \
+            if mark is not None else ""
+        raise ContentFileError(staff_text("check.bad_yaml", what=what, path=path,
+                                          where=where)) from None
 
 
 def load_required_facts(path: Path = REQUIRED_FACTS,
                         section: str = "topics") -> dict[str, list[Fact]]:
-    data = _read_yaml(path, "De checklist")
+    data = _read_yaml(path, staff_text("check.the_checklist"))
     topics = data.get(section) if isinstance(data, dict) else None
     if not isinstance(topics, dict) or not topics:
-        raise ContentFileError(f"De checklist {path} heeft geen '{section}:'.")
+        raise ContentFileError(staff_text("check.no_section", path=path, section=section))
     result: dict[str, list[Fact]] = {}
     for topic, facts in topics.items():
         if not isinstance(facts, list):
-            raise ContentFileError(f"De checklist: onderwerp '{topic}' heeft geen lijst feiten.")
+            raise ContentFileError(staff_text("check.no_facts", topic=topic))
         parsed = []
         for entry in facts:
             alternatives = entry.get("any") if isinstance(entry, dict) else None
             if not isinstance(alternatives, list) or not alternatives:
-                raise ContentFileError(
-                    f"De checklist: een feit bij '{topic}' heeft geen 'any:'-lijst.")
+                raise ContentFileError(staff_text("check.no_any", topic=topic))
             parsed.append(Fact(
-                str(entry.get("fact") or "(zonder omschrijving)"),
+                str(entry.get("fact") or staff_text("check.no_description")),
                 tuple(tuple(str(p) for p in (alt if isinstance(alt, list) else [alt]))
                       for alt in alternatives),
             ))
@@ -130,10 +130,10 @@ def load_required_facts(path: Path = REQUIRED_FACTS,
 
 def load_answers(path: Path = ANSWERS, prefix: str = PREFIX) -> dict[str, list[dict[str, Any]]]:
     """topic -> the answer variants (each a dict with 'text' and maybe 'buttons')."""
-    data = _read_yaml(path, "Het antwoordenbestand")
+    data = _read_yaml(path, staff_text("check.the_answers_file"))
     responses = data.get("responses") if isinstance(data, dict) else None
     if not isinstance(responses, dict):
-        raise ContentFileError(f"Het antwoordenbestand {path} heeft geen 'responses:'.")
+        raise ContentFileError(staff_text("check.no_responses", path=path))
     answers: dict[str, list[dict[str, Any]]] = {}
     for name, variants in responses.items():
         if not str(name).startswith(prefix):
@@ -151,39 +151,34 @@ def check_answers(
     for topic, facts in required.items():
         variants = answers.get(topic)
         if not variants:
-            problems.append(Problem(topic, "het antwoord ontbreekt in het antwoordenbestand."))
+            problems.append(Problem(topic, staff_text("check.answer_missing")))
             continue
         for number, variant in enumerate(variants, start=1):
             text = str(variant.get("text") or "")
-            which = f" (variant {number})" if len(variants) > 1 else ""
+            which = f" (variant {number})" if len(variants) > 1 else ""  # one of several
             if not text.strip():
-                problems.append(Problem(topic, f"het antwoord{which} heeft geen tekst."))
+                problems.append(Problem(topic, staff_text("check.answer_empty", which=which)))
                 continue
             for fact in facts:
                 if not fact_present(fact, text):
                     example = " + ".join(f'"{p}"' for p in fact.alternatives[0])
-                    problems.append(Problem(
-                        topic,
-                        f"het antwoord{which} mist het feit \"{fact.description}\". "
-                        f"Zet dit er weer in (bijvoorbeeld met de woorden {example}).",
-                    ))
+                    problems.append(Problem(topic, staff_text(
+                        "check.fact_missing", which=which, fact=fact.description,
+                        example=example)))
             informal = INFORMAL.search(text)
             if informal:
-                problems.append(Problem(
-                    topic, f"het antwoord{which} gebruikt \"{informal.group(0)}\"; spreek "
-                    "ouders aan met \"u\"."))
+                problems.append(Problem(topic, staff_text(
+                    "check.informal", which=which, word=informal.group(0))))
             for button in variant.get("buttons") or []:
                 payload = str((button or {}).get("payload") or "")
                 for target in _TOPIC_PAYLOAD.findall(payload):
                     if target not in answers:
-                        problems.append(Problem(
-                            topic, f"de knop \"{(button or {}).get('title')}\" verwijst naar "
-                            f"onbekend onderwerp '{target}'."))
+                        problems.append(Problem(topic, staff_text(
+                            "check.unknown_button_topic",
+                            button=(button or {}).get("title"), target=target)))
     for topic in answers:
         if topic not in required:
-            problems.append(Problem(
-                topic, "dit onderwerp staat niet in de checklist data/answers/"
-                "required_facts.yml; vraag de beheerder de feiten toe te voegen."))
+            problems.append(Problem(topic, staff_text("check.topic_not_in_checklist")))
     return problems
 
 
@@ -200,13 +195,11 @@ def check_neighbours(answers: dict[str, list[dict[str, Any]]],
         for variant in variants:
             text = " ".join(str(variant.get("text") or "").split()).lower()
             if not any(word in text for word in REFERRAL_WORDS):
-                problems.append(Problem(
-                    f"neighbour/{subject}", "het antwoord zegt niet bij wie de ouder terecht "
-                    "kan (bijvoorbeeld de mentor of de zorgcoördinator)."))
+                problems.append(Problem(f"neighbour/{subject}",
+                                        staff_text("check.no_referral")))
             if text in lwoo_texts:
-                problems.append(Problem(
-                    f"neighbour/{subject}", "het antwoord is een van de lwoo-antwoorden; "
-                    "schrijf een eigen antwoord over dit onderwerp."))
+                problems.append(Problem(f"neighbour/{subject}",
+                                        staff_text("check.copies_lwoo_answer")))
     return problems
 
 
@@ -216,19 +209,22 @@ def check_glossary(path: Path = GLOSSARY) -> list[Problem]:
     try:
         terms = load_glossary(path)
     except (OSError, ValueError) as exc:
-        return [Problem("woordenlijst", f"{path} is niet leesbaar: {exc}")]
+        return [Problem("woordenlijst", staff_text("check.glossary_unreadable", path=path,
+                                                   error=exc))]
     problems = []
     for term in terms:
         informal = INFORMAL.search(term.explanation)
         if informal:
-            problems.append(Problem(f"woordenlijst/{term.term}", f"de uitleg gebruikt "
-                                    f"\"{informal.group(0)}\"; spreek ouders aan met \"u\"."))
+            problems.append(Problem(f"woordenlijst/{term.term}", staff_text(
+                "check.glossary_informal", word=informal.group(0))))
     return problems
 
 
-def check_message_texts(path: Path | None = None) -> list[Problem]:
-    """The texts the code puts together (data/answers/messages.yml): placeholders the
-    code fills, u-vorm, length (:func:`core.texts.check_messages`)."""
+def check_message_texts(path: Path | None = None,
+                        staff_path: Path | None = None) -> list[Problem]:
+    """The texts the code puts together (data/answers/messages.yml) and the staff texts
+    (data/staff/messages.yml): placeholders the code fills, u-vorm, length
+    (:func:`core.texts.check_messages`)."""
     from core.texts import MESSAGES_FILE, TextsError, check_messages, load_messages
 
     try:
@@ -236,18 +232,29 @@ def check_message_texts(path: Path | None = None) -> list[Problem]:
     except TextsError as exc:
         raise ContentFileError(str(exc)) from exc
     problems = [Problem(f"bericht/{key}", problem) for key, problem in check_messages(found)]
+    problems += check_staff_texts(staff_path)
     for key, facts in load_required_facts(REQUIRED_FACTS, "messages").items():
         message = found.get(key)
         if message is None:
-            problems.append(Problem(f"bericht/{key}", "de tekst ontbreekt in messages.yml."))
+            problems.append(Problem(f"bericht/{key}", staff_text("check.message_missing")))
             continue
         for fact in facts:
             if not fact_present(fact, message.text):
                 example = " + ".join(f'"{p}"' for p in fact.alternatives[0])
-                problems.append(Problem(
-                    f"bericht/{key}", f"de tekst mist het feit \"{fact.description}\". Zet "
-                    f"dit er weer in (bijvoorbeeld met {example})."))
+                problems.append(Problem(f"bericht/{key}", staff_text(
+                    "check.message_fact_missing", fact=fact.description, example=example)))
     return problems
+
+
+def check_staff_texts(path: Path | None = None) -> list[Problem]:
+    """The staff texts (data/staff/messages.yml), by the rules of the parent texts."""
+    from core.texts import TextsError, check_staff_messages
+
+    try:
+        found = check_staff_messages(path)
+    except TextsError as exc:
+        raise ContentFileError(str(exc)) from exc
+    return [Problem(f"medewerkers/{key}", problem) for key, problem in found]
 
 
 def _validation_data(answers: Path) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
@@ -276,7 +283,7 @@ def validate_data(answers: Path) -> tuple[bool, str]:
             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"rasa data validate kon niet draaien ({type(exc).__name__})."
+        return False, staff_text("check.validate_did_not_run", error=type(exc).__name__)
     finally:
         if temp is not None:
             temp.cleanup()
@@ -310,8 +317,8 @@ def check_translations() -> tuple[list[Problem], list[str]]:
         for problem in check_answers(answers, {k: v for k, v in facts.items() if k in answers}):
             if "checklist" not in problem.message:
                 problems.append(Problem(f"{SIMPLE_DUTCH} {problem.topic}", problem.message))
-    listed = [f"{language}: {row['missing']} ontbreken, {row['outdated']} verouderd, "
-              f"{row['concept']} nog niet gecontroleerd"
+    listed = [staff_text("translations.summary", language=language, missing=row["missing"],
+                         outdated=row["outdated"], concept=row["concept"])
               for language, row in sorted(summary(findings).items())]
     return problems, listed
 
@@ -337,32 +344,27 @@ def check_content_command(
         print(f"FOUT: {exc}", file=sys.stderr, flush=True)
         return EXIT_UNREADABLE
     if problems:
-        print(f"FOUT: {answers_path} is niet in orde ({len(problems)} probleem/problemen):",
+        print(staff_text("check.not_in_order", path=answers_path, count=len(problems)),
               file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
-        print("Pas het antwoord aan en draai daarna opnieuw `make check-content`. "
-              "Tot dan gaat de wijziging niet live.", file=sys.stderr, flush=True)
+        print(staff_text("check.fix_and_rerun"), file=sys.stderr, flush=True)
         return EXIT_PROBLEMS
     count = sum(len(facts) for facts in required.values())
-    print(f"Antwoorden in orde: {len(required)} onderwerpen, {count} verplichte feiten "
-          "gevonden.", flush=True)
+    print(staff_text("check.answers_ok", topics=len(required), facts=count), flush=True)
     count = sum(len(facts) for facts in neighbour_facts.values())
-    print(f"Aangrenzende onderwerpen in orde: {len(neighbour_facts)} onderwerpen, {count} "
-          "verplichte feiten gevonden; woordenlijst en berichten (messages.yml) in orde.",
+    print(staff_text("check.neighbours_ok", topics=len(neighbour_facts), facts=count),
           flush=True)
     print("Vertalingen (python -m bot translations status --all geeft de lijst):", flush=True)
     for line in translation_status:
         print(f"  {line}", flush=True)
     if not validate:
         return EXIT_OK
-    print("Trainingsdata controleren (rasa data validate) …", flush=True)
+    print(staff_text("check.validating"), flush=True)
     ok, output = validate_data(answers_path)
     if not ok:
-        print("FOUT: de trainingsdata is niet geldig (rasa data validate --fail-on-warning):",
-              file=sys.stderr)
+        print(staff_text("check.data_invalid"), file=sys.stderr)
         print("\n".join(output.splitlines()[-40:]), file=sys.stderr, flush=True)
         return EXIT_PROBLEMS
-    print("Trainingsdata geldig. De wijziging kan live (`make run` traint opnieuw).",
-          flush=True)
+    print(staff_text("check.data_valid"), flush=True)
     return EXIT_OK

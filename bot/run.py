@@ -39,6 +39,7 @@ from core.settings import (
     rasa_env,
     rest_token_problem,
 )
+from core.texts import staff_text
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +142,7 @@ def run_command(in_terminal: bool) -> int:
         print(problem, file=sys.stderr)
         return 2
     if not MODEL_PATH.exists():
-        print("Geen getraind model gevonden: draai eerst `make run` of `make train`.",
-              file=sys.stderr)
+        print(staff_text("run.no_model"), file=sys.stderr)
         return 1
     env = child_env(settings)
     env["PYTHONUNBUFFERED"] = "1"  # lines reach the log as they are written
@@ -184,11 +184,11 @@ def run_command(in_terminal: bool) -> int:
     try:
         health = f"http://{settings.actions_host}:{settings.actions_port}/health"
         if not wait_until_up(health, 60, actions):
-            print(f"De action server start niet; zie {settings.var_dir}/logs/actions.log",
-                  file=sys.stderr)
+            print(staff_text("run.actions_do_not_start",
+                             log=f"{settings.var_dir}/logs/actions.log"), file=sys.stderr)
             return 1
         print(f"Action server: http://{settings.actions_host}:{settings.actions_port} "
-              "(alleen intern)", flush=True)
+              + staff_text("run.internal_only"), flush=True)
         if in_terminal:
             shell = subprocess.Popen(  # noqa: S603 - fixed argv
                 rasa_command(settings, True), env=env, cwd=PROJECT_ROOT)
@@ -201,14 +201,14 @@ def run_command(in_terminal: bool) -> int:
         procs.append(rasa)
         base = f"http://{settings.bind_host}:{settings.port}"
         if not wait_until_up(base + "/", 180, rasa):
-            print("Rasa start niet; zie var/logs/rasa.log", file=sys.stderr)
+            print(staff_text("run.rasa_does_not_start"), file=sys.stderr)
             return 1
         print(
-            "\nLWOO-assistent is klaar.\n"
+            "\n" + staff_text("run.ready") + "\n"
             f"  REST:  POST {base}/webhooks/rest/webhook  "
             '{"sender": "ouder-1", "message": "Wat is lwoo?"}\n'
             f"  Chat:  {base}/chat\n"
-            "  Stoppen: Ctrl-C\n",
+            f"  {staff_text('run.stop_hint')}\n",
             flush=True,
         )
         (run_dir / "rasa.pid").write_text(str(rasa.pid), encoding="utf-8")
@@ -222,13 +222,12 @@ def run_command(in_terminal: bool) -> int:
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < 60] + [now]
             if len(restarts) > 5:
-                print("De action server blijft stoppen; zie var/logs/actions.log",
-                      file=sys.stderr)
+                print(staff_text("run.actions_keep_stopping"), file=sys.stderr)
                 return 1
             logger.warning("action server exited (%s); restarting", procs[0].returncode)
-            print("Action server gestopt; ik start hem opnieuw.", file=sys.stderr, flush=True)
+            print(staff_text("run.actions_restarted"), file=sys.stderr, flush=True)
             procs[0] = start_actions()
-        print("Rasa is gestopt; ik stop de action server ook.", file=sys.stderr)
+        print(staff_text("run.rasa_stopped"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

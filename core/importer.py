@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from core.formats import normalize_pupil_number, parse_date
 from core.records import LwooStatus, Pupil, RecordsStore, UpsertCounts
+from core.texts import staff_text
 
 if TYPE_CHECKING:
     from _csv import _reader
@@ -51,7 +52,6 @@ EARLIEST_BIRTH_DATE = date(1990, 1, 1)
 
 _EMAIL = re.compile(r"[^@\s;,<>\"']+@[^@\s;,<>\"']+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+?[0-9][0-9 ()-]{5,19}")
-_DATE_HINT = "geen geldige datum (gebruik JJJJ-MM-DD of DD-MM-JJJJ)"
 
 
 class UnreadableFile(Exception):
@@ -67,8 +67,10 @@ class RowError:
     reason: str
 
     def __str__(self) -> str:
-        where = f"regel {self.line}" + (f", veld {self.field}" if self.field else "")
-        return f"{where}: {self.reason}"
+        if self.field:
+            return staff_text("import.row_field_error", line=self.line, field=self.field,
+                              reason=self.reason)
+        return staff_text("import.row_error", line=self.line, reason=self.reason)
 
 
 MAX_PUPILS_PER_EMAIL = 4
@@ -122,20 +124,21 @@ def _decode(raw: bytes, codec: str, name: str) -> tuple[str, str]:
     try:
         return raw.decode(codec), name
     except UnicodeDecodeError:
-        raise UnreadableFile(f"de tekens zijn niet te lezen als {name}") from None
+        raise UnreadableFile(staff_text("import.bad_encoding", encoding=name)) from None
 
 
 def _read_bytes(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise UnreadableFile("het bestand is te groot (meer dan 20 MB)")
+            raise UnreadableFile(staff_text("import.too_large",
+                                             megabytes=MAX_FILE_BYTES // (1024 * 1024)))
         return path.read_bytes()
     except FileNotFoundError:
-        raise UnreadableFile("het bestand bestaat niet") from None
+        raise UnreadableFile(staff_text("import.no_such_file")) from None
     except IsADirectoryError:
-        raise UnreadableFile("dit is een map, geen bestand") from None
+        raise UnreadableFile(staff_text("import.a_folder")) from None
     except OSError:
-        raise UnreadableFile("het bestand kan niet worden geopend") from None
+        raise UnreadableFile(staff_text("import.cannot_open")) from None
 
 
 # -- header -----------------------------------------------------------------------------
@@ -144,13 +147,14 @@ def _read_bytes(path: Path) -> bytes:
 def _column_map(header: Sequence[str]) -> tuple[dict[str, int], tuple[str, ...]]:
     names = [name.strip().lower() for name in header]
     if len(names) == 1 and "," in names[0]:
-        raise UnreadableFile("de kolommen zijn niet gescheiden door puntkomma's (;)")
+        raise UnreadableFile(staff_text("import.not_semicolons"))
     duplicates = sorted({name for name in names if names.count(name) > 1 and name})
     if duplicates:
-        raise UnreadableFile("kolom komt dubbel voor: " + ", ".join(duplicates))
+        raise UnreadableFile(staff_text("import.duplicate_columns",
+                                        columns=", ".join(duplicates)))
     missing = [name for name in HEADERS if name not in names]
     if missing:
-        raise UnreadableFile("kolommen ontbreken: " + ", ".join(missing))
+        raise UnreadableFile(staff_text("import.missing_columns", columns=", ".join(missing)))
     ignored = tuple(name for name in names if name not in HEADERS)
     return {name: names.index(name) for name in HEADERS}, ignored
 
@@ -175,9 +179,9 @@ class _RowParser:
     def text(self, field: str, max_length: int = 100) -> str:
         value = self.raw(field)
         if not value:
-            self._fail(field, "is leeg")
+            self._fail(field, staff_text("import.empty"))
         elif len(value) > max_length:
-            self._fail(field, f"is langer dan {max_length} tekens")
+            self._fail(field, staff_text("import.too_long", length=max_length))
         return value
 
     def optional_text(self, field: str, max_length: int = 100) -> str | None:
@@ -186,7 +190,7 @@ class _RowParser:
     def pupil_number(self, field: str) -> str:
         value = normalize_pupil_number(self.raw(field))
         if value is None:
-            self._fail(field, "moet uit precies 6 cijfers bestaan")
+            self._fail(field, staff_text("import.bad_pupil_number"))
         return value or ""
 
     def optional_date(self, field: str) -> date | None:
@@ -194,15 +198,15 @@ class _RowParser:
             return None
         value = parse_date(self.raw(field))
         if value is None:
-            self._fail(field, _DATE_HINT)
+            self._fail(field, staff_text("import.bad_date"))
         return value
 
     def birth_date(self, field: str, today: date) -> date:
         value = self.optional_date(field)
         if value is None and not self.raw(field):
-            self._fail(field, "is leeg")
+            self._fail(field, staff_text("import.empty"))
         elif value is not None and not EARLIEST_BIRTH_DATE <= value <= today:
-            self._fail(field, "is geen mogelijke geboortedatum")
+            self._fail(field, staff_text("import.impossible_birth_date"))
         return value or date.min
 
     def status(self, field: str) -> LwooStatus:
@@ -211,7 +215,7 @@ class _RowParser:
             return LwooStatus(value)
         except ValueError:
             words = ", ".join(status.value for status in LwooStatus)
-            self._fail(field, f"onbekend statuswoord (toegestaan: {words})")
+            self._fail(field, staff_text("import.unknown_status", allowed=words))
             return LwooStatus.NOT_REQUESTED
 
     def matching(
@@ -234,7 +238,7 @@ def _pupil_from_cells(row: _RowParser, today: date) -> Pupil:
     retest_date = row.optional_date("hertoets_datum")
     if status is LwooStatus.RETEST_PLANNED:
         row.require("hertoets_datum", bool(row.raw("hertoets_datum")),
-                    "is verplicht bij status hertoets_gepland")
+                    staff_text("import.retest_date_required"))
     return Pupil(
         pupil_number=row.pupil_number("leerlingnummer"),
         first_name=row.text("voornaam"),
@@ -245,8 +249,8 @@ def _pupil_from_cells(row: _RowParser, today: date) -> Pupil:
         lwoo_status=status,
         status_date=row.optional_date("status_datum"),
         retest_date=retest_date,
-        parent_email=row.matching("ouder_email", _EMAIL, "is geen geldig e-mailadres", 254),
-        parent_phone=row.matching("ouder_telefoon", _PHONE, "is geen geldig telefoonnummer", 32),
+        parent_email=row.matching("ouder_email", _EMAIL, staff_text("import.bad_email"), 254),
+        parent_phone=row.matching("ouder_telefoon", _PHONE, staff_text("import.bad_phone"), 32),
         mentor=row.optional_text("mentor"),
     )
 
@@ -261,12 +265,12 @@ def parse_export(text: str, encoding: str = "UTF-8", today: date | None = None) 
     try:
         header = next(reader, None)
         if header is None:
-            raise UnreadableFile("het bestand is leeg")
+            raise UnreadableFile(staff_text("import.empty_file"))
         columns, ignored = _column_map(header)
         pupils, lines, errors = _parse_rows(reader, columns, len(header),
                                             today or date.today())
     except csv.Error:
-        raise UnreadableFile("het bestand is geen leesbaar CSV-bestand") from None
+        raise UnreadableFile(staff_text("import.not_csv")) from None
     shared = tuple(shared_email_lines(pupils, lines))
     return ParsedExport(tuple(pupils), tuple(errors), encoding, ignored, shared)
 
@@ -283,7 +287,7 @@ def _parse_rows(
         if not any(value.strip() for value in values):
             continue
         if len(values) != width:
-            reason = f"verkeerd aantal velden ({len(values)} in plaats van {width})"
+            reason = staff_text("import.wrong_field_count", found=len(values), expected=width)
             errors.append(RowError(line, None, reason))
             continue
         row = _RowParser(_cells(values, columns), line)
@@ -301,7 +305,8 @@ def _check_duplicate(row: _RowParser, number: str, first_line: dict[str, int], l
     if not number:
         return
     if number in first_line:
-        row.require("leerlingnummer", False, f"komt al voor op regel {first_line[number]}")
+        row.require("leerlingnummer", False,
+                    staff_text("import.duplicate_pupil", line=first_line[number]))
     else:
         first_line[number] = line
 

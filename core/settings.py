@@ -257,19 +257,16 @@ def is_loopback(host: str) -> bool:
 
 
 MIN_REST_TOKEN_CHARS = 32
-# an operator message, not a secret
-REST_TOKEN_MISSING_MESSAGE = (
-    "REST_API_TOKEN ontbreekt of is te kort: Rasa luistert op {host} (niet alleen op deze "  # noqa: S105
-    "machine), en dan moet het REST-kanaal een toegangstoken hebben. Zet REST_API_TOKEN "
-    "(geheim, minstens 32 tekens) of gebruik BIND_HOST=127.0.0.1."
-)
 
 
 def rest_token_problem(bind_host: str, token: str) -> str | None:
     """Why the REST channel may not serve on ``bind_host`` with ``token``; None if it may."""
     if is_loopback(bind_host) or len(token) >= MIN_REST_TOKEN_CHARS:
         return None
-    return REST_TOKEN_MISSING_MESSAGE.format(host=bind_host)
+    from core.texts import staff_text  # an operator message (data/staff/messages.yml)
+
+    return staff_text("settings.rest_token_missing", host=bind_host,
+                      minimum=MIN_REST_TOKEN_CHARS)
 
 
 def environment_variables() -> dict[str, str]:

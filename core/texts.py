@@ -66,28 +66,28 @@ def load_messages(path: Path = MESSAGES_FILE) -> dict[str, Message]:
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise TextsError(f"{path} kan niet worden gelezen: {type(exc).__name__}") from exc
+        raise TextsError(_problem(path, "texts.unreadable", error=type(exc).__name__)) from exc
     entries = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(entries, dict):
-        raise TextsError(f"{path} heeft geen 'messages:'.")
+        raise TextsError(_problem(path, "texts.no_messages"))
     messages: dict[str, Message] = {}
     for key, entry in entries.items():
         if isinstance(entry, str):
             entry = {"text": entry}
         if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
-            raise TextsError(f"{path}: '{key}' heeft geen 'text:'.")
+            raise TextsError(_problem(path, "texts.no_text", key=key))
         values = entry.get("values") or []
         kind = entry.get("kind") or "chat"
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise TextsError(f"{path}: 'values' van '{key}' is geen lijst namen.")
+            raise TextsError(_problem(path, "texts.bad_values", key=key))
         if kind not in KINDS:
-            raise TextsError(f"{path}: '{key}' heeft een onbekende kind '{kind}'.")
+            raise TextsError(_problem(path, "texts.bad_kind", key=key, kind=kind))
         text = entry["text"]
         if kind != "mail_body":
             text = " ".join(text.split())  # chat texts: one paragraph, as YAML '>-' gives
         translate = entry.get("translate", True)
         if not isinstance(translate, bool):
-            raise TextsError(f"{path}: 'translate' van '{key}' is geen true/false.")
+            raise TextsError(_problem(path, "texts.bad_translate", key=key))
         messages[str(key)] = Message(str(key), text, tuple(values), kind, translate)
     return messages
 
@@ -102,7 +102,7 @@ def messages(path: Path = MESSAGES_FILE) -> dict[str, Message]:
     try:
         mtime = path.stat().st_mtime
     except OSError as exc:
-        raise TextsError(f"{path} kan niet worden gelezen: {type(exc).__name__}") from exc
+        raise TextsError(_problem(path, "texts.unreadable", error=type(exc).__name__)) from exc
     return _cached(str(path), mtime)
 
 
@@ -196,19 +196,59 @@ def check_messages(found: dict[str, Message]) -> list[tuple[str, str]]:
             continue
         for field in fields:
             if not _NAME.match(field):
-                problems.append((key, f"'{{{field}}}' is geen gewone naam; gebruik alleen "
-                                      "namen uit 'values'."))
+                problems.append((key, staff_text("texts.not_a_name", field=field)))
             elif field not in message.values:
-                problems.append((key, f"'{{{field}}}' wordt niet ingevuld (dat kan alleen "
-                                      f"met: {', '.join(message.values) or 'niets'})."))
+                problems.append((key, staff_text(
+                    "texts.not_filled", field=field,
+                    values=", ".join(message.values) or staff_text("texts.nothing"))))
         informal = INFORMAL.search(message.text)
         if informal:
-            problems.append((key, f"de tekst gebruikt \"{informal.group(0)}\"; spreek ouders "
-                                  "aan met \"u\"."))
+            problems.append((key, staff_text("texts.informal", word=informal.group(0))))
         limit = MAX_LENGTH[message.kind]
         if len(message.text) > limit:
-            problems.append((key, f"de tekst is {len(message.text)} tekens; hooguit {limit} "
-                                  f"voor een {message.kind}."))
+            problems.append((key, staff_text("texts.too_long", length=len(message.text),
+                                             limit=limit, kind=message.kind)))
         if not message.text.strip():
-            problems.append((key, "de tekst is leeg."))
+            problems.append((key, staff_text("texts.empty")))
     return problems
+
+
+# -- staff texts ------------------------------------------------------------------------
+# What school staff and operators read on the command line (import, audit, purge,
+# callbacks, review, check-content, run, cluster, init) lives in data/staff/messages.yml:
+# the same format and placeholder rules as the parent texts, read through staff_text.
+
+STAFF_MESSAGES_FILE = MESSAGES_FILE.parent.parent / "staff" / "messages.yml"
+
+
+def staff_messages(path: Path | None = None) -> dict[str, Message]:
+    """Every staff message, read again when the file changed."""
+    return messages(path or STAFF_MESSAGES_FILE)
+
+
+def staff_text(key: str, /, **values: object) -> str:
+    """The staff text of ``key`` with ``values`` filled in (placeholders as in text())."""
+    found = staff_messages()
+    if key not in found:
+        raise TextsError(f"unknown staff message key {key!r}")
+    message = found[key]
+    missing = [name for name in message.placeholders() if name not in values]
+    if missing:
+        raise TextsError(f"{key}: no value for {', '.join(missing)}")
+    return message.text.format_map({name: str(value) for name, value in values.items()})
+
+
+def check_staff_messages(path: Path | None = None) -> list[tuple[str, str]]:
+    """(key, Dutch problem) for every staff text that may not go live (as check_messages)."""
+    return check_messages(load_messages(path or STAFF_MESSAGES_FILE))
+
+
+def _problem(path: Path, key: str, /, **values: object) -> str:
+    """A staff text about a texts file; in English when the broken file is the staff
+    file itself (its texts cannot be read then)."""
+    if Path(path).resolve() == STAFF_MESSAGES_FILE.resolve():
+        return f"{path}: the staff texts file is broken ({key})"
+    try:
+        return staff_text(key, path=path, **values)
+    except TextsError as exc:
+        return f"{path}: {key} ({exc})"

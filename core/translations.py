@@ -34,6 +34,8 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships without stubs
 
+from core.texts import staff_text
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 TRANSLATIONS_DIR = DATA / "translations"
@@ -130,7 +132,8 @@ def _read(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise TranslationsError(f"{path} kan niet worden gelezen: {type(exc).__name__}") from exc
+        raise TranslationsError(staff_text("texts.unreadable", path=path,
+                                           error=type(exc).__name__)) from exc
 
 
 def _mtime(path: Path) -> float:
@@ -233,20 +236,22 @@ def load_translations(language: str, source: str,
         return {}
     data = _read(path)
     if not isinstance(data, dict) or not isinstance(data.get("translations") or {}, dict):
-        raise TranslationsError(f"{path} heeft geen 'translations:'.")
+        raise TranslationsError(staff_text("translations.no_translations", path=path))
     if data.get("language") not in (None, language):
-        raise TranslationsError(f"{path}: 'language' is {data.get('language')!r}, "
-                                f"verwacht {language!r}.")
+        raise TranslationsError(staff_text("translations.wrong_language", path=path,
+                                           found=repr(data.get("language")),
+                                           expected=repr(language)))
     found: dict[str, Translation] = {}
     for key, entry in (data.get("translations") or {}).items():
         if not isinstance(entry, dict):
-            raise TranslationsError(f"{path}: '{key}' is geen vertaling (text, source, review).")
+            raise TranslationsError(staff_text("translations.not_a_translation", path=path,
+                                               key=key))
         text = entry.get("text")
         if not isinstance(text, str) or not text.strip():
             continue  # an empty skeleton entry: not translated yet
         buttons = entry.get("buttons") or []
         if not isinstance(buttons, list):
-            raise TranslationsError(f"{path}: 'buttons' van '{key}' is geen lijst.")
+            raise TranslationsError(staff_text("translations.bad_buttons", path=path, key=key))
         review = str(entry.get("review") or "concept")
         kind_keeps_lines = source == "messages" and "\n" in text.strip()
         found[str(key)] = Translation(language, source, str(key),
@@ -273,7 +278,7 @@ def load_terms(language: str) -> dict[str, str]:
     data = _read(path)
     terms = data.get("terms") if isinstance(data, dict) else None
     if not isinstance(terms, dict):
-        raise TranslationsError(f"{path} heeft geen 'terms:'.")
+        raise TranslationsError(staff_text("translations.no_terms", path=path))
     return {str(term): _normal(text) for term, text in terms.items() if isinstance(text, str)}
 
 
@@ -406,15 +411,15 @@ def check_translation(dutch: SourceText, translation: Translation) -> list[str]:
     """Dutch descriptions of what is wrong with one translation (empty: nothing)."""
     problems: list[str] = []
     if sorted(_PLACEHOLDER.findall(dutch.text)) != sorted(_PLACEHOLDER.findall(translation.text)):
-        problems.append("de {plaatshouders} zijn niet dezelfde als in de Nederlandse tekst")
+        problems.append(staff_text("translations.placeholders_differ"))
     if len(translation.buttons) != len(dutch.buttons):
-        problems.append(f"{len(translation.buttons)} knoppen, de Nederlandse tekst heeft er "
-                        f"{len(dutch.buttons)}")
+        problems.append(staff_text("translations.button_count", found=len(translation.buttons),
+                                   expected=len(dutch.buttons)))
     for term in terms_in(dutch.text):
         if not _term_pattern(term).search(translation.text):
-            problems.append(f"het Nederlandse woord '{term}' ontbreekt (het blijft Nederlands)")
+            problems.append(staff_text("translations.term_missing", term=term))
     if translation.review not in REVIEW_STATES:
-        problems.append(f"review is '{translation.review}'; kies concept of gecontroleerd")
+        problems.append(staff_text("translations.bad_review", review=translation.review))
     return problems
 
 
@@ -443,7 +448,7 @@ def status_report(languages: Iterable[str] = TRANSLATED,
             for key in done:
                 if key not in dutch_texts:
                     findings.append(Finding(language, source, key,
-                                            "bestaat niet (meer) in het Nederlands"))
+                                            staff_text("translations.no_dutch_source")))
     return findings
 
 

@@ -21,13 +21,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, period
+from bot.admin import EXIT_OK, EXIT_STORE_DOWN, EXIT_UNREADABLE, settings_and_period
 from bot.review.analysis import LOW_CONFIDENCE, analyse
 from bot.review.report import _local, write_report
 from core.conversation_log import read_events
 from core.masking import Masker
 from core.records import RecordsStore, StoreUnavailable
-from core.settings import Settings, get_settings
+from core.settings import Settings
+from core.texts import staff_text
 
 
 def _error(message: str) -> None:
@@ -47,13 +48,12 @@ def review_command(
     """Write the report for the last period (e.g. ``7d``); print where it is."""
     from core.school_calendar import school_timezone
 
-    settings = settings or get_settings()
-    span = period(since, now)
-    if span is None:
+    resolved = settings_and_period(since, settings, now)
+    if resolved is None:
         return EXIT_UNREADABLE
-    start, current = span
+    settings, start, current = resolved
     if not 0 < low_confidence <= 1:
-        _error("--low-confidence moet tussen 0 en 1 liggen, bijvoorbeeld 0.7.")
+        _error(staff_text("review.bad_low_confidence"))
         return EXIT_UNREADABLE
     tz = school_timezone(settings.school_timezone)
     url = tracker_url or settings.tracker_url
@@ -64,13 +64,12 @@ def review_command(
         try:
             conversations = read_events(url, start)
         except StoreUnavailable:
-            _error("De gespreksdatabase is niet bereikbaar. Probeer het later opnieuw.")
+            _error(staff_text("review.tracker_down"))
             return EXIT_STORE_DOWN
     try:
         names = (store or RecordsStore.from_settings(settings)).pupil_names()
     except StoreUnavailable:
-        _error("De leerlingenlijst is niet bereikbaar; zonder die lijst kan ik namen niet "
-               "afschermen, dus maak ik geen overzicht. Probeer het later opnieuw.")
+        _error(staff_text("review.pupils_down"))
         return EXIT_STORE_DOWN
     masker = Masker([name for pair in names for name in pair])
     review = analyse(conversations, masker, since=start, until=current, tz=tz,
@@ -81,10 +80,10 @@ def review_command(
     try:
         report = write_report(review, folder, tz, current)
     except OSError as exc:
-        _error(f"Het overzicht kan niet worden geschreven in {folder}: {exc.strerror}.")
+        _error(staff_text("review.not_written", folder=folder, error=exc.strerror))
         return EXIT_UNREADABLE
-    print(f"Overzicht van {review.conversations} gesprek(ken) sinds "
-          f"{_local(start, tz)}: {report}")
-    print(f"CSV-bestanden en grafieken staan in dezelfde map ({folder}).")
+    print(staff_text("review.written", conversations=review.conversations,
+                     since=_local(start, tz), report=report))
+    print(staff_text("review.csv_beside", folder=folder))
     return EXIT_OK
 

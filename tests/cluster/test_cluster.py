@@ -11,6 +11,7 @@ import time
 import pytest
 
 from bot.store_privacy import mask_typed
+from tests.support.bot import Told
 from tests.support.cluster import NOT_PROCESSED, Cluster, kill_node, widget
 from tests.support.widget_client import SocketioTestClient
 
@@ -25,16 +26,24 @@ EMMA = ("100251", "2013-01-30", "e.bos.ouder@example.org", "Emma")
 LIAM = ("100263", "09-12-2012", "peters.thuis@example.org", "Liam")
 
 
+def _mailed_code(cluster: Cluster, sender: str, pupil: tuple[str, str, str, str],
+                 nodes: tuple[int, int, int]) -> str:
+    """Ask for the status, then give the pupil number and the birth date, each on the
+    instance of ``nodes``; the one-time code mailed to the parent."""
+    number, birth, address, _ = pupil
+    assert "leerlingnummer" in cluster.texts(cluster.say(nodes[0], sender, ASK_STATUS))
+    assert "geboortedatum" in cluster.texts(cluster.say(nodes[1], sender, number))
+    before = len(cluster.outbox_codes(address))
+    assert IDENTICAL_REPLY in cluster.texts(cluster.say(nodes[2], sender, birth))
+    return cluster.wait_for_code(address, before)
+
+
 def test_turns_alternating_between_instances_keep_slots(cluster: Cluster) -> None:
     """Every turn on the other instance: the form's slots and the code attempt (wrong
     code counted on one instance, right code accepted on the other) carry over."""
     sender = cluster.new_sender()
     number, birth, address, name = NOAH
-    assert "leerlingnummer" in cluster.texts(cluster.say(1, sender, ASK_STATUS))
-    assert "geboortedatum" in cluster.texts(cluster.say(2, sender, number))
-    before = len(cluster.outbox_codes(address))
-    assert IDENTICAL_REPLY in cluster.texts(cluster.say(1, sender, birth))
-    code = cluster.wait_for_code(address, before)
+    code = _mailed_code(cluster, sender, NOAH, (1, 2, 1))
     wrong = "000000" if code != "000000" else "111111"
     assert "nog 4 keer" in cluster.texts(cluster.say(2, sender, wrong))
     status = cluster.texts(cluster.say(1, sender, code))
@@ -49,12 +58,8 @@ def test_verified_on_one_instance_status_on_the_other(cluster: Cluster) -> None:
     """A full one-time-code verification on instance 1; instance 2 then shows the status
     without a new code (the grant is in the records database, keyed by conversation)."""
     sender = cluster.new_sender()
-    number, birth, address, name = MILA
-    assert "leerlingnummer" in cluster.texts(cluster.say(1, sender, ASK_STATUS))
-    assert "geboortedatum" in cluster.texts(cluster.say(1, sender, number))
-    before = len(cluster.outbox_codes(address))
-    assert IDENTICAL_REPLY in cluster.texts(cluster.say(1, sender, birth))
-    code = cluster.wait_for_code(address, before)
+    _, _, address, name = MILA
+    code = _mailed_code(cluster, sender, MILA, (1, 1, 1))
     assert name in cluster.texts(cluster.say(1, sender, code))
     codes_sent = len(cluster.outbox_codes(address))
     on_other = cluster.texts(cluster.say(2, sender, ASK_STATUS))
@@ -201,21 +206,16 @@ def test_instance_killed_mid_conversation(cluster: Cluster) -> None:
     the dead instance, and every answer the parent saw is in PostgreSQL."""
     sender = cluster.new_sender("kill")
     number, birth, address, name = EMMA
-    told: list[str] = []
-
-    def say(node: int, text: str) -> str:
-        messages = cluster.say(node, sender, text)
-        told.extend(m.get("text") or "" for m in messages)
-        return cluster.texts(messages)
-
-    assert "lwoo" in say(1, "Wat is lwoo?").lower()
-    assert "leerlingnummer" in say(1, ASK_STATUS)
-    assert "geboortedatum" in say(1, number)
+    keep = Told()
+    assert "lwoo" in keep(cluster.say(1, sender, "Wat is lwoo?")).lower()
+    assert "leerlingnummer" in keep(cluster.say(1, sender, ASK_STATUS))
+    assert "geboortedatum" in keep(cluster.say(1, sender, number))
     kill_node(cluster, 1)
     before = len(cluster.outbox_codes(address))
-    assert IDENTICAL_REPLY in say(2, birth)  # the form's slots survived the instance
+    # the form's slots survived the instance
+    assert IDENTICAL_REPLY in keep(cluster.say(2, sender, birth))
     code = cluster.wait_for_code(address, before)
-    assert name in say(2, code)
+    assert name in keep(cluster.say(2, sender, code))
     # through nginx: only the surviving instance answers, nothing fails
     other = cluster.new_sender("kill-front")
     for _ in range(6):
@@ -223,4 +223,4 @@ def test_instance_killed_mid_conversation(cluster: Cluster) -> None:
         assert status == 200 and body and NOT_PROCESSED not in cluster.texts(body)
     # nothing the parent was told is missing from the conversation store
     stored = cluster.stored_bot_texts(sender)
-    assert told == stored, (told, stored)
+    assert keep.texts == stored, (keep.texts, stored)

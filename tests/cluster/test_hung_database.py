@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.support.bot import BotServer, stop_bot
+from tests.support.bot import BotServer, Told, stop_bot
 from tests.support.cluster import (
     NOT_PROCESSED,
     PrivatePostgres,
@@ -134,11 +134,7 @@ def _verify_through_outage(bot: BotServer, pg: PrivatePostgres, hang: object,
     the verification; everything the parent was told is stored, refused turns are not."""
     sender = bot.new_sender("hang")
     number, birth, address, name = FINN
-    told: list[str] = []
-
-    def keep(messages: list[dict]) -> str:
-        told.extend(m.get("text") or "" for m in messages)
-        return BotServer.texts(messages)
+    keep = Told()
 
     assert "leerlingnummer" in keep(bot.say(sender, ASK_STATUS))
     assert "geboortedatum" in keep(bot.say(sender, number))
@@ -155,7 +151,7 @@ def _verify_through_outage(bot: BotServer, pg: PrivatePostgres, hang: object,
     code = bot.wait_for_code(address, before)
     assert name in keep(bot.say(sender, code))
     events = _events(pg, sender)
-    assert [e.get("text") or "" for e in events if e["event"] == "bot"] == told
+    assert [e.get("text") or "" for e in events if e["event"] == "bot"] == keep.texts
     users = [e["text"] for e in events if e["event"] == "user"]
     assert len(users) == 4 and users[0] == ASK_STATUS  # refused turns were not stored
 

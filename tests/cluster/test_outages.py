@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from bot.store_privacy import mask_typed
+from tests.support.bot import Told
 from tests.support.cluster import (
     NOT_PROCESSED,
     TEST_DB,
@@ -69,11 +70,7 @@ def _until_answered(cluster: Cluster, node: int, sender: str, text: str,
 def test_postgres_restart(cluster: Cluster, postgres_control: Postgres) -> None:
     sender = cluster.new_sender("pg")
     number, birth, address, name = FINN
-    told: list[str] = []
-
-    def keep(messages: list[dict]) -> str:
-        told.extend(m.get("text") or "" for m in messages)
-        return cluster.texts(messages)
+    keep = Told()
 
     assert "leerlingnummer" in keep(cluster.say(1, sender, ASK_STATUS))
     assert "geboortedatum" in keep(cluster.say(2, sender, number))
@@ -100,7 +97,7 @@ def test_postgres_restart(cluster: Cluster, postgres_control: Postgres) -> None:
     assert IDENTICAL_REPLY in keep(_until_answered(cluster, 1, sender, birth, timeout=30))
     code = cluster.wait_for_code(address, before)
     assert name in keep(cluster.say(2, sender, code))
-    assert cluster.stored_bot_texts(sender) == told
+    assert cluster.stored_bot_texts(sender) == keep.texts
     users = [e["text"] for e in cluster.events(sender) if e["event"] == "user"]
     # refused turns were not stored; typed form values are stored masked
     assert users == [ASK_STATUS, *(mask_typed(v, True) for v in (number, birth, code))]
@@ -109,13 +106,13 @@ def test_postgres_restart(cluster: Cluster, postgres_control: Postgres) -> None:
 
 def test_redis_paused(cluster: Cluster, redis_control: Redis) -> None:
     sender = cluster.new_sender("pause")
-    told: list[str] = []
-    told += [m.get("text") or "" for m in cluster.say(1, sender, "Wat is lwoo?")]
+    keep = Told()
+    keep(cluster.say(1, sender, "Wat is lwoo?"))
     client = redis_control.client()
     try:
         client.execute_command("CLIENT", "PAUSE", "10000", "ALL")
         paused_at = time.monotonic()
-        told += _during_outage(cluster, sender, "Wie beslist over lwoo?")
+        keep.texts += _during_outage(cluster, sender, "Wie beslist over lwoo?")
         assert time.monotonic() - paused_at < 10, "the pause ended before all were asked"
     finally:
         client.close()
@@ -126,19 +123,14 @@ def test_redis_paused(cluster: Cluster, redis_control: Redis) -> None:
     # that Redis stored during the pause expires (TICKET_LOCK_LIFETIME)
     fresh = cluster.new_sender("pause-new")
     assert NOT_PROCESSED not in cluster.texts(_until_answered(cluster, 2, fresh, "Hallo", 10))
-    told += [m.get("text") or "" for m in
-             _until_answered(cluster, 2, sender, "Is lwoo een rugzak?", 40)]
-    assert cluster.stored_bot_texts(sender) == told
+    keep(_until_answered(cluster, 2, sender, "Is lwoo een rugzak?", 40))
+    assert cluster.stored_bot_texts(sender) == keep.texts
 
 
 def test_redis_killed_and_restarted(cluster: Cluster, redis_control: Redis) -> None:
     sender = cluster.new_sender("rkill")
     number, birth, address, name = JULIA
-    told: list[str] = []
-
-    def keep(messages: list[dict]) -> str:
-        told.extend(m.get("text") or "" for m in messages)
-        return cluster.texts(messages)
+    keep = Told()
 
     assert "leerlingnummer" in keep(cluster.say(1, sender, ASK_STATUS))
     try:
@@ -156,7 +148,7 @@ def test_redis_killed_and_restarted(cluster: Cluster, redis_control: Redis) -> N
     assert IDENTICAL_REPLY in keep(cluster.say(1, sender, birth))
     code = cluster.wait_for_code(address, before)
     assert name in keep(cluster.say(2, sender, code))
-    assert cluster.stored_bot_texts(sender) == told
+    assert cluster.stored_bot_texts(sender) == keep.texts
 
 
 # -- measuring Rasa's FailSafeTrackerStore against ours, in-process --------------------

@@ -106,6 +106,20 @@ class BotServer:
         return "\n".join(parts)
 
 
+
+class Told:
+    """Everything the bot told one parent, in order: what the conversation store must
+    hold afterwards. Calling it with the bot's messages remembers them and returns their
+    texts as one string (for ``in`` checks)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, messages: list[dict]) -> str:
+        self.texts.extend(m.get("text") or "" for m in messages)
+        return BotServer.texts(messages)
+
+
 def start_bot(tmp: Path, extra_env: dict[str, str] | None = None) -> BotServer:
     if not MODEL.exists():
         pytest.fail("no trained model at models/lwoo.tar.gz: run `make train` first",

@@ -34,6 +34,17 @@ def portal(verifier: Verifier, conversation: str, clock: FakeClock) -> None:
                           clock.now + timedelta(minutes=15), "web")
 
 
+def nodes_with_token(store: RecordsStore, tmp_path: Path,
+                     count: int = 2) -> tuple[FakeClock, list[Verifier], str]:
+    """``count`` nodes on ``store``'s database and a token registered for CONVERSATION
+    on the first node."""
+    clock = FakeClock()
+    nodes = [node(store, clock, tmp_path) for _ in range(count)]
+    token = new_token_id()
+    assert nodes[0].resume_register(CONVERSATION, token)
+    return clock, nodes, token
+
+
 def test_a_token_resumes_once_and_hands_over_to_the_new_connection(
         store: RecordsStore, tmp_path: Path) -> None:
     clock = FakeClock()
@@ -65,10 +76,7 @@ def test_parallel_resumes_with_one_token_let_exactly_one_in(
 
 def test_tokens_expire_server_side_after_the_last_turn(
         store: RecordsStore, tmp_path: Path) -> None:
-    clock = FakeClock()
-    one = node(store, clock, tmp_path)
-    token = new_token_id()
-    one.resume_register(CONVERSATION, token)
+    clock, (one,), token = nodes_with_token(store, tmp_path, count=1)
     clock.advance(minutes=25)
     assert one.resume_refresh(CONVERSATION, token, new_token_id()) is ResumeOutcome.KEPT
     clock.advance(minutes=25)  # 50 minutes after the start, 25 after the last turn
@@ -81,10 +89,7 @@ def test_verification_rotates_the_token(store: RecordsStore, tmp_path: Path) -> 
     """A token from before the verification never opens the verified conversation,
     not even before the verifying connection got its new one."""
     store.upsert_pupils(demo_pupils())
-    clock = FakeClock()
-    one = node(store, clock, tmp_path)
-    before = new_token_id()
-    one.resume_register(CONVERSATION, before)
+    clock, (one,), before = nodes_with_token(store, tmp_path, count=1)
     clock.advance(seconds=5)
     portal(one, CONVERSATION, clock)  # the parent is verified in this turn
     assert not one.resume_claim(CONVERSATION, before, new_token_id(), TTL)
@@ -122,10 +127,7 @@ def test_clearing_the_verification_stops_earlier_tokens(
 def test_ending_the_conversation_revokes_it_on_every_node(
         store: RecordsStore, tmp_path: Path) -> None:
     store.upsert_pupils(demo_pupils())
-    clock = FakeClock()
-    one, two = node(store, clock, tmp_path), node(store, clock, tmp_path)
-    token = new_token_id()
-    one.resume_register(CONVERSATION, token)
+    clock, (one, two), token = nodes_with_token(store, tmp_path)
     portal(one, CONVERSATION, clock)
     one.resume_refresh(CONVERSATION, token, token)
     assert two.resume_owner(CONVERSATION, token) is ResumeOutcome.KEPT
@@ -144,10 +146,7 @@ def test_ending_the_conversation_revokes_it_on_every_node(
 def test_rotation_on_one_node_is_seen_by_the_other(
         store: RecordsStore, tmp_path: Path) -> None:
     store.upsert_pupils(demo_pupils())
-    clock = FakeClock()
-    one, two = node(store, clock, tmp_path), node(store, clock, tmp_path)
-    before = new_token_id()
-    one.resume_register(CONVERSATION, before)
+    clock, (one, two), before = nodes_with_token(store, tmp_path)
     portal(two, CONVERSATION, clock)
     assert two.resume_refresh(CONVERSATION, before, new_token_id()) is ResumeOutcome.ROTATED
     assert not one.resume_claim(CONVERSATION, before, new_token_id(), TTL)
@@ -155,10 +154,7 @@ def test_rotation_on_one_node_is_seen_by_the_other(
 
 def test_only_hashes_are_stored_and_old_rows_are_purged(
         store: RecordsStore, tmp_path: Path) -> None:
-    clock = FakeClock()
-    one = node(store, clock, tmp_path)
-    token = new_token_id()
-    one.resume_register(CONVERSATION, token)
+    clock, (one,), token = nodes_with_token(store, tmp_path, count=1)
     clock.advance(hours=30)
     young, young_token = new_conversation_id(), new_token_id()
     one.resume_register(young, young_token)

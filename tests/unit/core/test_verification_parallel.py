@@ -56,6 +56,14 @@ def verifier_on(store: Any, outbox: Path, clock: FakeClock, code: str = "424242"
                     clock=clock, dispatch=run_inline, code_factory=lambda: code)
 
 
+def racing_verifier(store: RecordsStore, tmp_path: Path, clock: FakeClock, method: str,
+                    parties: int) -> tuple[Verifier, Path]:
+    """A verifier whose store lets the first ``parties`` calls of ``method`` meet at a
+    barrier, and the outbox it mails to."""
+    outbox = tmp_path / "outbox"
+    return verifier_on(BarrierStore(store, method, parties), outbox, clock), outbox
+
+
 def in_parallel(calls: list[Callable[[], T]], workers: int = 0) -> list[T]:
     with ThreadPoolExecutor(max_workers=workers or len(calls)) as pool:
         futures = [pool.submit(call) for call in calls]
@@ -65,9 +73,8 @@ def in_parallel(calls: list[Callable[[], T]], workers: int = 0) -> list[T]:
 def test_parallel_right_date_requests_mail_at_most_the_daily_codes(
     seeded_store: RecordsStore, tmp_path: Path, clock: FakeClock
 ) -> None:
-    outbox = tmp_path / "outbox"
-    racing = BarrierStore(seeded_store, "get_pupil", parties=20)
-    verifier = verifier_on(racing, outbox, clock)
+    verifier, outbox = racing_verifier(seeded_store, tmp_path, clock, "get_pupil",
+                                       parties=20)
     results = in_parallel([
         (lambda i=i: verifier.request_code(f"attacker-{i}", "rest", SANNE, SANNE_BORN))
         for i in range(20)
@@ -80,9 +87,8 @@ def test_parallel_right_date_requests_mail_at_most_the_daily_codes(
 def test_fifty_parallel_wrong_dates_do_not_lock_the_parent_out(
     seeded_store: RecordsStore, tmp_path: Path, clock: FakeClock
 ) -> None:
-    outbox = tmp_path / "outbox"
-    racing = BarrierStore(seeded_store, "get_pupil", parties=25)
-    verifier = verifier_on(racing, outbox, clock)
+    verifier, outbox = racing_verifier(seeded_store, tmp_path, clock, "get_pupil",
+                                       parties=25)
 
     def wrong_date(i: int) -> str:
         return f"{1 + i % 28:02d}-{1 + i % 12:02d}-2012"
@@ -116,8 +122,8 @@ def test_parallel_code_guesses_stay_within_the_pupil_budget(
     for sender in senders:  # five real codes: the daily maximum for one pupil
         assert setup.request_code(sender, "rest", SANNE, SANNE_BORN) is (
             RequestResult.CODE_REQUESTED)
-    racing = BarrierStore(seeded_store, "latest_attempt", parties=25)
-    verifier = verifier_on(racing, outbox, clock)
+    verifier, _ = racing_verifier(seeded_store, tmp_path, clock, "latest_attempt",
+                                  parties=25)
     guesses = [(lambda s=sender, n=n: verifier.check_code(s, "rest", f"{n:06d}").result)
                for sender in senders for n in range(5)]
     results = in_parallel(guesses)
@@ -137,8 +143,8 @@ def test_parallel_guesses_on_one_code_get_five_tries(
 ) -> None:
     outbox = tmp_path / "outbox"
     verifier_on(seeded_store, outbox, clock).request_code("conv", "rest", SANNE, SANNE_BORN)
-    racing = BarrierStore(seeded_store, "latest_attempt", parties=20)
-    verifier = verifier_on(racing, outbox, clock)
+    verifier, _ = racing_verifier(seeded_store, tmp_path, clock, "latest_attempt",
+                                  parties=20)
     results = in_parallel([(lambda n=n: verifier.check_code("conv", "rest", f"{n:06d}"))
                            for n in range(20)])
     assert sum(r.result is CheckResult.WRONG_CODE for r in results) == 4
