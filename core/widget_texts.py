@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core import translations
+from core.texts import staff_text
 from core.translations import (
     CONCEPT_POLICIES,
     KEPT_TERMS,
@@ -59,9 +60,10 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise WidgetTextsError(f"{path} kan niet worden gelezen: {type(exc).__name__}") from exc
+        raise WidgetTextsError(staff_text("texts.unreadable", path=path,
+                                          error=type(exc).__name__)) from exc
     if not isinstance(data, dict):
-        raise WidgetTextsError(f"{path} is geen lijst met teksten.")
+        raise WidgetTextsError(staff_text("texts.not_a_mapping", path=path))
     return data
 
 
@@ -85,10 +87,10 @@ def load_source(path: Path | None = None) -> dict[str, str]:
     path = path or widget_file()
     texts = _read(path).get("widget")
     if not isinstance(texts, dict) or not texts:
-        raise WidgetTextsError(f"{path} heeft geen 'widget:'.")
+        raise WidgetTextsError(staff_text("texts.no_widget", path=path))
     for key, value in texts.items():
         if not isinstance(value, str) or not value.strip():
-            raise WidgetTextsError(f"{path}: '{key}' heeft geen tekst.")
+            raise WidgetTextsError(staff_text("texts.empty_text", path=path, key=key))
     return {str(key): " ".join(value.split()) for key, value in texts.items()}
 
 

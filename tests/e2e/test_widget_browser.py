@@ -328,11 +328,10 @@ def test_xss_probe_is_shown_as_text_not_run(page: Any) -> None:
     assert driver.execute_script("return window.__lwooXss") is None
 
 
-def test_keyboard_only(page: Any) -> None:
+def keyboard(driver: Any) -> tuple[Any, Any]:
+    """press(*keys) and shift_tab() for a keyboard-only parent."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
-
-    driver = page()
 
     def press(*keys: str) -> None:
         ActionChains(driver).send_keys(*keys).perform()
@@ -340,6 +339,15 @@ def test_keyboard_only(page: Any) -> None:
     def shift_tab() -> None:
         ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(
             Keys.SHIFT).perform()
+
+    return press, shift_tab
+
+
+def test_keyboard_only(page: Any) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver = page()
+    press, shift_tab = keyboard(driver)
 
     for _ in range(5):
         press(Keys.TAB)
@@ -488,17 +496,10 @@ def sent_messages(driver: Any) -> list[str]:
 
 
 def test_language_menu_with_the_keyboard(page: Any) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
 
     driver = page()
-
-    def press(*keys: str) -> None:
-        ActionChains(driver).send_keys(*keys).perform()
-
-    def shift_tab() -> None:
-        ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(
-            Keys.SHIFT).perform()
+    press, shift_tab = keyboard(driver)
 
     def focused_option() -> str:
         return str(active(driver).get_attribute("data-code"))

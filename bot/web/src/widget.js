@@ -189,6 +189,17 @@ function el(tag, className, text) {
   return node;
 }
 
+/** A closed disclosure button (aria-expanded/aria-controls) with a decorative icon. */
+function disclosure(className, controls, icon) {
+  const button = el("button", className);
+  button.type = "button";
+  button.setAttribute("aria-expanded", "false");
+  button.setAttribute("aria-controls", controls);
+  button.appendChild(el("span", className.replace(/-button$/, "") + "-icon", icon))
+    .setAttribute("aria-hidden", "true");
+  return button;
+}
+
 function srOnly(text) {
   return el("span", "lwoo-sr-only", text);
 }
@@ -380,11 +391,7 @@ class LwooChat {
     root.hidden = true; // shown once the stylesheet has loaded
     this.root = root;
 
-    const launcher = el("button", "lwoo-launcher");
-    launcher.type = "button";
-    launcher.setAttribute("aria-expanded", "false");
-    launcher.setAttribute("aria-controls", this.uid + "-panel");
-    launcher.appendChild(el("span", "lwoo-launcher-icon", "\u{1F4AC}")).setAttribute("aria-hidden", "true");
+    const launcher = disclosure("lwoo-launcher", this.uid + "-panel", "\u{1F4AC}");
     launcher.appendChild(this.label(el("span", "lwoo-launcher-text"), "launcher"));
     launcher.addEventListener("click", () => (this.isOpen() ? this.close() : this.open(true)));
     this.launcher = launcher;
@@ -520,11 +527,7 @@ class LwooChat {
    */
   buildLanguageBox() {
     const box = el("div", "lwoo-lang");
-    const toggle = el("button", "lwoo-lang-button");
-    toggle.type = "button";
-    toggle.setAttribute("aria-expanded", "false");
-    toggle.setAttribute("aria-controls", this.uid + "-languages");
-    toggle.appendChild(el("span", "lwoo-lang-icon", "\u{1F310}")).setAttribute("aria-hidden", "true");
+    const toggle = disclosure("lwoo-lang-button", this.uid + "-languages", "\u{1F310}");
     toggle.appendChild(this.label(el("span", "lwoo-sr-only"), "language_menu"));
     toggle.appendChild(srOnly(": "));
     this.langCurrent = toggle.appendChild(el("span", "lwoo-lang-current"));
