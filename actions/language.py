@@ -57,8 +57,11 @@ class ActionSwitchLanguage(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
+        # a named language: a button payload, or the detector's ``choice`` (not merely
+        # the language the request was written in)
         entities = {e.get("entity"): e.get("value")
-                    for e in (tracker.latest_message or {}).get("entities") or []}
+                    for e in (tracker.latest_message or {}).get("entities") or []
+                    if e.get("extractor") != "LanguageDetector" or e.get("choice")}
         if not entities.get("language") and not entities.get("simple_dutch"):
             dispatcher.utter_message(text=msg("language.menu"), buttons=language_menu_buttons())
             return []

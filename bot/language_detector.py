@@ -48,10 +48,10 @@ def language_entities(text: str, intent: str | None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     if chosen is not None:
         base = SOURCE_LANGUAGE if chosen == SIMPLE_DUTCH else chosen
-        found.append(_entity("language", base, 1.0))
+        found.append(_entity("language", base, 1.0, choice=True))
         if base == SOURCE_LANGUAGE:
             found.append(_entity("simple_dutch", "true" if chosen == SIMPLE_DUTCH else "false",
-                                 1.0))
+                                 1.0, choice=True))
         return found
     detection = detect(text)
     if detection.language is not None:
@@ -59,9 +59,13 @@ def language_entities(text: str, intent: str | None) -> list[dict[str, Any]]:
     return found
 
 
-def _entity(name: str, value: str, confidence: float) -> dict[str, Any]:
+def _entity(name: str, value: str, confidence: float, choice: bool = False
+            ) -> dict[str, Any]:
+    # ``choice``: the parent asked for this language (action_switch_language confirms it);
+    # otherwise the language the message was written in
     return {"entity": name, "value": value, "start": 0, "end": 0,
-            "confidence_entity": round(confidence, 3), "extractor": EXTRACTOR}
+            "confidence_entity": round(confidence, 3), "extractor": EXTRACTOR,
+            "choice": choice}
 
 
 @DefaultV1Recipe.register(

@@ -54,7 +54,12 @@ def opening(language: str, source: str, key: str, **values: str) -> str:
 
 
 def simplified(text: str) -> str:
-    """Without the term explanations the bot adds, whitespace normalised."""
+    """Without the term explanations the bot adds and the right-to-left marks,
+    whitespace normalised."""
+    text = text.replace("\u200f", "")
+    for language in LANGUAGES:
+        for gloss in terms(language).values():
+            text = text.replace(f" ({gloss})", "")
     return " ".join(text.split())
 
 

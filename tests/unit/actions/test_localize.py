@@ -59,7 +59,10 @@ async def test_simple_dutch_from_the_menu_button_is_normalised() -> None:
 
 async def test_no_language_named_gives_the_menu() -> None:
     dispatcher = CollectingDispatcher()
-    await ActionSwitchLanguage().run(dispatcher, tracker({}), {})
+    written_in = {"entity": "language", "value": "nl", "extractor": "LanguageDetector",
+                  "choice": False}  # "kan ik een andere taal kiezen?" is Dutch, not a choice
+    await ActionSwitchLanguage().run(dispatcher, tracker({"language": "nl"},
+                                                         entities=[written_in]), {})
     [message] = dispatcher.messages
     assert len(message["buttons"]) == 7
     assert message["buttons"][2]["payload"] == '/switch_language{"language": "en"}'
