@@ -371,6 +371,11 @@ def gate_failures(report: Report, min_intent: float, min_faq: float, min_not_lwo
         if language == DUTCH:
             continue
         part = report.of_language(language)
+        kinds = {p.base_intent for p in part.predictions}
+        if not {"faq"} & kinds or not {"neighbour", "out_of_scope"} & kinds:
+            failed.append(f"{language}: the held-out set needs lwoo questions and neighbour "
+                          f"or out-of-scope questions")
+            continue
         if part.faq_accuracy < min_language_faq:
             failed.append(f"{language}: FAQ-answer accuracy {part.faq_accuracy:.1%} "
                           f"< {min_language_faq:.0%}")
