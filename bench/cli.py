@@ -685,7 +685,7 @@ def _run(quick: bool, tmp: Path, server_tuning: bool,
     matcher = nlu.TfidfMatcher().fit(train_examples)
     systems["tfidf"] = {
         "label": labels["tfidf"],
-        "pipeline": "TfidfVectorizer words 1-2 + char_wb 2-4 → LogisticRegression(C=10), "
+        "pipeline": "TfidfVectorizer words 1-2 + char_wb 2-4 → LogisticRegression(C=30), "
                     "argmax over the full labels, no threshold",
         "components": "TF-IDF → LogisticRegression",
         "test": nlu.summarize(matcher.predict(test_examples)),

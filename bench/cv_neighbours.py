@@ -104,7 +104,7 @@ def per_language(languages: list[str], gold: list[str], got: list[str]) -> list[
 
 
 def main(k: int = 5, lemma: bool = True, misses: bool = False, seed: int = 42,
-         c: float = 10.0) -> None:
+         c: float = 30.0) -> None:
     from sklearn.model_selection import StratifiedKFold
 
     examples = load_examples(Path("data/nlu"))
@@ -160,6 +160,7 @@ if __name__ == "__main__":
     parser.add_argument("--no-lemma", action="store_true", help="plain words, no spaCy")
     parser.add_argument("--seed", type=int, default=42, help="fold split seed")
     parser.add_argument("--misses", action="store_true", help="list the rejected examples")
-    parser.add_argument("--c", type=float, default=10.0, help="logistic regression C")
+    parser.add_argument("--c", type=float, default=30.0,
+                        help="logistic regression C (config.yml)")
     args = parser.parse_args()
     main(args.folds, lemma=not args.no_lemma, misses=args.misses, seed=args.seed, c=args.c)
