@@ -93,3 +93,15 @@ def test_bench_keeps_the_language(tmp_path: Path):
     summary = nlu.summarize(report().predictions)
     assert set(summary["per_language"]) == {"nl", "en", "pl"}
     assert summary["per_language"]["en"]["faq_answer_accuracy"] == 0.5
+
+
+def test_bench_report_has_a_row_per_language():
+    from bench.report import language_section
+
+    summary = nlu.summarize(report().predictions)
+    lines = language_section({"label": "ours", "test": summary, "cv": summary})
+    assert lines[0].startswith("### Per language, ours")
+    rows = [line for line in lines if line.startswith("| ") and "language" not in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| nl", "| en", "| pl"]
+    assert "| en | 3 / 3 |" in "\n".join(lines)
+    assert language_section({"label": "ours", "test": {"per_language": {"nl": {}}}}) == []
