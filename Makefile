@@ -87,8 +87,9 @@ test-conversations: setup $(MODEL) ## rasa test on tests/conversations
 	$(PY) -m bot.launcher test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors \
 		--out var/results/core --quiet
 
-test-nlu: setup $(MODEL) ## NLU evaluation on tests/nlu (gates: docs/intents.md; fails on train/test overlap)
-	$(PY) -m bot nlu-eval --model $(MODEL) --data tests/nlu --min-intent 0.95 --min-faq 0.97 --min-not-lwoo 0.95 --training data/nlu \
+test-nlu: setup $(MODEL) ## NLU evaluation on tests/nlu and tests/nlu/languages (gates per language: docs/intents.md; fails on train/test overlap)
+	$(PY) -m bot nlu-eval --model $(MODEL) --data tests/nlu --min-intent 0.95 --min-faq 0.97 --min-not-lwoo 0.95 \
+		--min-language-faq 0.90 --min-language-not-lwoo 0.90 --training data/nlu \
 		--out var/results/nlu
 
 test: setup $(MODEL) validate check-content lint typecheck pytest test-conversations test-nlu ## everything CI runs

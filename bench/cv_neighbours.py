@@ -84,7 +84,27 @@ def is_false_reject(gold: str, got: str) -> bool:
     return gold.startswith("faq/") and not got.startswith("faq/")
 
 
-def main(k: int = 5, lemma: bool = True, misses: bool = False, seed: int = 42) -> None:
+def per_language(languages: list[str], gold: list[str], got: list[str]) -> list[str]:
+    """Per language (issue 16): FAQ answer accuracy, FAQ false rejects, neighbour + out
+    of scope given a lwoo answer, out-of-scope recall."""
+    lines = []
+    for language in sorted(set(languages), key=lambda lang: (lang != "nl", lang)):
+        mine = [i for i, lang in enumerate(languages) if lang == language]
+        faq = [i for i in mine if gold[i].startswith("faq/")]
+        other = [i for i in mine if gold[i].startswith("neighbour/") or gold[i] == "out_of_scope"]
+        oos = [i for i in mine if gold[i] == "out_of_scope"]
+        lines.append(
+            f"  {language}: n {len(mine)}, FAQ answer "
+            f"{sum(got[i] == gold[i] for i in faq) / max(len(faq), 1):.1%}, FAQ false rejects "
+            f"{sum(not got[i].startswith('faq/') for i in faq) / max(len(faq), 1):.1%}, "
+            f"neighbour+oos lwoo answer "
+            f"{sum(got[i].startswith('faq/') for i in other) / max(len(other), 1):.1%}, "
+            f"oos recall {sum(got[i] == 'out_of_scope' for i in oos) / max(len(oos), 1):.1%}")
+    return lines
+
+
+def main(k: int = 5, lemma: bool = True, misses: bool = False, seed: int = 42,
+         c: float = 30.0) -> None:
     from sklearn.model_selection import StratifiedKFold
 
     examples = load_examples(Path("data/nlu"))
@@ -94,7 +114,7 @@ def main(k: int = 5, lemma: bool = True, misses: bool = False, seed: int = 42) -
     got: list[str] = [""] * len(examples)
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for train, test in folds.split(texts, gold):
-        model = build_model()
+        model = build_model(c)
         model.fit([texts[i] for i in train], [gold[i] for i in train])
         labels = [str(c) for c in model.classes_]
         for i, row in zip(test, model.predict_proba([texts[i] for i in test]), strict=False):
@@ -102,7 +122,7 @@ def main(k: int = 5, lemma: bool = True, misses: bool = False, seed: int = 42) -
     faq = [i for i, g in enumerate(gold) if g.startswith("faq/")]
     neighbours = [i for i, g in enumerate(gold) if g.startswith("neighbour/")]
     oos = [i for i, g in enumerate(gold) if g == "out_of_scope"]
-    print(f"{len(examples)} examples, {k}-fold (seed {seed})")
+    print(f"{len(examples)} examples, {k}-fold (seed {seed}, C {c})")
     print(f"FAQ answer accuracy: {sum(got[i] == gold[i] for i in faq) / len(faq):.1%}")
     print(f"FAQ false rejects:   {sum(not got[i].startswith('faq/') for i in faq) / len(faq):.1%}")
     print(f"neighbour subject:   "
@@ -114,6 +134,8 @@ def main(k: int = 5, lemma: bool = True, misses: bool = False, seed: int = 42) -
     rejected = [i for i in in_scope if is_false_reject(gold[i], got[i])]
     print(f"all in-scope false rejects: {len(rejected) / len(in_scope):.1%} "
           f"({len(rejected)}/{len(in_scope)})")
+    print("per language:")
+    print("\n".join(per_language([e.language for e in examples], gold, got)))
     total = Counter(gold[i] for i in in_scope)
     bad = Counter(gold[i] for i in rejected)
     print("per intent (rejects/examples):")
@@ -138,5 +160,7 @@ if __name__ == "__main__":
     parser.add_argument("--no-lemma", action="store_true", help="plain words, no spaCy")
     parser.add_argument("--seed", type=int, default=42, help="fold split seed")
     parser.add_argument("--misses", action="store_true", help="list the rejected examples")
+    parser.add_argument("--c", type=float, default=30.0,
+                        help="logistic regression C (config.yml)")
     args = parser.parse_args()
-    main(args.folds, lemma=not args.no_lemma, misses=args.misses, seed=args.seed)
+    main(args.folds, lemma=not args.no_lemma, misses=args.misses, seed=args.seed, c=args.c)

@@ -26,6 +26,8 @@ import yaml  # type: ignore[import-untyped]  # (no stubs installed)
 from bot.nlu_classifier import build_model, model_input
 from bot.nlu_eval import (
     ANSWER_THRESHOLD,
+    DUTCH,
+    LANGUAGES_DIR,
     NEIGHBOUR_THRESHOLD,
     Example,
     Prediction,
@@ -182,10 +184,24 @@ def write_nlu_yaml(examples: Sequence[Example], path: Path) -> Path:
     return path
 
 
+def write_nlu_dir(examples: Sequence[Example], target: Path) -> Path:
+    """A folder as ``data/nlu``: the Dutch examples in ``nlu.yml``, every other language in
+    ``languages/<lang>.yml`` (issue 16), so :func:`load_examples` gives them their
+    language back and ``rasa train`` reads them all."""
+    target.mkdir(parents=True, exist_ok=True)
+    by_language: dict[str, list[Example]] = defaultdict(list)
+    for example in examples:
+        by_language[example.language].append(example)
+    write_nlu_yaml(by_language.pop(DUTCH, []), target / "nlu.yml")
+    for language, part in sorted(by_language.items()):
+        write_nlu_yaml(part, target / LANGUAGES_DIR / f"{language}.yml")
+    return target
+
+
 def training_dir(snapshot: Snapshot, examples: Sequence[Example], target: Path) -> Path:
     """A data folder with ``examples`` and the FAQ answers (the ResponseSelector needs them)."""
     target.mkdir(parents=True, exist_ok=True)
-    write_nlu_yaml(examples, target / "nlu.yml")
+    write_nlu_dir(examples, target)
     for answers in sorted(snapshot.answers.glob("*.yml")):
         shutil.copy2(answers, target / f"answers_{answers.name}")
     return target
@@ -198,11 +214,11 @@ def prediction_to_dict(p: Prediction) -> dict[str, Any]:
             "intent_confidence": p.intent_confidence, "faq_key": p.faq_key,
             "faq_confidence": p.faq_confidence, "neighbour_key": p.neighbour_key,
             "neighbour_confidence": p.neighbour_confidence,
-            "neighbour_first": p.neighbour_first}
+            "neighbour_first": p.neighbour_first, "language": p.example.language}
 
 
 def prediction_from_dict(d: dict[str, Any]) -> Prediction:
-    return Prediction(Example(d["text"], d["label"]), d["intent"],
+    return Prediction(Example(d["text"], d["label"], d.get("language") or DUTCH), d["intent"],
                       float(d["intent_confidence"]), d.get("faq_key"),
                       float(d.get("faq_confidence") or 0.0), d.get("neighbour_key"),
                       float(d.get("neighbour_confidence") or 0.0),
@@ -245,7 +261,10 @@ def is_false_reject(p: Prediction) -> bool:
     return p.example.intent.startswith("faq/") and not got.startswith("faq/")
 
 
-def summarize(predictions: Sequence[Prediction]) -> dict[str, Any]:
+def summarize(predictions: Sequence[Prediction], per_language: bool = True
+              ) -> dict[str, Any]:
+    """The measures; with ``per_language`` also ``per_language``: the same measures
+    (without their per-label tables) per language of the examples (issue 16)."""
     report = Report(list(predictions))
     oos = [p for p in predictions if p.example.intent == OUT_OF_SCOPE]
     in_scope = [p for p in predictions if scope(p.example.intent) == "in scope"]
@@ -271,6 +290,11 @@ def summarize(predictions: Sequence[Prediction]) -> dict[str, Any]:
                                   if neighbours else 0.0),
         "faq_false_reject_rate": (sum(map(is_false_reject, faq)) / len(faq)) if faq else 0.0,
         "per_label": report.per_label(),
+        **({"per_language": {
+            language: {k: v for k, v in summarize(
+                [p for p in predictions if p.example.language == language],
+                per_language=False).items() if k != "per_label"}
+            for language in report.languages()}} if per_language else {}),
     }
 
 

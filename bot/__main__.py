@@ -100,6 +100,8 @@ def _nlu_eval(args: argparse.Namespace) -> int:
         model=args.model, data=args.data, out=args.out,
         min_intent=args.min_intent, min_faq=args.min_faq, min_not_lwoo=args.min_not_lwoo,
         training=args.training or None,
+        min_language_faq=args.min_language_faq,
+        min_language_not_lwoo=args.min_language_not_lwoo,
     )
 
 
@@ -170,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo-pupils", action="store_true",
                    help="start: import the demo pupils into the cluster's records database")
 
-    p = add("nlu-eval", _nlu_eval, "evaluate the NLU model on a held-out test set")
+    p = add("nlu-eval", _nlu_eval, "evaluate the NLU model on a held-out test set (a folder "
+            "with its languages/ folder: the Dutch gates on the Dutch examples, the "
+            "language gates per other language)")
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--out", default="var/results/nlu")
@@ -178,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-faq", type=float, default=0.95)
     p.add_argument("--min-not-lwoo", type=float, default=0.0,
                    help="neighbour + out-of-scope examples never given a lwoo answer")
+    p.add_argument("--min-language-faq", type=float, default=0.0,
+                   help="per language other than Dutch (issue 16): FAQ-answer accuracy")
+    p.add_argument("--min-language-not-lwoo", type=float, default=0.0,
+                   help="per language other than Dutch: neighbour + out of scope without "
+                        "a lwoo answer")
     p.add_argument("--training", default="data/nlu",
                    help="training data: a held-out example found there fails ('' = no check)")
 

@@ -53,7 +53,7 @@ MODEL_FILE = "tfidf_label_classifier.skops"
 TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "bot.nlu_classifier.")
 
 
-def build_model(c: float = 10.0, word_ngrams: tuple[int, int] = (1, 2),
+def build_model(c: float = 30.0, word_ngrams: tuple[int, int] = (1, 2),
                 char_ngrams: tuple[int, int] = (2, 4)) -> Any:
     """The scikit-learn pipeline: input is ``"<words>\\t<text>"`` (see :func:`model_input`),
     words go to a word TF-IDF, the text to a character TF-IDF."""
@@ -135,7 +135,7 @@ class TfidfLabelClassifier(IntentClassifier, GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
-            "C": 10.0,
+            "C": 30.0,
             "use_lemma": True,
             "word_ngrams": [1, 2],
             "char_ngrams": [2, 4],

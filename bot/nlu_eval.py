@@ -37,10 +37,15 @@ ANSWER_THRESHOLD = ANSWER_CONFIDENCE_THRESHOLD  # the action server decides with
 NEIGHBOUR_THRESHOLD = NEIGHBOUR_CONFIDENCE_THRESHOLD
 
 
+LANGUAGES_DIR = "languages"  # data/nlu/languages/<lang>.yml, tests/nlu/languages/test_<lang>.yml
+DUTCH = "nl"
+
+
 @dataclass
 class Example:
     text: str
     intent: str  # "faq/budget" or "greet"
+    language: str = DUTCH  # issue 16: "en", "tr", "ar", "pl", "uk" for the languages/ files
 
 
 @dataclass
@@ -116,6 +121,28 @@ class Report:
         return self._rate([p for p in self.predictions
                            if p.base_intent in ("neighbour", "out_of_scope")], "no_lwoo_answer")
 
+    def languages(self) -> list[str]:
+        """The languages of the examples, Dutch first."""
+        found = {p.example.language for p in self.predictions}
+        return sorted(found, key=lambda lang: (lang != DUTCH, lang))
+
+    def of_language(self, language: str) -> Report:
+        return Report([p for p in self.predictions if p.example.language == language])
+
+    def per_language(self) -> dict[str, dict[str, float]]:
+        """Per language (issue 16): the measures of the whole report, on its examples."""
+        result: dict[str, dict[str, float]] = {}
+        for language in self.languages():
+            part = self.of_language(language)
+            result[language] = {
+                "n": len(part.predictions),
+                "intent_accuracy": part.intent_accuracy,
+                "faq_answer_accuracy": part.faq_accuracy,
+                "neighbour_answer_accuracy": part.neighbour_accuracy,
+                "neighbour_and_out_of_scope_not_lwoo": part.not_lwoo_rate,
+            }
+        return result
+
     def per_label(self) -> dict[str, dict[str, float]]:
         groups: dict[str, list[Prediction]] = defaultdict(list)
         for p in self.predictions:
@@ -163,15 +190,35 @@ def scope_of(label: str) -> str:
     return "in scope"
 
 
-def load_examples(data: Path) -> list[Example]:
-    """Read Rasa YAML NLU files (a file or a folder)."""
+def language_of(file: Path) -> str:
+    """``nl``, or ``<lang>`` for ``languages/<lang>.yml`` and ``languages/test_<lang>.yml``."""
+    if file.parent.name != LANGUAGES_DIR:
+        return DUTCH
+    stem = file.stem
+    return stem[len("test_"):] if stem.startswith("test_") else stem
+
+
+def nlu_files(data: Path, languages: bool = True) -> list[Path]:
+    """The NLU files of a folder (``*.yml``) and, unless ``languages`` is false, those
+    of its ``languages/`` folder (issue 16); a file is itself."""
+    if not data.is_dir():
+        return [data]
+    files = sorted(data.glob("*.yml"))
+    if languages:
+        files += sorted((data / LANGUAGES_DIR).glob("*.yml"))
+    return files
+
+
+def load_examples(data: Path, languages: bool = True) -> list[Example]:
+    """Read Rasa YAML NLU files (a file or a folder with its ``languages/`` folder); each
+    example carries the language of its file (:func:`language_of`)."""
     from rasa.shared.nlu.training_data.loading import load_data
 
-    files = sorted(data.glob("*.yml")) if data.is_dir() else [data]
     examples: list[Example] = []
-    for file in files:
+    for file in nlu_files(data, languages):
+        language = language_of(file)
         examples += [
-            Example(m.get("text"), m.get_full_intent())
+            Example(m.get("text"), m.get_full_intent(), language)
             for m in load_data(str(file)).intent_examples
         ]
     return examples
@@ -218,27 +265,9 @@ async def predict(model: str, examples: list[Example]) -> Report:
     return report
 
 
-def write_report(report: Report, out: Path) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    data = {
-        "n": len(report.predictions),
-        "intent_accuracy": report.intent_accuracy,
-        "faq_answer_accuracy": report.faq_accuracy,
-        "neighbour_answer_accuracy": report.neighbour_accuracy,
-        "neighbour_and_out_of_scope_not_lwoo": report.not_lwoo_rate,
-        "per_label": report.per_label(),
-        "confusion": report.confusion(),
-        "errors": report.errors(),
-    }
-    (out / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False),
-                                     encoding="utf-8")
-    lines = [
-        f"NLU evaluation on {len(report.predictions)} held-out examples",
-        f"  intent accuracy (all but neighbours): {report.intent_accuracy:.1%}",
-        f"  in scope — FAQ-answer accuracy: {report.faq_accuracy:.1%}",
-        f"  neighbours — own reply (subject right): {report.neighbour_accuracy:.1%}",
-        f"  neighbours + out of scope — no lwoo answer: {report.not_lwoo_rate:.1%}",
-    ]
+def _label_sections(report: Report, heading: str = "##") -> list[str]:
+    """Per scope (in scope, neighbours, out of scope): the per-label table and the misses."""
+    lines: list[str] = []
     per_label = report.per_label()
     errors = report.errors()
     for title, group in SCOPES:
@@ -246,7 +275,7 @@ def write_report(report: Report, out: Path) -> str:
         if not labels:
             continue
         n = sum(int(per_label[label]["n"]) for label in labels)
-        lines += ["", f"## {title} ({n} examples)", "",
+        lines += ["", f"{heading} {title} ({n} examples)", "",
                   "| label | n | intent acc. | answer acc. | no lwoo answer |",
                   "|---|---|---|---|---|"]
         for label in labels:
@@ -260,13 +289,106 @@ def write_report(report: Report, out: Path) -> str:
                   f"{e['neighbour']} ({e['neighbour_confidence']})"
                   f"{' — LWOO ANSWER' if e['lwoo_answer'] else ''}"
                   for e in misses]
+    return lines
+
+
+def language_table(report: Report) -> list[str]:
+    """One row per language: the gated measures side by side (issue 16)."""
+    lines = ["| language | n | intent acc. (all but neighbours) | FAQ answer | "
+             "neighbour own reply | neighbours + out of scope: no lwoo answer |",
+             "|---|---|---|---|---|---|"]
+    for language, row in report.per_language().items():
+        lines.append(f"| {language} | {row['n']} | {row['intent_accuracy']:.1%} | "
+                     f"{row['faq_answer_accuracy']:.1%} | "
+                     f"{row['neighbour_answer_accuracy']:.1%} | "
+                     f"{row['neighbour_and_out_of_scope_not_lwoo']:.1%} |")
+    return lines
+
+
+def write_report(report: Report, out: Path) -> str:
+    """``report.json`` and ``report.md``. The headline numbers and the sections per
+    scope are Dutch (the numbers of before issue 16); every other language has its
+    row in the language table and a section of its own."""
+    out.mkdir(parents=True, exist_ok=True)
+    dutch = report.of_language(DUTCH)
+    data = {
+        "n": len(dutch.predictions),
+        "intent_accuracy": dutch.intent_accuracy,
+        "faq_answer_accuracy": dutch.faq_accuracy,
+        "neighbour_answer_accuracy": dutch.neighbour_accuracy,
+        "neighbour_and_out_of_scope_not_lwoo": dutch.not_lwoo_rate,
+        "per_label": dutch.per_label(),
+        "confusion": dutch.confusion(),
+        "errors": dutch.errors(),
+        "per_language": report.per_language(),
+        "languages": {
+            language: {"per_label": report.of_language(language).per_label(),
+                       "errors": report.of_language(language).errors()}
+            for language in report.languages() if language != DUTCH
+        },
+    }
+    (out / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False),
+                                     encoding="utf-8")
+    lines = [
+        f"NLU evaluation on {len(dutch.predictions)} held-out Dutch examples",
+        f"  intent accuracy (all but neighbours): {dutch.intent_accuracy:.1%}",
+        f"  in scope — FAQ-answer accuracy: {dutch.faq_accuracy:.1%}",
+        f"  neighbours — own reply (subject right): {dutch.neighbour_accuracy:.1%}",
+        f"  neighbours + out of scope — no lwoo answer: {dutch.not_lwoo_rate:.1%}",
+    ]
+    if len(report.languages()) > 1 or DUTCH not in report.languages():
+        lines += ["", f"## Per language ({len(report.predictions)} examples)", ""]
+        lines += language_table(report)
+    lines += _label_sections(dutch)
+    for language in report.languages():
+        if language == DUTCH:
+            continue
+        part = report.of_language(language)
+        lines += ["", f"## Language {language} ({len(part.predictions)} examples)"]
+        lines += _label_sections(part, heading="###")
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text, encoding="utf-8")
     return text
 
 
+def gate_failures(report: Report, min_intent: float, min_faq: float, min_not_lwoo: float,
+                  min_language_faq: float = 0.0, min_language_not_lwoo: float = 0.0
+                  ) -> list[str]:
+    """What is below its minimum: the Dutch gates on the Dutch examples, and per other
+    language (issue 16) the FAQ-answer accuracy and the share of neighbour and
+    out-of-scope questions without a lwoo answer."""
+    failed: list[str] = []
+    dutch = report.of_language(DUTCH)
+    if dutch.predictions:
+        if dutch.intent_accuracy < min_intent:
+            failed.append(f"intent accuracy {dutch.intent_accuracy:.1%} < {min_intent:.0%}")
+        if dutch.faq_accuracy < min_faq:
+            failed.append(f"FAQ-answer accuracy {dutch.faq_accuracy:.1%} < {min_faq:.0%}")
+        if dutch.not_lwoo_rate < min_not_lwoo:
+            failed.append(f"neighbour/out-of-scope without lwoo answer "
+                          f"{dutch.not_lwoo_rate:.1%} < {min_not_lwoo:.0%}")
+    for language in report.languages():
+        if language == DUTCH:
+            continue
+        part = report.of_language(language)
+        kinds = {p.base_intent for p in part.predictions}
+        if not {"faq"} & kinds or not {"neighbour", "out_of_scope"} & kinds:
+            failed.append(f"{language}: the held-out set needs lwoo questions and neighbour "
+                          f"or out-of-scope questions")
+            continue
+        if part.faq_accuracy < min_language_faq:
+            failed.append(f"{language}: FAQ-answer accuracy {part.faq_accuracy:.1%} "
+                          f"< {min_language_faq:.0%}")
+        if part.not_lwoo_rate < min_language_not_lwoo:
+            failed.append(f"{language}: neighbour/out-of-scope without lwoo answer "
+                          f"{part.not_lwoo_rate:.1%} < {min_language_not_lwoo:.0%}")
+    return failed
+
+
 def nlu_eval_command(model: str, data: str, out: str, min_intent: float, min_faq: float,
-                     min_not_lwoo: float = 0.0, training: str | None = "data/nlu") -> int:
+                     min_not_lwoo: float = 0.0, training: str | None = "data/nlu",
+                     min_language_faq: float = 0.0, min_language_not_lwoo: float = 0.0
+                     ) -> int:
     examples = load_examples(Path(data))
     if training:
         overlap = training_overlap(examples, load_examples(Path(training)))
@@ -278,14 +400,8 @@ def nlu_eval_command(model: str, data: str, out: str, min_intent: float, min_faq
             return 1
     report = asyncio.run(predict(model, examples))
     print(write_report(report, Path(out)), flush=True)
-    failed = []
-    if report.intent_accuracy < min_intent:
-        failed.append(f"intent accuracy {report.intent_accuracy:.1%} < {min_intent:.0%}")
-    if report.faq_accuracy < min_faq:
-        failed.append(f"FAQ-answer accuracy {report.faq_accuracy:.1%} < {min_faq:.0%}")
-    if report.not_lwoo_rate < min_not_lwoo:
-        failed.append(f"neighbour/out-of-scope without lwoo answer {report.not_lwoo_rate:.1%} "
-                      f"< {min_not_lwoo:.0%}")
+    failed = gate_failures(report, min_intent, min_faq, min_not_lwoo,
+                           min_language_faq, min_language_not_lwoo)
     if failed:
         print("NLU evaluation FAILED: " + "; ".join(failed), flush=True)
         return 1
