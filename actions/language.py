@@ -24,7 +24,13 @@ from actions.localize import localized, tracker_language
 from core.language import LANGUAGE_NAMES, MENU_ORDER
 from core.settings import get_settings
 from core.texts import text as msg
-from core.translations import SIMPLE_DUTCH, SOURCE_LANGUAGE, render, translations
+from core.translations import (
+    SIMPLE_DUTCH,
+    SOURCE_LANGUAGE,
+    base_language,
+    render,
+    translations,
+)
 
 
 def language_menu_buttons() -> list[dict[str, str]]:
@@ -103,6 +109,10 @@ class ActionSaySimpler(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
+        if base_language(tracker_language(tracker)) != SOURCE_LANGUAGE:
+            # simple versions exist in Dutch only: say so in the parent's language
+            dispatcher.utter_message(text=msg("simple.not_in_language"))
+            return []
         simple = translations(SIMPLE_DUTCH, "responses")
         for event in reversed(tracker.events):
             if event.get("event") != "bot":
