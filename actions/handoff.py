@@ -27,12 +27,11 @@ from rasa_sdk.types import DomainDict
 
 from actions.localize import localized, tracker_language
 from core.blocking import run_blocking
-from core.callbacks import CallbackInput, SubmitResult, get_desk
+from core.callbacks import CallbackInput, get_desk
 from core.contact import how_to_reach, parse_contact, yes_or_no
 from core.mail import MailUnavailable
 from core.records import StoreUnavailable
 from core.texts import text as msg
-from core.translations import base_language
 
 logger = logging.getLogger(__name__)
 
@@ -108,14 +107,6 @@ class ValidateCallbackForm(FormValidationAction):
         return {"callback_contact": parsed[1]}
 
 
-def promise_in_language(result: SubmitResult, tracker: Tracker) -> str:
-    """The desk's promise ("maandag tussen 8:30 en 16:00") in the parent's language: the
-    desk works in Dutch (its thread, and the mail), so it is said again here."""
-    if base_language(tracker_language(tracker)) == "nl":
-        return result.promise
-    return get_desk().promise()[1]
-
-
 @localized
 class ActionCallbackSubmit(Action):
     """After the form: no consent -> utter_contact; else store, mail, say when."""
@@ -163,7 +154,7 @@ class ActionCallbackSubmit(Action):
             )
             return clear_slots()
         dispatcher.utter_message(
-            text=msg("handoff.confirm", when=promise_in_language(result, tracker),
+            text=msg("handoff.confirm", when=result.promise,
                      how=how_to_reach(method, contact))
         )
         return clear_slots()

@@ -12,6 +12,7 @@ when the thread has really finished, so hung calls can never pile up without bou
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,9 +41,13 @@ class BlockingPool:
         if not self._slots.acquire(blocking=False):
             raise PoolBusy("blocking pool is full")
 
+        # the caller's context goes along (as asyncio.to_thread does): e.g. the language
+        # the conversation speaks (core.texts.speaking), so a code mail is in it
+        context = contextvars.copy_context()
+
         def job() -> T:
             try:
-                return func(*args)
+                return context.run(func, *args)
             finally:
                 self._slots.release()
 

@@ -19,6 +19,7 @@ from core.mail import Mailer, MailUnavailable, callback_message, get_mailer
 from core.masking import Masker
 from core.records import CallbackRequest, ContactMethod, RecordsStore, StoreUnavailable
 from core.school_calendar import contact_promise, school_timezone
+from core.texts import speaking
 from core.texts import text as msg
 
 if TYPE_CHECKING:
@@ -217,6 +218,25 @@ class CallbackDesk:
         excerpt = conversation_excerpt(request.events, self._transcript_messages)
         return [f"{who}: {_shorten(masker.mask(_readable(text)))}" for who, text in excerpt]
 
+    def _mail(self, request: CallbackInput, stored: CallbackRequest | None, question: str,
+              masker: Masker | None, own: list[tuple[str, str, str]] | None) -> Any:
+        """The Dutch mail to the care desk (called inside ``speaking("nl")``)."""
+        _, promise = self.promise()  # in Dutch for the desk; the parent got their language
+        return callback_message(
+            sender=self._mail_from,
+            recipient=self._care_desk,
+            request_id=stored.id if stored else None,
+            channel=(msg(f"mail.channel.{request.channel}") if request.channel in CHANNELS
+                     else request.channel),
+            question=question,
+            contact_method=request.contact_method.value,
+            contact=request.contact,
+            promise=promise,
+            transcript=self._transcript(request, masker),
+            verified=None if own is None else bool(own),
+            language=request.language,
+        )
+
     def submit(self, request: CallbackInput) -> SubmitResult:
         """Store, then mail (also when storing failed); report what worked."""
         now = self._clock()
@@ -244,20 +264,8 @@ class CallbackDesk:
             ))
         except StoreUnavailable:
             logger.error("callback request could not be stored; mailing it anyway")
-        message = callback_message(
-            sender=self._mail_from,
-            recipient=self._care_desk,
-            request_id=stored.id if stored else None,
-            channel=(msg(f"mail.channel.{request.channel}") if request.channel in CHANNELS
-                     else request.channel),
-            question=question,
-            contact_method=request.contact_method.value,
-            contact=request.contact,
-            promise=promise,
-            transcript=self._transcript(request, masker),
-            verified=None if own is None else bool(own),
-            language=request.language,
-        )
+        with speaking("nl"):  # the care desk reads Dutch, whatever the parent's language
+            message = self._mail(request, stored, question, masker, own)
         try:
             self._mailer.send(message)
         except MailUnavailable:

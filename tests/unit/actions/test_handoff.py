@@ -481,3 +481,22 @@ def test_parallel_callback_requests_stay_within_the_hourly_limit(
                                 range(12)))
     assert sum(r.ok for r in results) == 3 and sum(r.limited for r in results) == 9
     assert len(read_outbox(outbox_dir)) == 3
+
+
+def test_an_english_parent_hears_english_and_the_care_desk_reads_dutch(
+    seeded_store: RecordsStore, outbox_dir: Path
+) -> None:
+    from dataclasses import replace
+
+    from core.texts import speaking
+    from core.translations import render
+
+    with speaking("en"):  # what the action's run does for an English conversation
+        result = desk(seeded_store, OutboxMailer(outbox_dir)).submit(
+            replace(request(), language="en"))
+    monday = render("messages", "formats.weekdays", "en").text.split()[0]
+    assert result.promise.startswith(monday), result.promise  # said to the parent
+    [mail] = read_outbox(outbox_dir)
+    assert "maandag tussen 8:30 en 16:00" in mail.body and monday not in mail.body
+    assert "Taal van de ouder in het gesprek: Engels" in mail.body
+    assert mail.body.startswith("Beste collega van de zorg")
