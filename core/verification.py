@@ -52,6 +52,7 @@ Only the conversation id's HMAC is stored; no method logs personal data.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import hashlib
 import hmac
@@ -258,8 +259,10 @@ def _log_failure(future: Future[None]) -> None:
 
 def run_in_background(job: Job) -> None:
     """Default dispatcher: send mail off the request path, so the reply takes as long
-    whether or not the data matched (no timing side channel)."""
-    _mail_executor().submit(job).add_done_callback(_log_failure)
+    whether or not the data matched (no timing side channel). The job runs in the
+    caller's context: the mail is in the conversation's language (core.texts.speaking)."""
+    context = contextvars.copy_context()
+    _mail_executor().submit(context.run, job).add_done_callback(_log_failure)
 
 
 def _audit_number(text: str) -> str | None:
