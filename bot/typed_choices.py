@@ -63,6 +63,11 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# buttons under an answer that are no question: "ok" after a translated answer is not a
+# request for the Dutch original ("Nederlandse tekst") or the simple-Dutch version
+NOT_A_QUESTION = frozenset({"/show_dutch", "/say_simpler"})
+
+
 def _is_yes(payload: str) -> bool:
     return payload == "/affirm" or '"yes"' in payload
 
@@ -97,7 +102,8 @@ def resolve(text: str, buttons: Sequence[tuple[str, str]]) -> str | None:
         position = ORDINALS[meaningful[0]]
         if 1 <= position <= len(payloads):
             return payloads[position - 1]
-    if len(payloads) == 1 and (said in _OTHER or said in YES):
+    if len(payloads) == 1 and (said in _OTHER or said in YES) \
+            and payloads[0] not in NOT_A_QUESTION:
         return payloads[0]  # "Wilt u ook de status van Daan zien?" [Daan] -> "ja"
     if len(words) <= 5:  # a one-word title inside a short message: "die van Daan"
         hits = [i for i, title in enumerate(titles) if " " not in title and title in words]

@@ -143,10 +143,11 @@ def split_message(
     return parts
 
 
-def numbered_options(text: str, titles: Sequence[str]) -> str:
-    """WhatsApp has no buttons: list them as ``1. …`` lines under the text."""
+def numbered_options(text: str, titles: Sequence[str], language: str | None = None) -> str:
+    """WhatsApp has no buttons: list them as ``1. …`` lines under the text, with the hint
+    in the message's language."""
     lines = [f"{index}. {title}" for index, title in enumerate(titles, start=1)]
-    parts = (text.strip(), "\n".join(lines), msg("channel.choice_hint"))
+    parts = (text.strip(), "\n".join(lines), msg("channel.choice_hint", language=language))
     return "\n\n".join(part for part in parts if part)
 
 

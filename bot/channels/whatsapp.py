@@ -153,7 +153,9 @@ class WhatsAppOutput(OutputChannel):
         pairs = button_pairs(buttons)
         if pairs and self.buttons and self.conversation:
             await self.buttons.remember(self.conversation, pairs)
-        await self.send_text_message(recipient_id, numbered_options(text, [t for t, _ in pairs]))
+        language = (kwargs.get("lwoo") or {}).get("language")  # core.localize metadata
+        await self.send_text_message(recipient_id, numbered_options(
+            text, [t for t, _ in pairs], language if isinstance(language, str) else None))
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         await self._send(media_url=image)

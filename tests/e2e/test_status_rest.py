@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.translations import render
 from tests.support.bot import BotServer
 from tests.support.canary import CANARY
 
@@ -167,8 +168,13 @@ def test_sql_injection_strings_are_just_bad_input(bot: BotServer, attack: str) -
     bot.say(sender, "wat is de lwoo status van mijn zoon")
     text = bot.texts(bot.say(sender, attack))
     # the form reads a 6-digit number out of any text (then asks the date), or says
-    # what a pupil number looks like; nothing else is read out of it, nothing disclosed
-    assert "bestaat uit 6 cijfers" in text or "Wat is de geboortedatum" in text, text
+    # what a pupil number looks like; nothing else is read out of it, nothing disclosed.
+    # "' UNION SELECT parent_email FROM pupils" is six English words: the reply may be in
+    # English (issue 16: a clear message sets the conversation's language)
+    expected = [render("messages", "status.bad_number", lang).text[:30] for lang in ("nl", "en")]
+    expected += [render("responses", "utter_ask_birth_date", lang).text[:25]
+                 for lang in ("nl", "en")]
+    assert any(part in text for part in expected), text
     assert "@" not in text and "Status van" not in text
     with sqlite3.connect(bot.var_dir / "records.db") as db:
         assert db.execute("SELECT count(*) FROM pupils").fetchone()[0] >= 11

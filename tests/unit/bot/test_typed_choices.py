@@ -98,3 +98,11 @@ def test_every_domain_response_with_buttons_can_be_answered_by_typing() -> None:
                 assert resolve("ja hoor", buttons) == "/affirm", name
                 assert resolve("neen", buttons) == "/deny", name
     assert checked >= 20
+
+
+def test_ok_after_a_translated_answer_is_not_the_dutch_text_button() -> None:
+    from bot.typed_choices import resolve
+
+    assert resolve("ok", [("Dutch text", "/show_dutch")]) is None
+    assert resolve("ja", [("Zeg het eenvoudiger", "/say_simpler")]) is None
+    assert resolve("Dutch text", [("Dutch text", "/show_dutch")]) == "/show_dutch"

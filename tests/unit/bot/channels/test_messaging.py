@@ -260,3 +260,11 @@ def test_conversation_id_uses_a_key_derived_for_this_purpose_only() -> None:
                        hashlib.sha256).hexdigest()
     assert ours == f"wa-{derived[:32]}"
     assert derive_key(secret, "channel-sender") != derive_key(secret, "conversation")
+
+
+def test_numbered_options_hint_in_the_messages_language() -> None:
+    from core.translations import render
+
+    text = numbered_options("Which language?", ["Nederlands", "English"], "en")
+    assert text.endswith(render("messages", "channel.choice_hint", "en").text)
+    assert "1. Nederlands\n2. English" in text
