@@ -3,8 +3,8 @@
 While an action runs, :func:`core.texts.text` answers in the conversation's language
 (slots ``language``/``simple_dutch``); afterwards each message the action put together
 passes :func:`core.localize.localize_message` (the Dutch school words explained the first
-time, the note for an unreviewed translation, the Dutch original kept in the message's
-metadata for "Nederlandse tekst"). Responses the action asks Rasa for
+time, the note for an unreviewed translation once per turn, the Dutch original kept in the
+message's metadata for "Nederlandse tekst"). Responses the action asks Rasa for
 (``utter_message(response=...)``) are localised by the NLG (:mod:`bot.nlg`) instead.
 A unit test checks that every action class carries the decorator.
 """
@@ -18,7 +18,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from core.language import conversation_language
-from core.localize import localize_message
+from core.localize import NOTES_SHOWN, localize_message, response_note, seen_in_session
+from core.settings import get_settings
 from core.texts import speaking
 
 ActionType = TypeVar("ActionType", bound=type)
@@ -26,16 +27,6 @@ ActionType = TypeVar("ActionType", bound=type)
 
 def tracker_language(tracker: Tracker) -> str:
     return conversation_language(tracker.get_slot("language"), tracker.get_slot("simple_dutch"))
-
-
-def earlier_bot_texts(tracker: Tracker) -> list[str]:
-    texts: list[str] = []
-    for event in tracker.events:
-        if event.get("event") == "session_started":
-            texts = []
-        elif event.get("event") == "bot" and event.get("text"):
-            texts.append(str(event["text"]))
-    return texts
 
 
 def localized(cls: ActionType) -> ActionType:
@@ -49,18 +40,27 @@ def localized(cls: ActionType) -> ActionType:
         before = len(dispatcher.messages)
         with speaking(language) as spoken:
             events = await original(self, dispatcher, tracker, domain)
-        earlier = earlier_bot_texts(tracker)
+        seen = seen_in_session(tracker.events)
+        policy = get_settings().translation_concepts
         for message in dispatcher.messages[before:]:
-            if message.get("response") or not isinstance(message.get("text"), str):
-                continue  # a response: the NLG localises it
+            if message.get("response"):
+                # the NLG localises it, after this action: tell it which notes this turn's
+                # earlier messages carry, and count the one it will add
+                if seen.turn_notes:
+                    message[NOTES_SHOWN] = sorted(seen.turn_notes)
+                note = response_note(str(message["response"]), language, policy)
+                if note:
+                    seen.turn_notes.add(note)
+                continue
+            if not isinstance(message.get("text"), str):
+                continue
             localized_text = message["text"]
             dutch_text = spoken.dutch(localized_text)
             # every piece fell back to Dutch: the message is Dutch (with the note)
             shown = language if localized_text != dutch_text or not spoken.pieces else "nl"
-            localize_message(message, language, earlier,
+            localize_message(message, language, seen,
                              dutch={"text": dutch_text} if dutch_text != localized_text else None,
                              note=spoken.note, shown=shown)
-            earlier.append(message["text"])
         return events
 
     cls.run = run  # type: ignore[attr-defined]

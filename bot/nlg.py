@@ -6,41 +6,24 @@ and button titles are replaced by the translation for the conversation's languag
 (slots ``language`` / ``simple_dutch``; :func:`core.translations.render`), before the
 slot values are filled in. What the parent sees then passes :func:`localize_message`:
 the Dutch school words explained the first time, the note and the "Nederlandse tekst"
-button for an unreviewed translation, and the message's language in its metadata (the
-widget sets ``lang``/``dir`` from it; the staff review counts it).
+button for an unreviewed translation (once per turn), and the message's language in its
+metadata (the widget sets ``lang``/``dir`` from it; the staff review counts it).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from core.language import conversation_language
-from core.localize import localize_message, localized_response
+from core.localize import NOTES_SHOWN, localize_message, localized_response, seen_in_session
 from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
-
-
-def earlier_bot_texts(events: Iterable[Any]) -> list[str]:
-    """The texts the bot sent in this session (for "explained the first time")."""
-    texts: list[str] = []
-    for event in events:
-        kind = getattr(event, "type_name", None) or (event.get("event")
-                                                     if isinstance(event, dict) else None)
-        if kind == "session_started":
-            texts = []
-        elif kind == "bot":
-            text = getattr(event, "text", None) if not isinstance(event, dict) \
-                else event.get("text")
-            if text:
-                texts.append(str(text))
-    return texts
 
 
 class LocalizedNLG(TemplatedNaturalLanguageGenerator):
@@ -63,5 +46,6 @@ class LocalizedNLG(TemplatedNaturalLanguageGenerator):
         filled = self._fill_response(response, filled_slots, **kwargs)
         dutch_filled = (self._fill_response(dutch, filled_slots, **kwargs)
                         if dutch is not None else None)
-        return localize_message(filled, language, earlier_bot_texts(tracker.events),
-                                dutch=dutch_filled, key=utter_action)
+        seen = seen_in_session(tracker.events)
+        seen.turn_notes.update(kwargs.get(NOTES_SHOWN) or ())
+        return localize_message(filled, language, seen, dutch=dutch_filled, key=utter_action)

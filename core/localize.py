@@ -7,12 +7,18 @@ the actions (texts they put together) take before a message leaves.
   adds the one-line note for a concept, outdated or missing translation (with the
   "Nederlandse tekst" button for a concept), the "Zeg het eenvoudiger" button under a
   Dutch answer that has a simple-Dutch version, and the key ``lwoo`` (language, text
-  direction, the Dutch original) that Rasa stores as the message's metadata.
+  direction, the Dutch original, the note it carries) that Rasa stores as the message's
+  metadata.
+* :func:`seen_in_session` reads what the parent already saw (:class:`Seen`) from the
+  tracker's events: a school word explained earlier is not explained again, and a note is
+  shown once per turn, on the turn's first message that needs it (an answer followed by
+  the form's next question carries it once; "Nederlandse tekst" gives the whole turn).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.texts import text as msg
@@ -32,6 +38,58 @@ SIMPLER_PAYLOAD = "/say_simpler"
 ANSWER_PREFIXES = ("utter_faq/", "utter_neighbour/")
 NOTE_RANK = {None: 0, "missing": 1, "outdated": 2, "concept": 3}
 RLM = "\u200f"  # RIGHT-TO-LEFT MARK
+# passed by an action with a response it asks Rasa for: the notes its earlier messages of
+# this turn already carry (the NLG, which renders the response, cannot see those yet)
+NOTES_SHOWN = "lwoo_notes_shown"
+
+
+@dataclass
+class Seen:
+    """What the parent already saw in this session."""
+
+    texts: list[str] = field(default_factory=list)  # the bot's texts
+    turn_notes: set[str] = field(default_factory=set)  # notes since the parent's message
+
+    def add(self, text: Any, info: Mapping[str, Any] | None) -> None:
+        if text:
+            self.texts.append(str(text))
+        note = (info or {}).get("note")
+        if note:
+            self.turn_notes.add(str(note))
+
+
+def _event_field(event: Any, name: str) -> Any:
+    if isinstance(event, Mapping):
+        return event.get(name)
+    return getattr(event, "type_name" if name == "event" else name, None)
+
+
+def lwoo_info(event: Any) -> Mapping[str, Any]:
+    """The ``lwoo`` metadata of a bot event (see :func:`localize_message`), or ``{}``."""
+    return (_event_field(event, "metadata") or {}).get("lwoo") or {}
+
+
+def seen_in_session(events: Iterable[Any]) -> Seen:
+    """:class:`Seen` from a tracker's events: Rasa's event objects (the NLG) or their
+    dicts (an action's tracker)."""
+    seen = Seen()
+    for event in events:
+        kind = _event_field(event, "event")
+        if kind == "session_started":
+            seen = Seen()
+        elif kind == "user":
+            seen.turn_notes = set()
+        elif kind == "bot":
+            seen.add(_event_field(event, "text"), lwoo_info(event))
+    return seen
+
+
+def response_note(name: str, language: str, policy: str) -> str | None:
+    """The note the NLG will add to the response ``name`` for ``language``."""
+    dutch = source_texts("responses").get(name)
+    if language == SOURCE_LANGUAGE or dutch is None:
+        return None
+    return render("responses", name, language, policy, dutch=dutch).note
 
 
 
@@ -59,26 +117,31 @@ def has_simple_version(key: str | None) -> bool:
     return bool(key) and key in translations(SIMPLE_DUTCH, "responses")
 
 
-def localize_message(message: dict[str, Any], language: str, earlier: Iterable[str] = (),
+def localize_message(message: dict[str, Any], language: str, seen: Seen | None = None,
                      dutch: dict[str, Any] | None = None, key: str | None = None,
                      note: str | None = None, shown: str | None = None) -> dict[str, Any]:
     """``message`` (a Rasa/rasa_sdk message dict) ready to send to a parent of
-    ``language``; changed in place and returned."""
+    ``language``, after what the parent already ``seen`` (which then includes it);
+    changed in place and returned."""
+    seen = seen if seen is not None else Seen()
     meta = message.pop("lwoo", None) or {}
     shown = meta.get("shown") or shown or language
     key = key or meta.get("key")
     note = max((note, meta.get("note")), key=lambda n: NOTE_RANK.get(n, 0))
+    noted: str | None = None
     text = message.get("text")
     if isinstance(text, str) and text:
         if shown != SOURCE_LANGUAGE and shown != SIMPLE_DUTCH:
-            text = explain_terms(text, shown, earlier)
+            text = explain_terms(text, shown, seen.texts)
         buttons = list(message.get("buttons") or [])
-        if note is not None and language not in (SOURCE_LANGUAGE, SIMPLE_DUTCH):
+        if note is not None and language not in (SOURCE_LANGUAGE, SIMPLE_DUTCH) \
+                and note not in seen.turn_notes:
             try:
                 text = f"{text}\n\n{msg(f'translation.{note}_note', language=language)}"
                 if note == "concept":
                     buttons.append({"title": msg("translation.button_dutch", language=language),
                                     "payload": SHOW_DUTCH_PAYLOAD})
+                noted = note
             except TranslationsError:
                 pass
         if language == SOURCE_LANGUAGE and key and key.startswith(ANSWER_PREFIXES) \
@@ -98,5 +161,8 @@ def localize_message(message: dict[str, Any], language: str, earlier: Iterable[s
         info["key"] = key
     if dutch is not None and isinstance(dutch.get("text"), str):
         info["dutch_text"] = dutch["text"]
+    if noted:
+        info["note"] = noted
     message["lwoo"] = info
+    seen.add(message.get("text"), info)
     return message

@@ -71,6 +71,15 @@ def simplified(text: str) -> str:
     return " ".join(text.split())
 
 
+def concept_notes(messages: list[dict], language: str) -> tuple[int, int]:
+    """How often one turn's messages carry the concept note, and the "Dutch text"
+    button."""
+    note = simplified(render("messages", "translation.concept_note", language).text)
+    button = render("messages", "translation.button_dutch", language).text
+    return (sum(simplified(m.get("text") or "").count(note) for m in messages),
+            sum(b.get("title") == button for m in messages for b in m.get("buttons") or []))
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("topic", ["rugzak", "hertoets"])
 def test_a_question_in_the_parents_language_gets_the_answer_in_it(
@@ -80,10 +89,8 @@ def test_a_question_in_the_parents_language_gets_the_answer_in_it(
     text = simplified(bot.texts(messages))
     assert opening(language, "responses", f"utter_faq/{topic}") in text, text
     # the school has not checked these translations yet: the note and the Dutch original
-    assert simplified(render("messages", "translation.concept_note", language).text) in text
+    assert concept_notes(messages, language) == (1, 1), messages
     dutch_button = render("messages", "translation.button_dutch", language).text
-    titles = [b["title"] for m in messages for b in m.get("buttons", [])]
-    assert dutch_button in titles
     original = bot.texts(bot.say(sender, dutch_button))  # typed, as on WhatsApp
     assert source_texts("responses")[f"utter_faq/{topic}"].text[:60] in simplified(original)
 
@@ -102,13 +109,21 @@ def test_dutch_terms_stay_dutch_and_are_explained_once(bot: BotServer, language:
 def test_the_status_in_the_parents_language(bot: BotServer, language: str) -> None:
     number, birth, address, first_name = MILA
     sender = bot.new_sender()
-    intro = simplified(bot.texts(bot.say(sender, STATUS_QUESTIONS[language])))
+    turn = bot.say(sender, STATUS_QUESTIONS[language])
+    assert len(turn) >= 2  # the introduction, then the form's first question
+    intro = simplified(bot.texts(turn))
     assert opening(language, "responses", "utter_ask_pupil_number") in intro, intro
-    asked = simplified(bot.texts(bot.say(sender, number)))
+    # the note for the unchecked translation, and its button: once per turn
+    assert concept_notes(turn, language) == (1, 1), turn
+    turn = bot.say(sender, number)
+    asked = simplified(bot.texts(turn))
     assert opening(language, "responses", "utter_ask_birth_date") in asked, asked
+    assert concept_notes(turn, language) == (1, 1), turn
     before = len(bot.outbox_codes(address))
-    requested = simplified(bot.texts(bot.say(sender, birth)))
+    turn = bot.say(sender, birth)
+    requested = simplified(bot.texts(turn))
     assert opening(language, "messages", "status.code_requested") in requested, requested
+    assert concept_notes(turn, language) == (1, 1), turn
     code = bot.wait_for_code(address, before)
     mail = latest_mail(bot.var_dir / "outbox", address)
     subject = str(email.header.make_header(email.header.decode_header(mail["Subject"])))
@@ -116,7 +131,9 @@ def test_the_status_in_the_parents_language(bot: BotServer, language: str) -> No
     body = mail.get_payload(decode=True).decode("utf-8")
     greeting = render("messages", "mail.code.body", language).text.strip().splitlines()[0]
     assert greeting.split("{")[0].strip() in body, body  # the mail in the parent's language
-    status = bot.texts(bot.say(sender, code))
+    turn = bot.say(sender, code)
+    assert concept_notes(turn, language) == (1, 1), turn
+    status = bot.texts(turn)
     assert first_name in status
     october = render("messages", "formats.months", language).text.split()[9]
     assert f"2 {october} 2026" in status, status  # the date in the parent's language

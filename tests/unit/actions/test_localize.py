@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions
 from actions.language import ActionShowDutch, ActionSwitchLanguage
 from actions.localize import localized
+from core.localize import NOTES_SHOWN
 from core.texts import text as msg
 from core.translations import render
 
@@ -96,5 +97,66 @@ async def test_an_action_text_is_translated_and_keeps_its_dutch_original() -> No
     polish = render("messages", "status.wrong_code", "pl").text.format(tries=3)
     assert message["text"].startswith(polish)
     assert message["lwoo"] == {"language": "pl", "dir": "ltr", "requested": "pl",
-                               "dutch_text": msg("status.wrong_code", tries=3)}
+                               "dutch_text": msg("status.wrong_code", tries=3),
+                               "note": "concept"}
     assert message["buttons"][-1]["payload"] == "/show_dutch"  # a concept translation
+
+
+@localized
+class TwoTexts(Action):
+    """An action that answers and then asks (and, when told, hands a response to Rasa)."""
+
+    def __init__(self, response: str | None = None) -> None:
+        self.response = response
+
+    def name(self) -> str:
+        return "action_test_two_texts"
+
+    async def run(self, dispatcher, tracker, domain):  # type: ignore[no-untyped-def]
+        if self.response:
+            dispatcher.utter_message(response=self.response)
+        dispatcher.utter_message(text=msg("status.wrong_code", tries=3))
+        dispatcher.utter_message(text=msg("status.code_requested"))
+        return []
+
+
+def note_count(messages: list[dict], language: str) -> int:
+    note = render("messages", "translation.concept_note", language).text
+    return sum((m.get("text") or "").count(note) for m in messages)
+
+
+async def test_an_actions_messages_carry_the_note_once() -> None:
+    dispatcher = CollectingDispatcher()
+    await TwoTexts().run(dispatcher, tracker({"language": "tr"}), {})
+    first, second = dispatcher.messages
+    assert note_count([first], "tr") == 1 and note_count([second], "tr") == 0
+    assert [b["payload"] for b in first["buttons"]] == ["/show_dutch"]
+    assert not second.get("buttons")
+    assert second["lwoo"]["dutch_text"]  # "Nederlandse tekst" still gives it
+
+
+async def test_no_second_note_after_an_earlier_message_of_the_turn() -> None:
+    events = [{"event": "user", "text": "kod"},
+              {"event": "bot", "text": "...", "metadata": {"lwoo": {"note": "concept"}}}]
+    dispatcher = CollectingDispatcher()
+    await TwoTexts().run(dispatcher, tracker({"language": "tr"}, events), {})
+    assert note_count(dispatcher.messages, "tr") == 0
+    # the parent's next message starts a new turn: the note is back
+    dispatcher = CollectingDispatcher()
+    await TwoTexts().run(dispatcher, tracker({"language": "tr"}, [
+        *events, {"event": "user", "text": "123"}]), {})
+    assert note_count(dispatcher.messages, "tr") == 1
+
+
+async def test_a_response_for_rasa_counts_as_the_turns_note() -> None:
+    dispatcher = CollectingDispatcher()
+    await TwoTexts("utter_faq/rugzak").run(dispatcher, tracker({"language": "uk"}), {})
+    response, first, second = dispatcher.messages
+    assert NOTES_SHOWN not in response  # the NLG adds the note to this one
+    assert note_count([first, second], "uk") == 0
+    # a response after a noted message is told so (the NLG then leaves the note out)
+    dispatcher = CollectingDispatcher()
+    events = [{"event": "user", "text": "?"},
+              {"event": "bot", "text": "...", "metadata": {"lwoo": {"note": "concept"}}}]
+    await TwoTexts("utter_faq/rugzak").run(dispatcher, tracker({"language": "uk"}, events), {})
+    assert dispatcher.messages[0][NOTES_SHOWN] == ["concept"]

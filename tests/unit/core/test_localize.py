@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.localize import RLM, localize_message, localized_response
+from rasa.shared.core.events import BotUttered, SessionStarted, UserUttered
+
+from core.localize import RLM, Seen, localize_message, localized_response, seen_in_session
 from core.translations import render, source_texts
 
 
@@ -37,3 +39,48 @@ def test_arabic_lines_start_right_to_left_for_whatsapp_and_telegram() -> None:
                                shown="ar")
     assert all(line.startswith(RLM) for line in message["text"].split("\n") if line)
     assert message["lwoo"]["dir"] == "rtl"
+
+
+def concept(language: str = "en") -> dict:
+    localized, _ = localized_response(
+        "utter_faq/rugzak", {"text": source_texts("responses")["utter_faq/rugzak"].text},
+        language, "show")
+    return localized
+
+
+def test_the_note_and_its_button_once_per_turn() -> None:
+    note = render("messages", "translation.concept_note", "en").text
+    seen = Seen()
+    answer = localize_message(concept(), "en", seen, key="utter_faq/rugzak")
+    question = localize_message({"text": "What is the pupil number?"}, "en", seen,
+                                note="concept")
+    assert answer["text"].endswith(note) and answer["lwoo"]["note"] == "concept"
+    assert note not in question["text"] and "buttons" not in question
+    assert "note" not in question["lwoo"]
+    # the parent writes again: the next turn's first message carries it again
+    events = [{"event": "user", "text": "what is lwoo"},
+              {"event": "bot", "text": answer["text"], "metadata": {"lwoo": answer["lwoo"]}},
+              {"event": "bot", "text": question["text"], "metadata": {"lwoo": question["lwoo"]}}]
+    assert seen_in_session(events).turn_notes == {"concept"}
+    later = seen_in_session([*events, {"event": "user", "text": "123456"}])
+    assert later.turn_notes == set() and len(later.texts) == 2
+    again = localize_message({"text": "And the date of birth?"}, "en", later, note="concept")
+    assert again["text"].endswith(note)
+    assert [b["payload"] for b in again["buttons"]] == ["/show_dutch"]
+
+
+def test_a_different_note_in_the_same_turn_is_still_shown() -> None:
+    seen = Seen()
+    localize_message(concept(), "en", seen, key="utter_faq/rugzak")
+    outdated = localize_message({"text": "Lwoo is ..."}, "en", seen, note="outdated",
+                                shown="nl")
+    assert outdated["text"].endswith(render("messages", "translation.outdated_note", "en").text)
+
+
+def test_seen_reads_rasas_event_objects_and_starts_again_with_a_session() -> None:
+    events = [BotUttered("Lwoo (extra support) is ...", metadata={"lwoo": {"note": "concept"}}),
+              SessionStarted(),
+              UserUttered("what is a rugzak"),
+              BotUttered("A rugzak (...) was ...", metadata={"lwoo": {"note": "concept"}})]
+    seen = seen_in_session(events)
+    assert seen.texts == ["A rugzak (...) was ..."] and seen.turn_notes == {"concept"}
