@@ -22,6 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.localize import localized, tracker_language
 from core.language import LANGUAGE_NAMES, MENU_ORDER
+from core.localize import lwoo_info
 from core.settings import get_settings
 from core.texts import text as msg
 from core.translations import (
@@ -91,9 +92,9 @@ class ActionShowDutch(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        originals = [str(((event.get("metadata") or {}).get("lwoo") or {}).get("dutch_text"))
+        originals = [str(lwoo_info(event)["dutch_text"])
                      for event in previous_bot_messages(tracker)
-                     if ((event.get("metadata") or {}).get("lwoo") or {}).get("dutch_text")]
+                     if lwoo_info(event).get("dutch_text")]
         if not originals:
             dispatcher.utter_message(text=msg("translation.no_original"))
             return []
@@ -117,7 +118,7 @@ class ActionSaySimpler(Action):
         for event in reversed(tracker.events):
             if event.get("event") != "bot":
                 continue
-            key = ((event.get("metadata") or {}).get("lwoo") or {}).get("key")
+            key = lwoo_info(event).get("key")
             if key and key in simple:
                 rendered = render("responses", key, SIMPLE_DUTCH,
                                   get_settings().translation_concepts)

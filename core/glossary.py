@@ -37,10 +37,14 @@ _STOP = frozenset("""wat is een de het betekent betekenen bedoelt bedoel bedoeld
     zo'n zon heet noemt noem hier daar daarmee daarin daarbij mean wie""".split())
 
 
-def normalize(text: str) -> str:
-    """Lower case, accents removed, every non-alphanumeric character a single space."""
+def normalize(text: str, *, any_script: bool = False) -> str:
+    """Lower case, accents removed, every non-alphanumeric character a single space, an
+    apostrophe dropped ("zo'n" -> "zon"). ``any_script`` keeps the letters of every
+    script (Arabic, Cyrillic: language names) and makes an apostrophe a space."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if any_script:
+        return " ".join(re.sub(r"[^\w]+", " ", plain).split())
     plain = plain.replace("'", "")
     return " ".join(re.sub(r"[^a-z0-9]+", " ", plain).split())
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from core.glossary import normalize
 from core.translations import KEPT_TERMS, LANGUAGES, SIMPLE_DUTCH, SOURCE_LANGUAGE
 
 MIN_WORDS = 3
@@ -135,9 +135,7 @@ def detect(text: str) -> Detection:
 
 
 def _plain(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w]+", " ", kept).split())
+    return normalize(text, any_script=True)
 
 
 _PLAIN_NAMES = {code: tuple(sorted({_plain(name) for name in names}, key=len, reverse=True))
