@@ -29,6 +29,7 @@ from core.translations import (
     explain_terms,
     render,
     source_texts,
+    terms_shown,
     text_direction,
     translations,
 )
@@ -47,13 +48,16 @@ NOTES_SHOWN = "lwoo_notes_shown"
 class Seen:
     """What the parent already saw in this session."""
 
-    texts: list[str] = field(default_factory=list)  # the bot's texts
+    terms: set[str] = field(default_factory=set)  # kept Dutch terms the bot's texts had
     turn_notes: set[str] = field(default_factory=set)  # notes since the parent's message
 
     def add(self, text: Any, info: Mapping[str, Any] | None) -> None:
-        if text:
-            self.texts.append(str(text))
-        note = (info or {}).get("note")
+        info = info or {}
+        if isinstance(info.get("terms"), list):
+            self.terms.update(str(term) for term in info["terms"])
+        elif text:  # a message without that metadata (stored before it existed)
+            self.terms.update(terms_shown(str(text)))
+        note = info.get("note")
         if note:
             self.turn_notes.add(str(note))
 
@@ -132,7 +136,7 @@ def localize_message(message: dict[str, Any], language: str, seen: Seen | None =
     text = message.get("text")
     if isinstance(text, str) and text:
         if shown != SOURCE_LANGUAGE and shown != SIMPLE_DUTCH:
-            text = explain_terms(text, shown, seen.texts)
+            text = explain_terms(text, shown, seen.terms)
         buttons = list(message.get("buttons") or [])
         if note is not None and language not in (SOURCE_LANGUAGE, SIMPLE_DUTCH) \
                 and note not in seen.turn_notes:
@@ -163,6 +167,8 @@ def localize_message(message: dict[str, Any], language: str, seen: Seen | None =
         info["dutch_text"] = dutch["text"]
     if noted:
         info["note"] = noted
+    if isinstance(message.get("text"), str):
+        info["terms"] = terms_shown(message["text"])
     message["lwoo"] = info
     seen.add(message.get("text"), info)
     return message

@@ -345,11 +345,12 @@ def terms_in(text: str) -> list[str]:
 _NAMES_WITH_TERMS = re.compile(r"lwoo-assist\w*|\w*-?асистент|compaen\s+vmbo", re.IGNORECASE)
 
 
-def _first_free_occurrence(term: str, text: str) -> tuple[int, int] | None | bool:
+def _first_free_occurrence(term: str, text: str, names: list[tuple[int, int]]
+                           ) -> tuple[int, int] | None | bool:
     """(start, end of the whole word) of the first occurrence of ``term`` to explain;
     ``True`` when the text already explains it (the term in brackets, or followed by
-    brackets, as "leerwegondersteunend onderwijs (lwoo)"); ``None`` when absent."""
-    names = [m.span() for m in _NAMES_WITH_TERMS.finditer(text)]
+    brackets, as "leerwegondersteunend onderwijs (lwoo)"); ``None`` when absent.
+    ``names``: the spans of the names that hold a term but are not it."""
     for match in _term_pattern(term).finditer(text):
         if any(start <= match.start() < end for start, end in names):
             continue
@@ -365,25 +366,41 @@ def _first_free_occurrence(term: str, text: str) -> tuple[int, int] | None | boo
     return None
 
 
-def explain_terms(text: str, language: str | None, earlier: Iterable[str] = ()) -> str:
+def _free_occurrences(text: str) -> dict[str, tuple[int, int] | bool]:
+    """Per kept term that occurs in ``text``: see :func:`_first_free_occurrence`."""
+    names = [m.span() for m in _NAMES_WITH_TERMS.finditer(text)]
+    found: dict[str, tuple[int, int] | bool] = {}
+    for term in KEPT_TERMS:
+        hit = _first_free_occurrence(term, text, names)
+        if hit is not None:
+            found[term] = hit
+    return found
+
+
+def terms_shown(text: str) -> list[str]:
+    """The kept Dutch terms a parent read in ``text``, explained or not (not inside the
+    bot's or the school's name). A message's list is kept in its metadata, so a later
+    message knows which terms were explained without reading the conversation again."""
+    return list(_free_occurrences(text))
+
+
+def explain_terms(text: str, language: str | None, seen: Iterable[str] = ()) -> str:
     """``text`` with the first occurrence of each kept Dutch term explained in ``language``
-    ("lwoo (…)"), unless an earlier bot message of this conversation already had it. The
-    bot's and school's names ("LWOO-assistent", "Compaen vmbo") are not the terms; a term
-    the text explains itself is left alone; explanations are never explained again."""
+    ("lwoo (…)"), unless it is one of the terms an earlier bot message of this
+    conversation had (``seen``, :func:`terms_shown`). The bot's and school's names
+    ("LWOO-assistent", "Compaen vmbo") are not the terms; a term the text explains itself
+    is left alone; explanations are never explained again."""
     if base_language(language) == SOURCE_LANGUAGE:
         return text
     glosses = terms(str(language))
     if not glosses:
         return text
-    seen = " ".join(earlier)
+    already = set(seen)
     inserts: list[tuple[int, str]] = []
-    for term in KEPT_TERMS:
+    for term, found in _free_occurrences(text).items():
         gloss = glosses.get(term)
-        if not gloss or gloss.lower() in text.lower():
-            continue
-        if _first_free_occurrence(term, seen) is not None:
-            continue  # in an earlier message (explained there)
-        found = _first_free_occurrence(term, text)
+        if not gloss or term in already or gloss.lower() in text.lower():
+            continue  # no explanation, or in an earlier message (explained there)
         if isinstance(found, tuple):
             inserts.append((found[1], gloss))
     for end, gloss in sorted(inserts, reverse=True):  # positions in the original text

@@ -98,7 +98,7 @@ async def test_an_action_text_is_translated_and_keeps_its_dutch_original() -> No
     assert message["text"].startswith(polish)
     assert message["lwoo"] == {"language": "pl", "dir": "ltr", "requested": "pl",
                                "dutch_text": msg("status.wrong_code", tries=3),
-                               "note": "concept"}
+                               "note": "concept", "terms": []}
     assert message["buttons"][-1]["payload"] == "/show_dutch"  # a concept translation
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa.shared.core.events import BotUttered, SessionStarted, UserUttered
 
 from core.localize import RLM, Seen, localize_message, localized_response, seen_in_session
-from core.translations import render, source_texts
+from core.translations import render, source_texts, terms
 
 
 def test_a_response_is_swapped_for_its_translation_with_buttons_and_a_note() -> None:
@@ -63,7 +63,7 @@ def test_the_note_and_its_button_once_per_turn() -> None:
               {"event": "bot", "text": question["text"], "metadata": {"lwoo": question["lwoo"]}}]
     assert seen_in_session(events).turn_notes == {"concept"}
     later = seen_in_session([*events, {"event": "user", "text": "123456"}])
-    assert later.turn_notes == set() and len(later.texts) == 2
+    assert later.turn_notes == set() and {"rugzak", "lwoo"} <= later.terms
     again = localize_message({"text": "And the date of birth?"}, "en", later, note="concept")
     assert again["text"].endswith(note)
     assert [b["payload"] for b in again["buttons"]] == ["/show_dutch"]
@@ -82,5 +82,14 @@ def test_seen_reads_rasas_event_objects_and_starts_again_with_a_session() -> Non
               SessionStarted(),
               UserUttered("what is a rugzak"),
               BotUttered("A rugzak (...) was ...", metadata={"lwoo": {"note": "concept"}})]
-    seen = seen_in_session(events)
-    assert seen.texts == ["A rugzak (...) was ..."] and seen.turn_notes == {"concept"}
+    seen = seen_in_session(events)  # no "terms" in the metadata: read from the text
+    assert seen.terms == {"rugzak"} and seen.turn_notes == {"concept"}
+
+
+def test_a_term_explained_once_is_known_from_the_metadata() -> None:
+    seen = Seen()
+    first = localize_message(concept(), "en", seen, key="utter_faq/rugzak")
+    assert terms("en")["rugzak"] in first["text"] and "rugzak" in first["lwoo"]["terms"]
+    events = [{"event": "bot", "text": "...", "metadata": {"lwoo": first["lwoo"]}}]
+    later = localize_message(concept(), "en", seen_in_session(events), key="utter_faq/rugzak")
+    assert terms("en")["rugzak"] not in later["text"]

@@ -97,7 +97,7 @@ def test_kept_terms_are_explained_once_per_conversation(tdir: Path) -> None:
         "language: en\nterms:\n  lwoo: learning support in vmbo\n", encoding="utf-8")
     first = tr.explain_terms("Your child gets lwoo-support.", "en")
     assert first == "Your child gets lwoo-support (learning support in vmbo)."
-    again = tr.explain_terms("lwoo is free.", "en", earlier=[first])
+    again = tr.explain_terms("lwoo is free.", "en", seen=tr.terms_shown(first))
     assert again == "lwoo is free."
     assert tr.explain_terms("lwoo is gratis.", "nl") == "lwoo is gratis."
 
@@ -142,4 +142,5 @@ def test_names_spelled_out_terms_and_suffixes(tdir: Path) -> None:
     # the text spells the term out itself: no second explanation, and it counts as explained
     spelled = "leerwegondersteunend onderwijs (lwoo) nedir?"
     assert tr.explain_terms(spelled, "tr") == spelled
-    assert tr.explain_terms("lwoo ücretsiz.", "tr", earlier=[spelled]) == "lwoo ücretsiz."
+    assert tr.explain_terms("lwoo ücretsiz.", "tr", seen=tr.terms_shown(spelled)) == \
+        "lwoo ücretsiz."
