@@ -105,3 +105,12 @@ def test_results_json_parses(quick_report: Path) -> None:
     assert set(results["systems"]) == {"ours", "default", "tfidf"}
     assert len(results["targets"]) == 16
     assert results["training"]["full_train_s"] > 0
+
+
+def test_report_shows_accuracy_per_language(quick_report: Path) -> None:
+    """Issue 16: the held-out results of every language side by side with Dutch."""
+    text = (quick_report / "latest.md").read_text(encoding="utf-8")
+    assert "### Per language" in text
+    section = text[text.index("### Per language"):]
+    [first, *_] = [t for t in tables(section) if t[0][0] == "language"]
+    assert [row[0] for row in first[1:]] == ["nl", "ar", "en", "pl", "tr", "uk"]
