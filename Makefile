@@ -89,7 +89,7 @@ test-conversations: setup $(MODEL) ## rasa test on tests/conversations
 
 test-nlu: setup $(MODEL) ## NLU evaluation on tests/nlu and tests/nlu/languages (gates per language: docs/intents.md; fails on train/test overlap)
 	$(PY) -m bot nlu-eval --model $(MODEL) --data tests/nlu --min-intent 0.95 --min-faq 0.97 --min-not-lwoo 0.95 \
-		--min-language-faq 0.90 --min-language-not-lwoo 0.90 --training data/nlu \
+		--min-language-faq 0.90 --min-language-not-lwoo 0.90 --min-language-oos 0.90 --training data/nlu \
 		--out var/results/nlu
 
 test: setup $(MODEL) validate check-content lint typecheck pytest test-conversations test-nlu ## everything CI runs

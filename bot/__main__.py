@@ -102,6 +102,7 @@ def _nlu_eval(args: argparse.Namespace) -> int:
         training=args.training or None,
         min_language_faq=args.min_language_faq,
         min_language_not_lwoo=args.min_language_not_lwoo,
+        min_language_oos=args.min_language_oos,
     )
 
 
@@ -187,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-language-not-lwoo", type=float, default=0.0,
                    help="per language other than Dutch: neighbour + out of scope without "
                         "a lwoo answer")
+    p.add_argument("--min-language-oos", type=float, default=0.0,
+                   help="per language other than Dutch: out-of-scope questions that got "
+                        "the intent out_of_scope")
     p.add_argument("--training", default="data/nlu",
                    help="training data: a held-out example found there fails ('' = no check)")
 

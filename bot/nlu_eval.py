@@ -121,6 +121,13 @@ class Report:
         return self._rate([p for p in self.predictions
                            if p.base_intent in ("neighbour", "out_of_scope")], "no_lwoo_answer")
 
+    @property
+    def oos_recall(self) -> float:
+        """Out-of-scope questions that got the intent ``out_of_scope`` (issue 16 gates it
+        per language; a neighbour reply or a conversation intent does not count)."""
+        return self._rate([p for p in self.predictions if p.base_intent == "out_of_scope"],
+                          "intent_ok")
+
     def languages(self) -> list[str]:
         """The languages of the examples, Dutch first."""
         found = {p.example.language for p in self.predictions}
@@ -140,6 +147,7 @@ class Report:
                 "faq_answer_accuracy": part.faq_accuracy,
                 "neighbour_answer_accuracy": part.neighbour_accuracy,
                 "neighbour_and_out_of_scope_not_lwoo": part.not_lwoo_rate,
+                "out_of_scope_recall": part.oos_recall,
             }
         return result
 
@@ -295,13 +303,15 @@ def _label_sections(report: Report, heading: str = "##") -> list[str]:
 def language_table(report: Report) -> list[str]:
     """One row per language: the gated measures side by side (issue 16)."""
     lines = ["| language | n | intent acc. (all but neighbours) | FAQ answer | "
-             "neighbour own reply | neighbours + out of scope: no lwoo answer |",
-             "|---|---|---|---|---|---|"]
+             "neighbour own reply | neighbours + out of scope: no lwoo answer | "
+             "out-of-scope recall |",
+             "|---|---|---|---|---|---|---|"]
     for language, row in report.per_language().items():
         lines.append(f"| {language} | {row['n']} | {row['intent_accuracy']:.1%} | "
                      f"{row['faq_answer_accuracy']:.1%} | "
                      f"{row['neighbour_answer_accuracy']:.1%} | "
-                     f"{row['neighbour_and_out_of_scope_not_lwoo']:.1%} |")
+                     f"{row['neighbour_and_out_of_scope_not_lwoo']:.1%} | "
+                     f"{row['out_of_scope_recall']:.1%} |")
     return lines
 
 
@@ -317,6 +327,7 @@ def write_report(report: Report, out: Path) -> str:
         "faq_answer_accuracy": dutch.faq_accuracy,
         "neighbour_answer_accuracy": dutch.neighbour_accuracy,
         "neighbour_and_out_of_scope_not_lwoo": dutch.not_lwoo_rate,
+        "out_of_scope_recall": dutch.oos_recall,
         "per_label": dutch.per_label(),
         "confusion": dutch.confusion(),
         "errors": dutch.errors(),
@@ -335,6 +346,7 @@ def write_report(report: Report, out: Path) -> str:
         f"  in scope — FAQ-answer accuracy: {dutch.faq_accuracy:.1%}",
         f"  neighbours — own reply (subject right): {dutch.neighbour_accuracy:.1%}",
         f"  neighbours + out of scope — no lwoo answer: {dutch.not_lwoo_rate:.1%}",
+        f"  out of scope — recall (intent out_of_scope): {dutch.oos_recall:.1%}",
     ]
     if len(report.languages()) > 1 or DUTCH not in report.languages():
         lines += ["", f"## Per language ({len(report.predictions)} examples)", ""]
@@ -352,11 +364,11 @@ def write_report(report: Report, out: Path) -> str:
 
 
 def gate_failures(report: Report, min_intent: float, min_faq: float, min_not_lwoo: float,
-                  min_language_faq: float = 0.0, min_language_not_lwoo: float = 0.0
-                  ) -> list[str]:
+                  min_language_faq: float = 0.0, min_language_not_lwoo: float = 0.0,
+                  min_language_oos: float = 0.0) -> list[str]:
     """What is below its minimum: the Dutch gates on the Dutch examples, and per other
-    language (issue 16) the FAQ-answer accuracy and the share of neighbour and
-    out-of-scope questions without a lwoo answer."""
+    language (issue 16) the FAQ-answer accuracy, the share of neighbour and
+    out-of-scope questions without a lwoo answer and the out-of-scope recall."""
     failed: list[str] = []
     dutch = report.of_language(DUTCH)
     if dutch.predictions:
@@ -376,19 +388,25 @@ def gate_failures(report: Report, min_intent: float, min_faq: float, min_not_lwo
             failed.append(f"{language}: the held-out set needs lwoo questions and neighbour "
                           f"or out-of-scope questions")
             continue
+        if min_language_oos and "out_of_scope" not in kinds:
+            failed.append(f"{language}: the held-out set needs out-of-scope questions")
+            continue
         if part.faq_accuracy < min_language_faq:
             failed.append(f"{language}: FAQ-answer accuracy {part.faq_accuracy:.1%} "
                           f"< {min_language_faq:.0%}")
         if part.not_lwoo_rate < min_language_not_lwoo:
             failed.append(f"{language}: neighbour/out-of-scope without lwoo answer "
                           f"{part.not_lwoo_rate:.1%} < {min_language_not_lwoo:.0%}")
+        if part.oos_recall < min_language_oos:
+            failed.append(f"{language}: out-of-scope recall {part.oos_recall:.1%} "
+                          f"< {min_language_oos:.0%}")
     return failed
 
 
 def nlu_eval_command(model: str, data: str, out: str, min_intent: float, min_faq: float,
                      min_not_lwoo: float = 0.0, training: str | None = "data/nlu",
-                     min_language_faq: float = 0.0, min_language_not_lwoo: float = 0.0
-                     ) -> int:
+                     min_language_faq: float = 0.0, min_language_not_lwoo: float = 0.0,
+                     min_language_oos: float = 0.0) -> int:
     examples = load_examples(Path(data))
     if training:
         overlap = training_overlap(examples, load_examples(Path(training)))
@@ -401,7 +419,7 @@ def nlu_eval_command(model: str, data: str, out: str, min_intent: float, min_faq
     report = asyncio.run(predict(model, examples))
     print(write_report(report, Path(out)), flush=True)
     failed = gate_failures(report, min_intent, min_faq, min_not_lwoo,
-                           min_language_faq, min_language_not_lwoo)
+                           min_language_faq, min_language_not_lwoo, min_language_oos)
     if failed:
         print("NLU evaluation FAILED: " + "; ".join(failed), flush=True)
         return 1

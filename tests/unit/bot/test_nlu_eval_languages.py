@@ -74,6 +74,27 @@ def test_measures_and_gates_per_language():
     assert gate_failures(r, 0.95, 0.97, 0.95)[:-1] == []
 
 
+def test_out_of_scope_recall_is_gated_per_language():
+    """Issue 16 asks >= 90 % out-of-scope recall per language: an out-of-scope question
+    answered with a neighbour reply or a conversation intent is no lwoo answer, but it is
+    not recognised as out of scope either."""
+    r = Report([
+        pred("what is lwoo", "faq/wat_is_lwoo", "en", "faq", "faq/wat_is_lwoo", SURE),
+        pred("when are the holidays", "out_of_scope", "en", "out_of_scope"),
+        pred("where do I park", "out_of_scope", "en", "neighbour"),
+        pred("co to jest lwoo", "faq/wat_is_lwoo", "pl", "faq", "faq/wat_is_lwoo", SURE),
+        pred("mój syn ma dysleksję", "neighbour/dyslexie", "pl", "neighbour"),
+    ])
+    assert r.of_language("en").oos_recall == 0.5
+    assert r.per_language()["en"]["out_of_scope_recall"] == 0.5
+    assert r.of_language("en").not_lwoo_rate == 1.0
+    assert gate_failures(r, 0.95, 0.97, 0.95, 0.9, 0.9) == []
+    assert gate_failures(r, 0.95, 0.97, 0.95, 0.9, 0.9, 0.9) == [
+        "en: out-of-scope recall 50.0% < 90%",
+        "pl: the held-out set needs out-of-scope questions",
+    ]
+
+
 def test_report_shows_the_language_table(tmp_path: Path):
     text = write_report(report(), tmp_path)
     assert "NLU evaluation on 2 held-out Dutch examples" in text
