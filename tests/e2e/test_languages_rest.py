@@ -95,6 +95,38 @@ def test_a_question_in_the_parents_language_gets_the_answer_in_it(
     assert source_texts("responses")[f"utter_faq/{topic}"].text[:60] in simplified(original)
 
 
+# A plan the mentor makes for another matter (bullying, being late) is not the lwoo
+# handelingsplan; the support plan of the child is. Questions of my own, not training data.
+OTHER_PLANS = {
+    "nl": "maakt de mentor een plan als mijn zoon vaak te laat komt",
+    "en": "does the mentor make a plan if my son is bullied at school",
+    "tr": "mentor kızım zorbalığa uğrarsa bir plan yapar mı",
+    "ar": "هل يضع mentor خطة إذا كان ابني يتعرض للمضايقة من زملائه",
+    "pl": "czy mentor robi plan, gdy moja córka jest nękana",
+    "uk": "чи складе mentor план, якщо мого сина ображають однокласники",
+}
+SUPPORT_PLANS = {
+    "nl": "wie schrijft het plan voor de extra begeleiding van mijn zoon",
+    "en": "who writes the support plan for my child",
+    "tr": "okul çocuğum için bir destek planı hazırlıyor mu",
+    "ar": "هل تضع المدرسة خطة دعم لطفلي",
+    "pl": "czy szkoła robi plan wsparcia dla mojego dziecka",
+    "uk": "чи складає школа план підтримки для моєї дитини",
+}
+LWOO_TOPICS = ("wat_is_lwoo", "regering", "rugzak", "budget", "hertoets", "handelingsplan")
+
+
+@pytest.mark.parametrize("language", sorted(OTHER_PLANS))
+def test_a_plan_for_another_matter_gets_no_lwoo_answer(bot: BotServer, language: str) -> None:
+    # the first 40 characters of each lwoo answer (its first clause can be a bare "No")
+    openings = {topic: simplified(render("responses", f"utter_faq/{topic}", language).text)[:40]
+                for topic in LWOO_TOPICS}
+    text = simplified(bot.texts(bot.say(bot.new_sender(), OTHER_PLANS[language])))
+    assert not [t for t, words in openings.items() if words in text], text
+    support = simplified(bot.texts(bot.say(bot.new_sender(), SUPPORT_PLANS[language])))
+    assert openings["handelingsplan"] in support, support
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_dutch_terms_stay_dutch_and_are_explained_once(bot: BotServer, language: str) -> None:
     sender = bot.new_sender()
