@@ -46,6 +46,9 @@ DEFAULT_OUT = PROJECT_ROOT / "bench" / "reports"
 # The report before the tuning of 2026-11-28, for the report's before/after table.
 BEFORE_RESULTS = DEFAULT_OUT / "2026-11-27-diet" / "results.json"
 BEFORE_LABEL = "2026-11-27 (DIET + ResponseSelector, before the speed fixes)"
+# The last run before the other languages (issue 16: the Dutch results not lower than before).
+BEFORE_LANGUAGES_RESULTS = DEFAULT_OUT / "2026-12-02-before-languages" / "results.json"
+BEFORE_LANGUAGES_LABEL = "2026-12-02, commit b8e746e, Dutch only"
 
 # Pipeline variants tried on cross-validation in a full run, against config.yml.
 # "diet": the pipeline config.yml had before 2026-11-28 (DIET + ResponseSelector on count
@@ -458,6 +461,16 @@ def conclusions(results: dict[str, Any], server_variants: list[dict[str, Any]] |
     return out
 
 
+def before_languages(path: Path, out: Path) -> dict[str, Any]:
+    """Our pipeline's measures in the run of ``path`` (without the per-label tables), for
+    the report's Dutch before/after table."""
+    ours = json.loads(path.read_text(encoding="utf-8"))["systems"]["ours"]
+    return {"label": BEFORE_LANGUAGES_LABEL,
+            "link": os.path.relpath(path.parent / "report.md", out),
+            **{part: {k: v for k, v in (ours.get(part) or {}).items() if k != "per_label"}
+               for part in ("test", "cv")}}
+
+
 def _write_results(results: dict[str, Any], out: Path) -> Path:
     """The conclusions (of a speed re-run too, and across both runs), then latest.md, the
     plots and results.json in ``out``."""
@@ -472,6 +485,8 @@ def _write_results(results: dict[str, Any], out: Path) -> Path:
                                             rerun["conclusions"])
     from bench.report import targets
 
+    if not results["meta"].get("quick") and BEFORE_LANGUAGES_RESULTS.exists():
+        results["before_languages"] = before_languages(BEFORE_LANGUAGES_RESULTS, out)
     results["targets"] = targets(results)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),

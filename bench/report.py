@@ -61,14 +61,41 @@ def best_throughput(speed: dict[str, Any] | None) -> float | None:
 
 # --- targets -----------------------------------------------------------------------------
 
+DUTCH = "nl"
+LANGUAGE_GATE = 0.90  # issue 16: per other language, on its held-out set
+
+
+def dutch_part(part: dict[str, Any] | None) -> dict[str, Any]:
+    """The Dutch measures of a test-set or cross-validation summary. The accuracy targets
+    were set on the Dutch questions before issue 16 and stay Dutch (the other languages
+    have their own gates); a summary without other languages is Dutch as a whole."""
+    part = part or {}
+    per = part.get("per_language") or {}
+    return (per.get(DUTCH) or {}) if set(per) - {DUTCH} else part
+
+
+def _worst_language(test: dict[str, Any], key: str) -> tuple[float | None, str]:
+    """The lowest value of ``key`` over the languages other than Dutch, and which."""
+    per = {lang: row for lang, row in (test.get("per_language") or {}).items()
+           if lang != DUTCH and row.get(key) is not None}
+    if not per:
+        return None, ""
+    language = min(sorted(per), key=lambda lang: per[lang][key])
+    return float(per[language][key]), f" ({language})"
+
+
 def _target_values(results: dict[str, Any], speed: dict[str, Any] | None,
                    variant_list: list[dict[str, Any]] | None
-                   ) -> list[tuple[str, str, float | None, str, bool]]:
-    """(name, goal, value, unit, measured by a speed run) for every target."""
+                   ) -> list[tuple[str, str, float | None, str, bool, str]]:
+    """(name, goal, value, unit, measured by a speed run, note after the value) for every
+    target. The accuracy targets are Dutch (:func:`dutch_part`); the languages' gates are
+    the last rows, each with its lowest language."""
     speed = speed or {}
     variants = {v["name"]: v for v in variant_list or []}
-    test = ((results.get("systems") or {}).get("ours") or {}).get("test") or {}
-    cv = ((results.get("systems") or {}).get("ours") or {}).get("cv") or {}
+    ours = (results.get("systems") or {}).get("ours") or {}
+    all_test = ours.get("test") or {}
+    test, cv = dutch_part(all_test), dutch_part(ours.get("cv"))
+    training = results.get("training") or {}
 
     def get(row: dict[str, Any] | None, key: str) -> float | None:
         return None if not row or not row.get("turns") else float(row[key])
@@ -79,35 +106,46 @@ def _target_values(results: dict[str, Any], speed: dict[str, Any] | None,
     two = variants.get("workers-2")
     peaks = [m["rasa_max_peak_mb"] for m in
              [speed.get("memory")] + [v.get("memory") for v in variants.values()] if m]
-    return [
-        ("FAQ turn p50, 1 user", "≤ 25 ms", get(faq1, "p50_ms"), "ms", True),
-        ("FAQ turn p95, 1 user", "≤ 40 ms", get(faq1, "p95_ms"), "ms", True),
-        ("Status turn p95, 1 user", "≤ 100 ms", get(status1, "p95_ms"), "ms", True),
+    rows: list[tuple[str, str, float | None, str, bool, str]] = [
+        ("FAQ turn p50, 1 user", "≤ 25 ms", get(faq1, "p50_ms"), "ms", True, ""),
+        ("FAQ turn p95, 1 user", "≤ 40 ms", get(faq1, "p95_ms"), "ms", True, ""),
+        ("Status turn p95, 1 user", "≤ 100 ms", get(status1, "p95_ms"), "ms", True, ""),
         ("p95 at 10 concurrent users (FAQ and status, worst)", "≤ 450 ms",
-         max(p95_10) if p95_10 else None, "ms", True),
+         max(p95_10) if p95_10 else None, "ms", True, ""),
         ("Throughput, 1 Sanic worker (best level)", "≥ 45 msg/s",
-         best_throughput(speed), "msg/s", True),
+         best_throughput(speed), "msg/s", True, ""),
         ("Throughput, 2 Sanic workers (best level)", "≥ 60 msg/s",
-         best_throughput(two.get("speed")) if two else None, "msg/s", True),
-        ("Peak RSS per Rasa worker", "≤ 1536 MB", max(peaks) if peaks else None, "MB", True),
+         best_throughput(two.get("speed")) if two else None, "msg/s", True, ""),
+        ("Peak RSS per Rasa worker", "≤ 1536 MB", max(peaks) if peaks else None, "MB", True,
+         ""),
         ("Start-up to ready (both servers, first answer)", "≤ 45 s",
-         (speed.get("timings") or {}).get("ready_s"), "s", True),
+         (speed.get("timings") or {}).get("ready_s"), "s", True, ""),
+        # an NLU-only run trains the full model with today's data, alone, first: its time
         ("`rasa train` (full model, no cache)", "≤ 180 s",
-         (results.get("training") or {}).get("full_train_s"), "s", False),
-        ("Test-set intent accuracy", "≥ 97 %", test.get("intent_accuracy"), "%", False),
+         training.get("full_train_s_nlu_only_run", training.get("full_train_s")), "s", False,
+         ""),
+        ("Test-set intent accuracy", "≥ 97 %", test.get("intent_accuracy"), "%", False, ""),
         ("In-scope FAQ-answer accuracy (test set)", "≥ 97 %", test.get("faq_answer_accuracy"),
-         "%", False),
+         "%", False, ""),
         ("Neighbour and out-of-scope questions never given a lwoo answer (test set)", "≥ 95 %",
-         test.get("not_lwoo_rate"), "%", False),
+         test.get("not_lwoo_rate"), "%", False, ""),
         ("Lwoo questions not answered: \"Bedoelt u …?\", out of scope or a neighbour reply "
          "(FAQ false rejects, cross-validation)", "≤ 5 %", cv.get("faq_false_reject_rate"), "%",
-         False),
+         False, ""),
         ("In-scope false rejects, all in-scope intents (cross-validation)", "≤ 5 %",
-         cv.get("false_reject_rate"), "%", False),
-        ("Out-of-scope recall (test set)", "≥ 90 %", test.get("oos_recall"), "%", False),
+         cv.get("false_reject_rate"), "%", False, ""),
+        ("Out-of-scope recall (test set)", "≥ 90 %", test.get("oos_recall"), "%", False, ""),
         ("In-scope questions wrongly rejected (test set)", "≤ 3 %",
-         test.get("false_reject_rate"), "%", False),
+         test.get("false_reject_rate"), "%", False, ""),
     ]
+    for key, name in (("faq_answer_accuracy", "FAQ-answer accuracy"),
+                      ("oos_recall", "Out-of-scope recall"),
+                      ("not_lwoo_rate", "Neighbour and out-of-scope questions never given a "
+                                        "lwoo answer")):
+        value, language = _worst_language(all_test, key)
+        rows.append((f"{name}, every other language (held-out set per language, lowest)",
+                     f"≥ {LANGUAGE_GATE * 100:.0f} %", value, "%", False, language))
+    return rows
 
 
 def _judge(goal: str, value: float | None, unit: str) -> tuple[str, bool | None]:
@@ -125,8 +163,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     rerun = results.get("rerun")
     again = _target_values(results, rerun["speed"], rerun.get("variants")) if rerun else None
     out = []
-    for i, (name, goal, value, unit, by_speed) in enumerate(rows):
+    for i, (name, goal, value, unit, by_speed, note) in enumerate(rows):
         shown, met = _judge(goal, value, unit)
+        shown += note if value is not None else ""
         row: dict[str, Any] = {"name": name, "target": goal, "value": value, "shown": shown,
                                "met": met}
         if again is not None:
@@ -396,13 +435,11 @@ def _system_row(system: dict[str, Any], part: str) -> list[object]:
             pct(data.get("not_lwoo_rate")) + sd("not_lwoo_rate")]
 
 
-LANGUAGE_GATES = (("faq_answer_accuracy", 0.90), ("not_lwoo_rate", 0.90))  # issue 16
-
-
 def language_section(system: dict[str, Any]) -> list[str]:
     """Our pipeline per language (issue 16): test set and cross-validation side by side;
-    the languages other than Dutch are gated at 90 % FAQ answer and 90 % no lwoo answer
-    for neighbour and out-of-scope questions (``make test-nlu``)."""
+    the languages other than Dutch are gated on their held-out sets (``make test-nlu``) at
+    90 % FAQ answer, 90 % out-of-scope recall and 90 % no lwoo answer for neighbour and
+    out-of-scope questions."""
     test = (system.get("test") or {}).get("per_language") or {}
     cv = (system.get("cv") or {}).get("per_language") or {}
     languages = sorted(set(test) | set(cv), key=lambda lang: (lang != "nl", lang))
@@ -421,9 +458,56 @@ def language_section(system: dict[str, Any]) -> list[str]:
                      f"{pct(t.get('not_lwoo_rate'))} / {pct(c.get('not_lwoo_rate'))}"])
     return ([f"### Per language, {system['label']} (test set / cross-validation; "
              "Dutch: `tests/nlu`, the others `tests/nlu/languages`; gates for the other "
-             "languages: FAQ answer ≥ 90 %, no lwoo ≥ 90 %)", ""]
+             "languages, on the test set: FAQ answer, OOS recall and no lwoo ≥ 90 %)", ""]
             + table(["language", "n", "intent acc.", "FAQ-answer acc.", "OOS recall",
                      "false rejects", "neighbour", "no lwoo"], rows))
+
+
+DUTCH_MEASURES = (  # (key, name, higher is better)
+    ("intent_accuracy", "intent accuracy", True),
+    ("faq_answer_accuracy", "FAQ-answer accuracy", True),
+    ("oos_recall", "out-of-scope recall", True),
+    ("not_lwoo_rate", "neighbour and out of scope: no lwoo answer", True),
+    ("neighbour_accuracy", "neighbour: its own reply", True),
+    ("false_reject_rate", "in-scope false rejects", False),
+    ("faq_false_reject_rate", "FAQ false rejects", False),
+)
+
+
+def dutch_before_after(results: dict[str, Any]) -> list[str]:
+    """Issue 16: "the Dutch results not lower than before". The Dutch measures of our
+    pipeline in the run before the other languages (``results["before_languages"]``)
+    next to this run's, test set and cross-validation; a worse value is marked."""
+    before = results.get("before_languages")
+    ours = (results.get("systems") or {}).get("ours") or {}
+    if not before or not ours.get("test"):
+        return []
+    rows, worse = [], []
+    for key, name, higher in DUTCH_MEASURES:
+        row: list[object] = [name]
+        for part, label in (("test", "test set"), ("cv", "cross-validation")):
+            old = dutch_part(before.get(part)).get(key)
+            new = dutch_part(ours.get(part)).get(key)
+            mark = ""
+            if old is not None and new is not None and round(new - old, 4) != 0 and (
+                    (new < old) == higher):
+                mark = " (worse)"
+                worse.append(f"{name} ({label}) {pct(old)} → {pct(new)}")
+            row += [pct(old), pct(new) + mark]
+        rows.append(row)
+    n_before = dutch_part(before.get("test")).get("n")
+    n_now = dutch_part(ours.get("test")).get("n")
+    same = ("the same Dutch test set" if n_before == n_now
+            else f"Dutch test sets of {n_before} and {n_now} questions")
+    lines = ["", "### Dutch before and after the other languages", "",
+             f"Issue 16 asks the Dutch results not lower than before. Before: "
+             f"{before['label']} ([report]({before['link']})); after: the Dutch questions of "
+             f"this run ({same}; the cross-validation folds of this run also hold the other "
+             "languages' examples).", ""]
+    lines += table(["Dutch", "test before", "test after", "CV before", "CV after"], rows)
+    lines += ["", ("Worse than before: " + "; ".join(worse) + ".") if worse
+              else "No Dutch measure is worse than before.", ""]
+    return lines
 
 
 def _rerun_or_run(target: dict[str, Any]) -> tuple[str, bool | None]:
@@ -491,9 +575,11 @@ def _kept_note(meta: dict[str, Any]) -> str:
     """An NLU-only run keeps the speed and server-tuning numbers of the last full run."""
     if not meta.get("nlu_only"):
         return ""
-    return (f"> **Speed, server tuning and `rasa train` time: from the full run of "
+    return (f"> **Speed and server tuning: from the full run of "
             f"{meta.get('speed_from', '?')}** (this run of {meta['started']} was NLU only: "
-            "`python -m bench --nlu-only`), measured with the model and data of that day.")
+            "`python -m bench --nlu-only`), measured with the model and data of that day. "
+            "The `rasa train` target is of this run (the full model with today's data, "
+            "trained first, before the NLU jobs).")
 
 
 def render(results: dict[str, Any], plots: Sequence[str]) -> str:
@@ -519,6 +605,13 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
               "see the sections below for how.", ""]
     if kept:
         lines += [kept + " The accuracy targets are of this run.", ""]
+    if len((systems.get("ours", {}).get("test") or {}).get("per_language") or {}) > 1:
+        lines += ["The accuracy targets are measured on the Dutch questions, as they were "
+                  "set before the other languages (the Dutch test set `tests/nlu`, the Dutch "
+                  "examples of the cross-validation); the last three rows are the gates of "
+                  "the other languages on their held-out sets, with the lowest language. "
+                  "All languages pooled, and each language's cross-validation: section "
+                  "Accuracy.", ""]
     if results.get("rerun"):
         rerun_meta = results["rerun"]["meta"]
         lines += [f"*Speed re-run*: the speed and tuning measurements once more "
@@ -550,6 +643,7 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
                   f"Before: the report of {before['label']} ([report]({before['link']}); "
                   "its speed re-run where it had one). After: this run.", ""]
         lines += table(["target", "goal", "before", "after", "result after"], rows)
+    lines += dutch_before_after(results)
 
     lines += ["## Accuracy", "",
               "*Intent accuracy*: the predicted intent (``nlu_fallback`` counts as wrong). "
