@@ -166,6 +166,7 @@ class Settings:
     verify_guesses_per_day: int = var("VERIFY_GUESSES_PER_DAY", 100)
     blocking_workers: int = var("BLOCKING_WORKERS", 8)
     blocking_queue: int = var("BLOCKING_QUEUE", 16)
+    blocking_wait_ms: int = var("BLOCKING_WAIT_MS", 1000)
     # the school
     school_contact: str = var("SCHOOL_CONTACT")
     care_desk_email: str = var("CARE_DESK_EMAIL", "zorg@compaen.example")
@@ -482,6 +483,7 @@ def _load() -> Settings:
         verify_guesses_per_day=_env_int("VERIFY_GUESSES_PER_DAY", 100),
         blocking_workers=_env_int("BLOCKING_WORKERS", 8),
         blocking_queue=_env_int("BLOCKING_QUEUE", 16),
+        blocking_wait_ms=_env_bounded("BLOCKING_WAIT_MS", 1000, 0, 10_000),
         school_contact=_env(
             "SCHOOL_CONTACT",
             "de administratie van Compaen vmbo (075 - 000 00 00, administratie@compaen.example)",
