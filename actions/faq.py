@@ -30,6 +30,7 @@ from core.answers import (
     topic_of,
     topic_title,
 )
+from core.texts import record_piece, translated
 from core.texts import text as msg
 
 # non-FAQ intents worth offering in a clarification: intent -> payload (the title is
@@ -159,9 +160,19 @@ def answer_several(dispatcher: CollectingDispatcher, parse_data: dict[str, Any],
     every answer, in order, without repeating a shared sentence
     (:func:`core.answers.combined_answers`). ``None`` when the message holds one question."""
     labels = [str(label) for label in parse_data.get("multi_answers") or []]
-    texts = combined_answers(labels, (domain or {}).get("responses") or {})
-    if not texts:
+    responses = (domain or {}).get("responses") or {}
+    dutch = combined_answers(labels, responses)
+    if not dutch:
         return None
+    # the domain's responses are Dutch: each answer in the conversation's language (the
+    # NLG only translates responses asked for by name), then the shared sentences left out
+    keys = [f"utter_{label}" for label in labels]
+    in_language = {key: [{"text": translated("responses", key, str(responses[key][0]["text"]))}]
+                   for key in keys if (responses.get(key) or [{}])[0].get("text")}
+    texts = combined_answers(labels, in_language)
+    if len(texts) == len(dutch):
+        for text, original in zip(texts, dutch, strict=True):
+            record_piece(text, original)
     for text in texts:
         dispatcher.utter_message(text=text)
     topics = [label.split("/", 1)[1] for label in labels if label.startswith("faq/")]

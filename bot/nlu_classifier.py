@@ -87,7 +87,9 @@ PART_INTENT_MIN = 0.5  # a part's intent must have the majority ...
 PART_TOPIC_MIN = 0.5  # ... and its topic the answer confidence of action_answer_faq
 _QUESTION_WORDS = ("wat|waarom|waarvoor|hoe|wie|wanneer|welke|is|zijn|kan|kunnen|krijgt|"
                    "moet|mag|heeft|hebben|bepaalt|beslist")
-_SPLIT = re.compile(rf"(?<=[?!.;])\s+|\s+(?:en|maar|of)\s+(?:ook\s+)?(?=(?:{_QUESTION_WORDS})\b)",
+# sentence ends: also the Arabic question mark and semicolon (U+061F, U+061B)
+_SPLIT = re.compile(rf"(?<=[?!.;\u061f\u061b])\s+"
+                    rf"|\s+(?:en|maar|of)\s+(?:ook\s+)?(?=(?:{_QUESTION_WORDS})\b)",
                     re.IGNORECASE)
 
 

@@ -185,6 +185,15 @@ def translated(source: str, key: str, dutch: str, language: str | None = None,
     return localized
 
 
+def record_piece(localized: str, dutch: str) -> None:
+    """Tell the :func:`speaking` block that ``localized`` — put together from texts it
+    gave, e.g. two answers with a shared sentence left out — stands for ``dutch``, so the
+    message keeps its Dutch original ("Nederlandse tekst")."""
+    spoken = _SPEAKING.get()
+    if spoken is not None and localized != dutch:
+        spoken.pieces.append((localized, dutch))
+
+
 def check_messages(found: dict[str, Message]) -> list[tuple[str, str]]:
     """(key, Dutch problem) for every text that may not go live."""
     problems: list[tuple[str, str]] = []

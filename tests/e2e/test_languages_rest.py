@@ -95,6 +95,36 @@ def test_a_question_in_the_parents_language_gets_the_answer_in_it(
     assert source_texts("responses")[f"utter_faq/{topic}"].text[:60] in simplified(original)
 
 
+# Two questions in one message, per language (the Arabic one ends its sentences with "؟")
+TWO_QUESTIONS = {
+    "en": "Is lwoo a rugzak? And what is the lwoo budget for?",
+    "tr": "Lwoo bir rugzak mı? Ve lwoo bütçesi ne için kullanılıyor?",
+    "ar": "هل lwoo هو rugzak؟ ولماذا تستخدم ميزانية lwoo؟",
+    "pl": "Czy lwoo to rugzak? I na co jest budżet lwoo?",
+    "uk": "Чи lwoo це rugzak? І на що йде бюджет lwoo?",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_two_questions_in_one_message_get_both_answers_in_the_language(
+        bot: BotServer, language: str) -> None:
+    """Both answers in the parent's language (they came in Dutch: the two-question path
+    used the domain's Dutch texts), the note and its "Dutch text" button once, and the
+    Dutch original of both a button away."""
+    sender = bot.new_sender()
+    messages = bot.say(sender, TWO_QUESTIONS[language])
+    text = simplified(bot.texts(messages))
+    for topic in ("rugzak", "budget"):
+        assert opening(language, "responses", f"utter_faq/{topic}") in text, text
+        dutch = source_texts("responses")[f"utter_faq/{topic}"].text
+        assert simplified(dutch)[:40] not in text, text
+    assert concept_notes(messages, language) == (1, 1), messages
+    original = simplified(bot.texts(bot.say(sender, render(
+        "messages", "translation.button_dutch", language).text)))
+    for topic in ("rugzak", "budget"):
+        assert source_texts("responses")[f"utter_faq/{topic}"].text[:40] in original, original
+
+
 # A plan the mentor makes for another matter (bullying, being late) is not the lwoo
 # handelingsplan; the support plan of the child is. Questions of my own, not training data.
 OTHER_PLANS = {

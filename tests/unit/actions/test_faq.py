@@ -3,6 +3,7 @@ miss (no fallback loops)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -187,3 +188,34 @@ async def test_one_question_is_answered_as_before(dispatcher):
     latest["multi_answers"] = ["faq/budget"]
     await ActionAnswerFaq().run(dispatcher, tracker(latest), DOMAIN)
     assert [m["response"] for m in dispatcher.messages] == ["utter_faq/budget"]
+
+
+async def test_two_questions_in_another_language_get_the_answers_in_it(dispatcher):
+    """The domain's responses are Dutch; two questions in one English message used to get
+    both answers in Dutch (with English explanations of the Dutch terms in them). Now each
+    answer is the English translation, the shared sentence once, the Dutch original kept
+    for "Dutch text", the concept note once."""
+    from core.translations import render, source_texts
+
+    responses = {key: [{"text": item.text}] for key, item in source_texts("responses").items()
+                 if key in ("utter_faq/rugzak", "utter_faq/budget")}
+    latest = parse("faq", 0.9, [("budget", 0.6), ("rugzak", 0.4)])
+    latest["multi_answers"] = ["faq/rugzak", "faq/budget"]
+    await ActionAnswerFaq().run(dispatcher, tracker(latest, {"language": "en"}),
+                                {"responses": responses})
+    english = [render("responses", key, "en").text for key in
+               ("utter_faq/rugzak", "utter_faq/budget")]
+    # without the explanations of the kept Dutch terms the bot adds
+    texts = [re.sub(r" \([^)]*\)", "", m["text"]) for m in dispatcher.messages]
+    assert len(texts) == 2
+    for shown, translation in zip(texts, english, strict=True):
+        assert translation.split(".")[0] in shown  # the English opening
+    dutch = [responses[key][0]["text"] for key in ("utter_faq/rugzak", "utter_faq/budget")]
+    assert not any(d.split(".")[0] in " ".join(texts) for d in dutch), texts
+    infos = [m["lwoo"] for m in dispatcher.messages]
+    assert all(info.get("language") == "en" for info in infos), infos
+    originals = [str(info.get("dutch_text", "")) for info in infos]
+    assert originals[0].startswith(dutch[0].split(".")[0]), originals
+    assert originals[1].startswith(dutch[1].split(".")[0]), originals
+    # the note for the unchecked translation and its "Dutch text" button: once
+    assert sum("buttons" in m and bool(m["buttons"]) for m in dispatcher.messages) == 1

@@ -169,6 +169,11 @@ def test_two_questions_in_one_message_are_both_labelled_in_order(
     assert split_questions("wat is lwoo en waarom moet mijn kind opnieuw getoetst worden") == [
         "wat is lwoo", "waarom moet mijn kind opnieuw getoetst worden"]
     assert split_questions("waarvoor is het lwoo budget") == ["waarvoor is het lwoo budget"]
+    # other languages: sentences, with the Arabic question mark as a sentence end too
+    assert split_questions("Is lwoo a rugzak? And what is the budget for?") == [
+        "Is lwoo a rugzak?", "And what is the budget for?"]
+    assert split_questions("هل lwoo هو rugzak؟ ولماذا تستخدم ميزانية lwoo؟") == [
+        "هل lwoo هو rugzak؟", "ولماذا تستخدم ميزانية lwoo؟"]
     classifier, _ = _trained(storage)
     parsed = _parse(classifier, "waar gaat het lwoo geld naartoe? en hoe vraag ik een tlv aan?")
     assert parsed["multi_answers"] == ["faq/budget", "neighbour/tlv"]
