@@ -143,10 +143,12 @@ def split_message(
     return parts
 
 
-def numbered_options(text: str, titles: Sequence[str], language: str | None = None) -> str:
+def numbered_options(text: str, titles: Sequence[str], language: str | None = None,
+                     start: int = 1) -> str:
     """WhatsApp has no buttons: list them as ``1. …`` lines under the text, with the hint
-    in the message's language."""
-    lines = [f"{index}. {title}" for index, title in enumerate(titles, start=1)]
+    in the message's language. ``start``: the first number (a second list in the same
+    turn goes on where the first ended, so every number shown can be typed)."""
+    lines = [f"{index}. {title}" for index, title in enumerate(titles, start=start)]
     parts = (text.strip(), "\n".join(lines), msg("channel.choice_hint", language=language))
     return "\n\n".join(part for part in parts if part)
 

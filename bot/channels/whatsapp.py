@@ -11,7 +11,8 @@ Differences from Rasa's stock ``TwilioInput``:
 * the Rasa sender id is an HMAC of the WhatsApp address: phone numbers never reach the
   tracker store or the logs (the stock channel logs exceptions with the message);
 * buttons become numbered options; the parent may answer with the number (or the
-  title) of an option offered in the bot's previous turn;
+  title) of an option offered in the bot's previous turn (numbered across the turn's
+  messages when more than one has buttons: an answer's and the concept note's);
 * answers are split at WhatsApp's 1600 characters; media, locations, stickers and empty
   messages get a short Dutch reply; input hygiene from :mod:`bot.channels.common`;
 * messages are sent with aiohttp (timeouts, no blocking client) to TWILIO_API_BASE,
@@ -128,6 +129,7 @@ class WhatsAppOutput(OutputChannel):
         self.conversation = conversation
         self.buttons = buttons
         self.sent = 0
+        self.offered: list[tuple[str, str]] = []  # every button of this turn, in order
 
     async def _send(self, body: str = "", media_url: str | None = None) -> None:
         if not self.address:
@@ -151,11 +153,14 @@ class WhatsAppOutput(OutputChannel):
     async def send_text_with_buttons(self, recipient_id: str, text: str,
                                      buttons: list[dict[str, Any]], **kwargs: Any) -> None:
         pairs = button_pairs(buttons)
+        start = len(self.offered) + 1  # one output per delivery: numbers go on in the turn
+        self.offered += pairs
         if pairs and self.buttons and self.conversation:
-            await self.buttons.remember(self.conversation, pairs)
+            await self.buttons.remember(self.conversation, self.offered)
         language = (kwargs.get("lwoo") or {}).get("language")  # core.localize metadata
         await self.send_text_message(recipient_id, numbered_options(
-            text, [t for t, _ in pairs], language if isinstance(language, str) else None))
+            text, [t for t, _ in pairs], language if isinstance(language, str) else None,
+            start))
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         await self._send(media_url=image)

@@ -78,3 +78,21 @@ def test_the_language_menu_by_number_on_whatsapp(bot: BotServer,
     thanks = whatsapp_say(bot, standin, phone, "ok")  # short: stays Ukrainian
     assert render("responses", "utter_affirm", "uk").text[:12] in thanks or \
         render("responses", "utter_thanks", "uk").text[:12] in thanks, thanks
+
+
+def test_every_number_of_a_translated_answer_can_be_typed_on_whatsapp(
+        bot: BotServer, standin: ProviderStandIn) -> None:
+    """A translated answer on WhatsApp: its options and the concept note's "Dutch text"
+    are numbered 1..n in the turn, and typing the number shown for "Dutch text" gives the
+    Dutch original (parents there cannot tap). Two lists in one turn are numbered on:
+    tests/unit/bot/channels/test_messaging.py."""
+    phone = new_phone()
+    answer = whatsapp_say(bot, standin, phone, QUESTIONS["en"]["rugzak"])
+    numbers = [line.split(". ", 1)[0] for line in answer.splitlines()
+               if line.split(". ", 1)[0].isdigit()]
+    assert numbers == [str(n) for n in range(1, len(numbers) + 1)], answer
+    dutch = render("messages", "translation.button_dutch", "en").text
+    line = next(line for line in answer.splitlines() if line.endswith(f". {dutch}"))
+    original = whatsapp_say(bot, standin, phone, line.split(". ", 1)[0])
+    source = render("responses", "utter_faq/rugzak", "nl").text
+    assert simplified(source)[:50] in simplified(original), original

@@ -268,3 +268,45 @@ def test_numbered_options_hint_in_the_messages_language() -> None:
     text = numbered_options("Which language?", ["Nederlands", "English"], "en")
     assert text.endswith(render("messages", "channel.choice_hint", "en").text)
     assert "1. Nederlands\n2. English" in text
+
+
+class SentForms:
+    """Stands in for the provider's HTTP client: keeps what would be sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    async def post(self, url: str, name: str, **kwargs: object) -> None:
+        data = kwargs.get("data")
+        assert isinstance(data, dict)
+        self.bodies.append(str(data.get("Body", "")))
+
+
+async def test_two_button_lists_in_one_turn_are_numbered_on_and_all_can_be_typed() -> None:
+    """An answer with its buttons and a second message with buttons (e.g. the concept
+    note's "Dutch text") in one turn: the numbers go on, and every number shown works
+    in the parent's next message (before, only the last list could be chosen by number)."""
+    from bot.channels.delivery import ButtonMemory
+    from bot.channels.whatsapp import TwilioConfig, WhatsAppOutput
+
+    http, memory = SentForms(), ButtonMemory("whatsapp", MemoryStore())
+    config = TwilioConfig(SID, TOKEN, "+14155238886", PUBLIC)
+    out = WhatsAppOutput(config, http, "whatsapp:+31600000000", "conv-1",  # type: ignore[arg-type]
+                         memory)
+    await out.send_text_with_buttons("r", "Het antwoord.", [
+        {"title": "Wat is lwoo?", "payload": "/faq_a"},
+        {"title": "Zeg het eenvoudiger", "payload": "/say_simpler"}])
+    await out.send_text_with_buttons("r", "Nog niet gecontroleerd.", [
+        {"title": "Nederlandse tekst", "payload": "/show_dutch"}])
+    assert "1. Wat is lwoo?\n2. Zeg het eenvoudiger" in http.bodies[0]
+    assert "3. Nederlandse tekst" in http.bodies[1] and "1. " not in http.bodies[1]
+    offered = await memory.take("conv-1")
+    assert resolve_choice("1", offered) == "/faq_a"
+    assert resolve_choice("3", offered) == "/show_dutch"
+    assert resolve_choice("zeg het eenvoudiger", offered) == "/say_simpler"
+    # the next turn's output starts again at 1
+    again = WhatsAppOutput(config, http, "whatsapp:+31600000000", "conv-1",  # type: ignore[arg-type]
+                           memory)
+    await again.send_text_with_buttons("r", "Kies.", [{"title": "Ja", "payload": "/affirm"}])
+    assert "1. Ja" in http.bodies[-1]
+    assert await memory.take("conv-1") == [("Ja", "/affirm")]
