@@ -570,9 +570,15 @@ def _meta(started: datetime, finished: datetime, load_before: str, monitor: Moni
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,  # noqa: S607
                             capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=PROJECT_ROOT,  # noqa: S607
-                           capture_output=True, text=True, check=False).stdout.strip()
-    busy = sorted(monitor.foreign.items(), key=lambda kv: -kv[1])[:6]
+    # the report folder is the bench's own output (an earlier run's report not yet
+    # committed is not a change to what was measured)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", ".",  # noqa: S607
+                            f":(exclude){DEFAULT_OUT.relative_to(PROJECT_ROOT)}"],
+                           cwd=PROJECT_ROOT, capture_output=True, text=True,
+                           check=False).stdout.strip()
+    # a process that used less than a second of CPU in the whole run did not share it
+    busy = sorted(((name, seconds) for name, seconds in monitor.foreign.items()
+                   if seconds >= 1.0), key=lambda kv: -kv[1])[:6]
     at_start = sorted(foreign_start.items(), key=lambda kv: -kv[1])[:4]
     if busy or at_start:
         note = ("yes — this machine was shared. At the start: " + (", ".join(

@@ -614,11 +614,15 @@ def render(results: dict[str, Any], plots: Sequence[str]) -> str:
                   "Accuracy.", ""]
     if results.get("rerun"):
         rerun_meta = results["rerun"]["meta"]
+        why = (f"because the speed numbers above are of the full run of "
+               f"{meta.get('speed_from', '?')}, with the model, data and code of that day"
+               if meta.get("nlu_only") else
+               "because other processes loaded the machine during the full run")
         lines += [f"*Speed re-run*: the speed and tuning measurements once more "
                   f"({rerun_meta['started']} – {rerun_meta['finished']}, load average before "
-                  f"{rerun_meta['load_before']}) with the model of this run, because other "
-                  "processes loaded the machine during the full run; both are shown "
-                  "(sections Speed and Tuning).", ""]
+                  f"{rerun_meta['load_before']}, commit {rerun_meta.get('commit', '?')}) with "
+                  f"the model of this run, {why}; both are shown (sections Speed and "
+                  "Tuning).", ""]
         lines += table(["target", "goal", "measured", "result", "speed re-run",
                         "result (re-run)"],
                        [[t["name"], t["target"], t["shown"], _met(t["met"]), t["rerun_shown"],
