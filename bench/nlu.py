@@ -280,7 +280,7 @@ def summarize(predictions: Sequence[Prediction], per_language: bool = True
         "neighbour_n": len(neighbours),
         "not_lwoo_rate": (sum(not outcome(p).startswith("faq/") for p in not_lwoo)
                           / len(not_lwoo)) if not_lwoo else 0.0,
-        "oos_recall": (sum(p.intent == OUT_OF_SCOPE for p in oos) / len(oos)) if oos else 0.0,
+        "oos_recall": report.oos_recall,
         "oos_answered": len(oos_answered) / len(oos) if oos else 0.0,
         # in scope: the six lwoo answers, status and the conversation intents (as before
         # issue 13); the neighbours have their own rate
