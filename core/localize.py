@@ -148,8 +148,9 @@ def localize_message(message: dict[str, Any], language: str, seen: Seen | None =
                 noted = note
             except TranslationsError:
                 pass
-        if language == SOURCE_LANGUAGE and key and key.startswith(ANSWER_PREFIXES) \
-                and has_simple_version(key):
+        # not under the simple version itself: the button would give the same text again
+        if language == SOURCE_LANGUAGE and shown == SOURCE_LANGUAGE and key \
+                and key.startswith(ANSWER_PREFIXES) and has_simple_version(key):
             buttons.append({"title": msg("simple.button"), "payload": SIMPLER_PAYLOAD})
         if text_direction(shown) == "rtl":
             # WhatsApp and Telegram take a paragraph's direction from its first letter; a

@@ -34,6 +34,16 @@ def test_dutch_stays_dutch_and_an_answer_offers_simple_dutch() -> None:
     assert "dutch_text" not in message["lwoo"]
 
 
+def test_the_simple_version_does_not_offer_itself_again() -> None:
+    """"Zeg het eenvoudiger" gives the B1 text of the last answer; under that text the
+    button would only give the same text again."""
+    simple = render("responses", "utter_faq/budget", "nl-b1").text
+    message = localize_message({"text": simple, "lwoo": {"shown": "nl-b1",
+                                                          "key": "utter_faq/budget"}}, "nl")
+    assert "/say_simpler" not in [b["payload"] for b in message.get("buttons") or []]
+    assert message["lwoo"]["language"] == "nl-b1"
+
+
 def test_arabic_lines_start_right_to_left_for_whatsapp_and_telegram() -> None:
     message = localize_message({"text": "Lwoo مخصص للتلاميذ\n\nmentor يعرف"}, "ar",
                                shown="ar")
